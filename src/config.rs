@@ -1,0 +1,273 @@
+//! Configuration from the environment.
+//!
+//! Names reuse AWS Serverless Image Handler's variables where they exist
+//! (`CORS_ENABLED`, `CORS_ORIGIN`, `AUTO_WEBP`); the rest are ours and are
+//! listed in the README's configuration table. Every value is validated at
+//! start-up, with an error naming the variable.
+
+use crate::request::Limits;
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {var}={value:?} {problem}")]
+pub struct ConfigError {
+    /// The environment variable.
+    pub var: &'static str,
+    /// Its value.
+    pub value: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// Which modern formats may be chosen from the `Accept` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AutoFormat {
+    /// AVIF when `Accept` has `image/avif`.
+    pub avif: bool,
+    /// WebP when `Accept` has `image/webp`.
+    pub webp: bool,
+}
+
+impl AutoFormat {
+    /// Whether any automatic choice is on, so responses depend on `Accept`.
+    pub fn enabled(self) -> bool {
+        self.avif || self.webp
+    }
+}
+
+/// The service's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Bounds on what a request may ask for.
+    pub limits: Limits,
+    /// Largest original, in bytes, that is fetched (`MAX_SOURCE_BYTES`).
+    pub max_source_bytes: u64,
+    /// Largest original, in pixels over all frames, that is decoded (`MAX_INPUT_PIXELS`).
+    pub max_input_pixels: u64,
+    /// Automatic output format (`AUTO_FORMAT`, or SIH's `AUTO_WEBP`).
+    pub auto_format: AutoFormat,
+    /// `Cache-Control` of successful responses (`CACHE_CONTROL`).
+    pub cache_control: String,
+    /// `max-age` of 4xx responses, in seconds (`ERROR_MAX_AGE`).
+    pub error_max_age: u32,
+    /// `Access-Control-Allow-Origin` when `CORS_ENABLED=Yes` (from `CORS_ORIGIN`, default `*`).
+    pub cors_origin: Option<String>,
+    /// How many transforms run at once (`TRANSFORM_CONCURRENCY`, default: CPU count).
+    pub transform_concurrency: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            limits: Limits::default(),
+            max_source_bytes: 50 * 1024 * 1024,
+            max_input_pixels: 50_000_000,
+            auto_format: AutoFormat {
+                avif: true,
+                webp: true,
+            },
+            cache_control: "public, max-age=31536000, immutable".to_string(),
+            error_max_age: 60,
+            cors_origin: None,
+            transform_concurrency: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut c = Config::default();
+        let get = |var: &'static str| {
+            lookup(var)
+                .map(|v| (var, v.trim().to_string()))
+                .filter(|(_, v)| !v.is_empty())
+        };
+
+        if let Some((var, v)) = get("MAX_OUTPUT_WIDTH") {
+            c.limits.max_width = number(var, &v, 1, 65_535)? as u32;
+        }
+        if let Some((var, v)) = get("MAX_OUTPUT_HEIGHT") {
+            c.limits.max_height = number(var, &v, 1, 65_535)? as u32;
+        }
+        if let Some((var, v)) = get("MAX_SOURCE_BYTES") {
+            c.max_source_bytes = number(var, &v, 1, u64::MAX)?;
+        }
+        if let Some((var, v)) = get("MAX_INPUT_PIXELS") {
+            c.max_input_pixels = number(var, &v, 1, u64::MAX)?;
+        }
+        if let Some((var, v)) = get("AUTO_FORMAT") {
+            c.auto_format = auto_format(var, &v)?;
+        } else if let Some((var, v)) = get("AUTO_WEBP") {
+            c.auto_format = AutoFormat {
+                avif: false,
+                webp: yes_no(var, &v)?,
+            };
+        }
+        if let Some((_, v)) = get("CACHE_CONTROL") {
+            if v.bytes().any(|b| b.is_ascii_control()) {
+                return Err(ConfigError {
+                    var: "CACHE_CONTROL",
+                    value: v,
+                    problem: "has control characters".into(),
+                });
+            }
+            c.cache_control = v;
+        }
+        if let Some((var, v)) = get("ERROR_MAX_AGE") {
+            c.error_max_age = number(var, &v, 0, 86_400)? as u32;
+        }
+        if let Some((var, v)) = get("CORS_ENABLED") {
+            if yes_no(var, &v)? {
+                let origin = get("CORS_ORIGIN")
+                    .map(|(_, v)| v)
+                    .unwrap_or_else(|| "*".to_string());
+                if origin.bytes().any(|b| b.is_ascii_control()) {
+                    return Err(ConfigError {
+                        var: "CORS_ORIGIN",
+                        value: origin,
+                        problem: "has control characters".into(),
+                    });
+                }
+                c.cors_origin = Some(origin);
+            }
+        }
+        if let Some((var, v)) = get("TRANSFORM_CONCURRENCY") {
+            c.transform_concurrency = number(var, &v, 1, 1024)? as usize;
+        }
+        Ok(c)
+    }
+}
+
+fn number(var: &'static str, value: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+    match value.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError {
+            var,
+            value: value.to_string(),
+            problem: format!("is not a whole number from {min} to {max}"),
+        }),
+    }
+}
+
+/// SIH's `Yes`/`No` switches (also accepts true/false, 1/0, on/off).
+fn yes_no(var: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "yes" | "true" | "1" | "on" => Ok(true),
+        "no" | "false" | "0" | "off" => Ok(false),
+        _ => Err(ConfigError {
+            var,
+            value: value.to_string(),
+            problem: "is not Yes or No".into(),
+        }),
+    }
+}
+
+fn auto_format(var: &'static str, value: &str) -> Result<AutoFormat, ConfigError> {
+    let mut f = AutoFormat {
+        avif: false,
+        webp: false,
+    };
+    let lower = value.to_ascii_lowercase();
+    if matches!(lower.as_str(), "no" | "none" | "off" | "false") {
+        return Ok(f);
+    }
+    if matches!(lower.as_str(), "yes" | "on" | "true") {
+        return Ok(AutoFormat {
+            avif: true,
+            webp: true,
+        });
+    }
+    for part in lower.split(',').map(str::trim) {
+        match part {
+            "avif" => f.avif = true,
+            "webp" => f.webp = true,
+            _ => {
+                return Err(ConfigError {
+                    var,
+                    value: value.to_string(),
+                    problem: "is not a list of avif and webp (or Yes/No)".into(),
+                });
+            }
+        }
+    }
+    Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(
+            c.auto_format,
+            AutoFormat {
+                avif: true,
+                webp: true
+            }
+        );
+        assert_eq!(c.cors_origin, None);
+        let c = cfg(&[
+            ("AUTO_WEBP", "Yes"),
+            ("CORS_ENABLED", "Yes"),
+            ("MAX_OUTPUT_WIDTH", "100"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.auto_format,
+            AutoFormat {
+                avif: false,
+                webp: true
+            }
+        );
+        assert_eq!(c.cors_origin.as_deref(), Some("*"));
+        assert_eq!(c.limits.max_width, 100);
+        let c = cfg(&[
+            ("AUTO_FORMAT", "webp"),
+            ("AUTO_WEBP", "No"),
+            ("CORS_ENABLED", "Yes"),
+            ("CORS_ORIGIN", "https://a.example"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.auto_format,
+            AutoFormat {
+                avif: false,
+                webp: true
+            }
+        );
+        assert_eq!(c.cors_origin.as_deref(), Some("https://a.example"));
+        assert!(!cfg(&[("AUTO_FORMAT", "No")]).unwrap().auto_format.enabled());
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (k, v) in [
+            ("MAX_OUTPUT_WIDTH", "0"),
+            ("AUTO_FORMAT", "jpeg"),
+            ("CORS_ENABLED", "maybe"),
+            ("ERROR_MAX_AGE", "x"),
+        ] {
+            let e = cfg(&[(k, v)]).unwrap_err().to_string();
+            assert!(e.contains(k), "{e}");
+        }
+    }
+}

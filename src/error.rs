@@ -1,0 +1,146 @@
+//! The one error type of the request path, and what each error means to a client.
+//!
+//! Every failure a request can meet is a variant here with an HTTP status, a
+//! stable machine-readable `code` and a message that names what was wrong. The
+//! `response` module turns it into the JSON body `{"status","code","message"}`.
+
+use http::StatusCode;
+
+/// Everything that can go wrong while answering one image request.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A query parameter or edit has a value outside its documented range.
+    #[error("{message}")]
+    InvalidParameter {
+        /// The parameter's name, as the client wrote it.
+        param: String,
+        /// What was wrong and what is accepted.
+        message: String,
+    },
+    /// The request names no image key.
+    #[error("The request names no image: use /<key>?width=...")]
+    MissingKey,
+    /// The key is not acceptable to the origin (e.g. `..` segments).
+    #[error("The image key {key:?} is not valid: {reason}")]
+    InvalidKey {
+        /// The offending key.
+        key: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// The original does not exist.
+    #[error("The image {key} does not exist.")]
+    NotFound {
+        /// The key that was looked up.
+        key: String,
+    },
+    /// The original is larger than the configured source limit.
+    #[error("The image {key} is {size} bytes, above the limit of {limit} bytes.")]
+    SourceTooLarge {
+        /// The key that was looked up.
+        key: String,
+        /// The original's size in bytes.
+        size: u64,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// The original has more pixels than the configured input limit.
+    #[error("The image is {width}x{height} ({pixels} pixels), above the limit of {limit} pixels.")]
+    TooManyPixels {
+        /// Width from the image header.
+        width: u64,
+        /// Height from the image header (all frames).
+        height: u64,
+        /// `width * height`.
+        pixels: u64,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// The original is not in a format this service reads.
+    #[error(
+        "The image is not in a supported format ({detail}); supported: jpeg, png, webp, avif, heic, gif, tiff."
+    )]
+    UnsupportedFormat {
+        /// What was found instead.
+        detail: String,
+    },
+    /// libvips could not decode the original.
+    #[error("The image could not be decoded: it is corrupt, truncated or not an image.")]
+    InvalidImage {
+        /// libvips' own words, for the log.
+        detail: String,
+    },
+    /// The HTTP method is not GET or HEAD.
+    #[error("Method {0} is not allowed: use GET or HEAD.")]
+    MethodNotAllowed(String),
+    /// The origin failed for a reason that is not the client's fault.
+    #[error("The image could not be fetched from the origin.")]
+    Origin {
+        /// The underlying cause, for the log.
+        detail: String,
+    },
+    /// The transform failed for a reason that is not the client's input.
+    #[error("Image processing failed.")]
+    Processing {
+        /// libvips' own words, for the log.
+        detail: String,
+    },
+}
+
+impl Error {
+    /// Builds an [`Error::InvalidParameter`] for `param`.
+    pub fn param(param: &str, message: impl Into<String>) -> Self {
+        Error::InvalidParameter {
+            param: param.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::InvalidParameter { .. }
+            | Error::MissingKey
+            | Error::InvalidKey { .. }
+            | Error::UnsupportedFormat { .. }
+            | Error::InvalidImage { .. } => StatusCode::BAD_REQUEST,
+            Error::NotFound { .. } => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Error::SourceTooLarge { .. } | Error::TooManyPixels { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            Error::Origin { .. } => StatusCode::BAD_GATEWAY,
+            Error::Processing { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable `code` of the JSON error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidParameter { .. } => "InvalidParameter",
+            Error::MissingKey => "MissingKey",
+            Error::InvalidKey { .. } => "InvalidKey",
+            Error::NotFound { .. } => "NoSuchKey",
+            Error::SourceTooLarge { .. } => "SourceTooLarge",
+            Error::TooManyPixels { .. } => "TooManyPixels",
+            Error::UnsupportedFormat { .. } => "UnsupportedImageFormat",
+            Error::InvalidImage { .. } => "InvalidImage",
+            Error::MethodNotAllowed(_) => "MethodNotAllowed",
+            Error::Origin { .. } => "OriginError",
+            Error::Processing { .. } => "ProcessingFailure",
+        }
+    }
+
+    /// Detail for the log that the client does not see, if any.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Error::InvalidImage { detail }
+            | Error::Origin { detail }
+            | Error::Processing { detail } => Some(detail),
+            _ => None,
+        }
+    }
+}
+
+/// Result alias for the request path.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

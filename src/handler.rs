@@ -1,0 +1,144 @@
+//! The one handler: `http::Request` in, `http::Response` out.
+//!
+//! Every entry point (the local server now, Lambda later) calls
+//! [`Handler::handle`]. It runs the request one way through the modules:
+//! `request` (parse and validate) → `origin` (fetch) → ETag and
+//! `If-None-Match` → `transform` → `response`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::origin::Origin;
+use crate::request;
+use crate::response::{self, Timings, Variant};
+use crate::transform::{Accepted, Engine, Job};
+
+/// The path answered with a libvips health check.
+pub const HEALTH_PATH: &str = "/health";
+
+/// Answers image requests.
+#[derive(Clone)]
+pub struct Handler {
+    config: Arc<Config>,
+    origin: Arc<dyn Origin>,
+    engine: Engine,
+}
+
+impl Handler {
+    /// A handler serving `origin` with `config`. Fails if libvips cannot start.
+    pub fn new(config: Config, origin: Arc<dyn Origin>) -> std::result::Result<Handler, String> {
+        let engine = Engine::new(config.transform_concurrency)?;
+        Ok(Handler {
+            config: Arc::new(config),
+            origin,
+            engine,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The origin being served.
+    pub fn origin(&self) -> &dyn Origin {
+        self.origin.as_ref()
+    }
+
+    /// Answers one request (image requests have no body, so none is taken).
+    /// Never fails: errors become JSON responses.
+    pub async fn handle(&self, req: &Request<()>) -> Response<Bytes> {
+        let started = Instant::now();
+        let mut res = match self.answer(req).await {
+            Ok(res) => res,
+            Err(e) => {
+                let status = e.status();
+                if status.is_server_error() {
+                    tracing::error!(path = %req.uri().path(), code = e.code(), detail = e.detail().unwrap_or(""), "{e}");
+                } else {
+                    tracing::debug!(path = %req.uri().path(), code = e.code(), detail = e.detail().unwrap_or(""), "{e}");
+                }
+                response::error(&self.config, &e)
+            }
+        };
+        if req.method() == Method::HEAD {
+            let len = res.body().len();
+            res.headers_mut().insert(header::CONTENT_LENGTH, len.into());
+            *res.body_mut() = Bytes::new();
+        }
+        tracing::info!(
+            method = %req.method(),
+            path = %req.uri().path(),
+            status = res.status().as_u16(),
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+        res
+    }
+
+    async fn answer(&self, req: &Request<()>) -> Result<Response<Bytes>> {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return Err(Error::MethodNotAllowed(req.method().to_string()));
+        }
+        if req.uri().path() == HEALTH_PATH {
+            return self.health().await;
+        }
+        let config = &self.config;
+        let request = request::query::parse(req.uri().path(), req.uri().query(), &config.limits)?;
+
+        // The format depends on Accept only when none was asked for and automatic format is on.
+        let vary_accept = request.output.format.is_none() && config.auto_format.enabled();
+        let accepted = if vary_accept {
+            Accepted::from_header(
+                req.headers()
+                    .get(header::ACCEPT)
+                    .and_then(|v| v.to_str().ok()),
+                config.auto_format,
+            )
+        } else {
+            Accepted::default()
+        };
+
+        let fetch_started = Instant::now();
+        let original = self.origin.fetch(&request.source).await?;
+        let fetch = fetch_started.elapsed();
+
+        let etag = response::etag(&original, &request, accepted);
+        let variant = Variant {
+            etag: &etag,
+            original: &original,
+            vary_accept,
+        };
+        if response::if_none_match(req.headers(), &etag) {
+            return Ok(response::not_modified(config, &variant));
+        }
+
+        let transform_started = Instant::now();
+        let job = Job {
+            bytes: original.bytes.clone(),
+            edits: request.edits,
+            output: request.output,
+            accepted,
+            limits: config.limits,
+            max_input_pixels: config.max_input_pixels,
+        };
+        let encoded = self.engine.run(job).await?;
+        let timings = Timings {
+            fetch,
+            transform: transform_started.elapsed(),
+        };
+        Ok(response::image(config, &variant, encoded, timings))
+    }
+
+    async fn health(&self) -> Result<Response<Bytes>> {
+        self.engine.health().await?;
+        let version = crate::transform::init_vips().unwrap_or_default();
+        let body = serde_json::json!({ "status": "ok", "libvips": version, "version": env!("CARGO_PKG_VERSION") });
+        Ok(response::json(&self.config, StatusCode::OK, &body))
+    }
+}

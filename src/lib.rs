@@ -1,0 +1,22 @@
+//! image-handler: an on-the-fly image service on libvips.
+//!
+//! A request flows one way through modules named after what they do:
+//! [`request`] (parse any URL style into one validated [`request::ImageRequest`])
+//! → [`origin`] (fetch the original) → [`transform`] (the libvips plan, then
+//! encode) → [`response`] (headers, caching, errors). [`handler`] ties them
+//! together behind one `http::Request → http::Response` function, and the entry
+//! points ([`serve`], the CLI) are thin adapters around it. The pipeline knows
+//! nothing of HTTP; the adapters hold no image logic.
+
+pub mod config;
+pub mod error;
+pub mod handler;
+pub mod origin;
+pub mod request;
+pub mod response;
+pub mod serve;
+pub mod transform;
+
+pub use config::Config;
+pub use error::Error;
+pub use handler::Handler;

@@ -1,0 +1,101 @@
+//! The `image-handler` binary: command-line entry points around the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use image_handler::origin::{EmbeddedOrigin, FsOrigin, Origin};
+use image_handler::{Config, Handler, serve};
+
+#[derive(Parser)]
+#[command(
+    name = "image-handler",
+    version,
+    about = "On-the-fly image service on libvips"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve images over HTTP from a directory, or the built-in samples.
+    Serve {
+        /// Directory of originals; without it, the sample images built into the binary.
+        #[arg(long, env = "IMAGE_ORIGIN", value_name = "DIR")]
+        origin: Option<PathBuf>,
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
+                .unwrap_or_else(|_| "image_handler=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    match cli.command {
+        Command::Serve { origin, listen } => runtime.block_on(serve_command(origin, listen)),
+    }
+}
+
+async fn serve_command(dir: Option<PathBuf>, listen: SocketAddr) -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let (origin, what): (Arc<dyn Origin>, String) = match dir {
+        Some(dir) => match FsOrigin::new(&dir, config.max_source_bytes) {
+            Ok(o) => {
+                let what = format!("directory {}", o.root().display());
+                (Arc::new(o), what)
+            }
+            Err(e) => return fail(&format!("cannot serve {}: {e}", dir.display())),
+        },
+        None => (
+            Arc::new(EmbeddedOrigin),
+            "the built-in sample images".to_string(),
+        ),
+    };
+    let handler = match Handler::new(config, origin) {
+        Ok(h) => h,
+        Err(e) => return fail(&e),
+    };
+    let listener = match serve::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => return fail(&format!("cannot listen on {listen}: {e}")),
+    };
+    let addr = listener.local_addr().unwrap_or(listen);
+    println!("image-handler serving {what} on http://{addr}");
+    match handler.origin().examples().first() {
+        Some(key) => println!("try: http://{addr}/{key}?width=300&format=webp"),
+        None => println!("try: http://{addr}/<key>?width=300&format=webp"),
+    }
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    match serve::run(listener, handler, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("server error: {e}")),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("image-handler: {message}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,57 @@
+//! The embedded origin: sample photographs compiled into the binary.
+//!
+//! `image-handler serve` with no origin serves these, so a new user sees the
+//! service work without preparing anything. Their sources and licences are in
+//! `src/samples/README.md`.
+
+use bytes::Bytes;
+
+use super::{FetchFuture, Origin, Original};
+use crate::error::Error;
+use crate::request::Source;
+
+/// The samples: key and bytes.
+pub const SAMPLES: &[(&str, &[u8])] = &[
+    ("dune.jpg", include_bytes!("../samples/dune.jpg")),
+    ("ladybird.jpg", include_bytes!("../samples/ladybird.jpg")),
+    ("flower.jpg", include_bytes!("../samples/flower.jpg")),
+    (
+        "orientation.jpg",
+        include_bytes!("../samples/orientation.jpg"),
+    ),
+    ("alpha.png", include_bytes!("../samples/alpha.png")),
+    ("animated.gif", include_bytes!("../samples/animated.gif")),
+];
+
+/// Serves [`SAMPLES`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EmbeddedOrigin;
+
+impl Origin for EmbeddedOrigin {
+    fn fetch<'a>(&'a self, source: &'a Source) -> FetchFuture<'a> {
+        Box::pin(async move {
+            let (key, bytes) = SAMPLES
+                .iter()
+                .find(|(k, _)| *k == source.key)
+                .ok_or_else(|| Error::NotFound {
+                    key: source.key.clone(),
+                })?;
+            Ok(Original {
+                bytes: Bytes::from_static(bytes),
+                content_type: None,
+                // The samples change only with the binary.
+                identity: format!(
+                    "embedded:{}:{key}:{:x}",
+                    env!("CARGO_PKG_VERSION"),
+                    bytes.len()
+                ),
+                last_modified: None,
+                cache_control: None,
+            })
+        })
+    }
+
+    fn examples(&self) -> Vec<String> {
+        SAMPLES.iter().map(|(k, _)| k.to_string()).collect()
+    }
+}

@@ -1,0 +1,208 @@
+//! The filesystem origin: keys are paths below one root directory.
+//!
+//! Keys are checked before they touch the filesystem (`..`, `.`, absolute
+//! paths and NUL bytes are refused with 400) and the resolved path must still
+//! lie below the root after symlinks are followed (otherwise 404), so no key
+//! reaches a file outside the root.
+
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use bytes::Bytes;
+
+use super::{FetchFuture, Origin, Original};
+use crate::error::{Error, Result};
+use crate::request::Source;
+
+/// Serves originals from a directory.
+#[derive(Debug, Clone)]
+pub struct FsOrigin {
+    root: PathBuf,
+    max_bytes: u64,
+}
+
+impl FsOrigin {
+    /// An origin rooted at `root`, refusing files larger than `max_bytes`.
+    pub fn new(root: impl AsRef<Path>, max_bytes: u64) -> std::io::Result<FsOrigin> {
+        let root = std::fs::canonicalize(root)?;
+        if !root.is_dir() {
+            return Err(std::io::Error::new(
+                ErrorKind::NotADirectory,
+                format!("{} is not a directory", root.display()),
+            ));
+        }
+        Ok(FsOrigin { root, max_bytes })
+    }
+
+    /// The canonical root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    async fn read(&self, key: &str) -> Result<Original> {
+        let relative = checked_relative_path(key)?;
+        let not_found = || Error::NotFound {
+            key: key.to_string(),
+        };
+        let path = match tokio::fs::canonicalize(self.root.join(relative)).await {
+            Ok(p) => p,
+            Err(e) if is_missing(&e) => return Err(not_found()),
+            Err(e) => {
+                return Err(Error::Origin {
+                    detail: format!("{key}: {e}"),
+                });
+            }
+        };
+        if !path.starts_with(&self.root) {
+            return Err(not_found());
+        }
+        let meta = tokio::fs::metadata(&path)
+            .await
+            .map_err(|e| Error::Origin {
+                detail: format!("{key}: {e}"),
+            })?;
+        if !meta.is_file() {
+            return Err(not_found());
+        }
+        if meta.len() > self.max_bytes {
+            return Err(Error::SourceTooLarge {
+                key: key.to_string(),
+                size: meta.len(),
+                limit: self.max_bytes,
+            });
+        }
+        let bytes = tokio::fs::read(&path).await.map_err(|e| Error::Origin {
+            detail: format!("{key}: {e}"),
+        })?;
+        let modified = meta.modified().ok();
+        let nanos = modified
+            .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        Ok(Original {
+            identity: format!("fs:{:x}-{nanos:x}", bytes.len()),
+            bytes: Bytes::from(bytes),
+            content_type: None,
+            last_modified: modified,
+            cache_control: None,
+        })
+    }
+
+    fn list(&self) -> Vec<String> {
+        let mut keys: Vec<String> = std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| crate::transform::looks_like_image_name(n))
+            .collect();
+        keys.sort();
+        keys
+    }
+}
+
+fn is_missing(e: &std::io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory)
+        || e.raw_os_error() == Some(36) // ENAMETOOLONG
+}
+
+/// The key as a relative path with only normal components, or 400.
+fn checked_relative_path(key: &str) -> Result<&Path> {
+    let invalid = |reason| Error::InvalidKey {
+        key: key.to_string(),
+        reason,
+    };
+    if key.starts_with('/') {
+        return Err(invalid("absolute paths are not allowed"));
+    }
+    if key.contains('\0') {
+        return Err(invalid("it contains a NUL byte"));
+    }
+    if key.split('/').any(|seg| seg == ".." || seg == ".") {
+        return Err(invalid("'.' and '..' segments are not allowed"));
+    }
+    Ok(Path::new(key))
+}
+
+impl Origin for FsOrigin {
+    fn fetch<'a>(&'a self, source: &'a Source) -> FetchFuture<'a> {
+        Box::pin(self.read(&source.key))
+    }
+
+    fn examples(&self) -> Vec<String> {
+        self.list()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_stay_relative() {
+        for bad in [
+            "/etc/passwd",
+            "../x.jpg",
+            "a/../../x.jpg",
+            "a/./b.jpg",
+            "..",
+            "a\0b",
+        ] {
+            assert!(
+                matches!(checked_relative_path(bad), Err(Error::InvalidKey { .. })),
+                "{bad}"
+            );
+        }
+        for good in [
+            "a.jpg",
+            "dir/sub/a b.jpg",
+            "..a.jpg",
+            "a..b/c.jpg",
+            "猫.png",
+        ] {
+            assert!(checked_relative_path(good).is_ok(), "{good}");
+        }
+    }
+
+    #[tokio::test]
+    async fn fetches_and_refuses() {
+        let dir = std::env::temp_dir().join(format!("ih-fs-{}", std::process::id()));
+        let inside = dir.join("root");
+        std::fs::create_dir_all(inside.join("sub")).unwrap();
+        std::fs::write(inside.join("sub/a b.jpg"), b"12345").unwrap();
+        std::fs::write(dir.join("secret.jpg"), b"secret").unwrap();
+        std::os::unix::fs::symlink(dir.join("secret.jpg"), inside.join("link.jpg")).unwrap();
+        let o = FsOrigin::new(&inside, 4).unwrap();
+        let src = |k: &str| Source {
+            bucket: None,
+            key: k.to_string(),
+        };
+        assert!(matches!(
+            o.fetch(&src("sub/a b.jpg")).await,
+            Err(Error::SourceTooLarge { size: 5, .. })
+        ));
+        let o = FsOrigin::new(&inside, 100).unwrap();
+        let got = o.fetch(&src("sub/a b.jpg")).await.unwrap();
+        assert_eq!(&got.bytes[..], b"12345");
+        assert!(got.last_modified.is_some());
+        assert!(matches!(
+            o.fetch(&src("link.jpg")).await,
+            Err(Error::NotFound { .. })
+        ));
+        assert!(matches!(
+            o.fetch(&src("missing.jpg")).await,
+            Err(Error::NotFound { .. })
+        ));
+        assert!(matches!(
+            o.fetch(&src("sub")).await,
+            Err(Error::NotFound { .. })
+        ));
+        assert!(matches!(
+            o.fetch(&src("sub/a b.jpg/x")).await,
+            Err(Error::NotFound { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

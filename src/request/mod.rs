@@ -1,0 +1,507 @@
+//! The one validated request model that every URL style parses into.
+//!
+//! A request names its source (optional bucket, key), an ordered list of
+//! [`Edit`]s and the [`Output`] options. Parsers for each URL style live in
+//! submodules and validate every value at the boundary, so the rest of the
+//! pipeline can trust what it gets: sizes are in range, colours are parsed,
+//! enums are closed.
+
+pub mod query;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// Bounds that parsers enforce on what a request may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest output width a request may ask for, after `dpr`.
+    pub max_width: u32,
+    /// Largest output height a request may ask for, after `dpr`.
+    pub max_height: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_width: 4096,
+            max_height: 4096,
+        }
+    }
+}
+
+/// A parsed, validated image request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImageRequest {
+    /// Where the original lives.
+    pub source: Source,
+    /// Edits, applied in this order.
+    pub edits: Vec<Edit>,
+    /// Output format and quality.
+    pub output: Output,
+}
+
+impl ImageRequest {
+    /// A stable text form of the whole request, used in the ETag.
+    pub fn canonical(&self) -> String {
+        // The derived Serialize is deterministic: field order is declaration order.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The original image a request names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Source {
+    /// Bucket (S3 origins); `None` means the origin's default.
+    pub bucket: Option<String>,
+    /// Object key, decoded (no percent-escapes), never empty.
+    pub key: String,
+}
+
+/// What the output should be encoded as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Output {
+    /// An explicit format; `None` lets the server choose (Accept, then source).
+    pub format: Option<OutputFormat>,
+    /// Encoder quality 1 to 100; `None` uses the format's default.
+    pub quality: Option<u8>,
+}
+
+/// One edit. Each variant has exactly one home in `transform`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Edit {
+    /// Scale (and crop or pad) to a box.
+    Resize(Resize),
+    /// Rotate clockwise by a multiple of 90 degrees.
+    Rotate(Rotation),
+    /// Mirror top to bottom.
+    Flip,
+    /// Mirror left to right.
+    Flop,
+    /// Convert to grayscale (kept as sRGB-compatible single band).
+    Grayscale,
+    /// Gaussian blur with this sigma (0.3 to 1000).
+    Blur(f64),
+    /// Unsharp mask; `None` is a mild default.
+    Sharpen(Option<f64>),
+    /// Replace transparency with this colour.
+    Flatten(Color),
+}
+
+/// A resize to a box, with sharp's semantics.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Resize {
+    /// Target width in pixels; `None` follows the aspect ratio.
+    pub width: Option<u32>,
+    /// Target height in pixels; `None` follows the aspect ratio.
+    pub height: Option<u32>,
+    /// How the image fits the box when both sides are given.
+    pub fit: Fit,
+    /// Which part is kept by `cover`, or where `contain` places the image.
+    pub position: Position,
+    /// Padding colour for `contain`; `None` pads with transparency.
+    pub background: Option<Color>,
+    /// Never scale up.
+    pub without_enlargement: bool,
+}
+
+/// Clockwise rotation in quarter turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Rotation {
+    /// 90 degrees clockwise.
+    D90,
+    /// 180 degrees.
+    D180,
+    /// 270 degrees clockwise.
+    D270,
+}
+
+impl Rotation {
+    /// The rotation for `degrees` (any multiple of 90, negative allowed); `Ok(None)` for a full turn.
+    pub fn from_degrees(param: &str, degrees: i64) -> Result<Option<Rotation>> {
+        if degrees % 90 != 0 {
+            return Err(Error::param(
+                param,
+                format!("{param}={degrees} is not a multiple of 90"),
+            ));
+        }
+        Ok(match degrees.rem_euclid(360) {
+            90 => Some(Rotation::D90),
+            180 => Some(Rotation::D180),
+            270 => Some(Rotation::D270),
+            _ => None,
+        })
+    }
+}
+
+/// sharp's fit modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fit {
+    /// Fill the box, cropping overflow (default).
+    #[default]
+    Cover,
+    /// Fit inside the box and pad to its size.
+    Contain,
+    /// Stretch to the box, ignoring the aspect ratio.
+    Fill,
+    /// Fit inside the box; the output may be smaller.
+    Inside,
+    /// Cover the box without cropping; the output may be larger.
+    Outside,
+}
+
+impl Fit {
+    /// The fit's name, as written in URLs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fit::Cover => "cover",
+            Fit::Contain => "contain",
+            Fit::Fill => "fill",
+            Fit::Inside => "inside",
+            Fit::Outside => "outside",
+        }
+    }
+
+    /// Parses a fit name (case-insensitive).
+    pub fn parse(param: &str, value: &str) -> Result<Fit> {
+        Ok(match value.to_ascii_lowercase().as_str() {
+            "cover" => Fit::Cover,
+            "contain" => Fit::Contain,
+            "fill" => Fit::Fill,
+            "inside" => Fit::Inside,
+            "outside" => Fit::Outside,
+            _ => {
+                return Err(Error::param(
+                    param,
+                    format!(
+                        "{param}={value:?} is not a fit: use cover, contain, fill, inside or outside"
+                    ),
+                ));
+            }
+        })
+    }
+}
+
+/// Where the kept region sits: a compass gravity or a content strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Position {
+    /// Middle.
+    #[default]
+    Centre,
+    /// Top edge, centred.
+    North,
+    /// Top right corner.
+    NorthEast,
+    /// Right edge, centred.
+    East,
+    /// Bottom right corner.
+    SouthEast,
+    /// Bottom edge, centred.
+    South,
+    /// Bottom left corner.
+    SouthWest,
+    /// Left edge, centred.
+    West,
+    /// Top left corner.
+    NorthWest,
+    /// The region with the most detail (libvips entropy).
+    Entropy,
+    /// The region a viewer looks at first (libvips attention).
+    Attention,
+}
+
+impl Position {
+    /// Parses sharp's names (`top`, `right top`, `northeast`, `entropy`, ...), case-insensitive.
+    pub fn parse(param: &str, value: &str) -> Result<Position> {
+        let v: String = value
+            .to_ascii_lowercase()
+            .split([' ', '-', '_', '+'])
+            .collect();
+        Ok(match v.as_str() {
+            "centre" | "center" | "middle" => Position::Centre,
+            "north" | "top" => Position::North,
+            "northeast" | "righttop" | "topright" => Position::NorthEast,
+            "east" | "right" => Position::East,
+            "southeast" | "rightbottom" | "bottomright" => Position::SouthEast,
+            "south" | "bottom" => Position::South,
+            "southwest" | "leftbottom" | "bottomleft" => Position::SouthWest,
+            "west" | "left" => Position::West,
+            "northwest" | "lefttop" | "topleft" => Position::NorthWest,
+            "entropy" => Position::Entropy,
+            "attention" | "smart" => Position::Attention,
+            _ => {
+                return Err(Error::param(
+                    param,
+                    format!(
+                        "{param}={value:?} is not a position: use centre, north, northeast, east, southeast, south, southwest, west, northwest (or top, right top, ...), entropy or attention"
+                    ),
+                ));
+            }
+        })
+    }
+}
+
+/// Output encodings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// JPEG (mozjpeg).
+    Jpeg,
+    /// PNG.
+    Png,
+    /// WebP.
+    Webp,
+    /// AVIF (AV1 in HEIF).
+    Avif,
+    /// GIF.
+    Gif,
+    /// TIFF.
+    Tiff,
+}
+
+impl OutputFormat {
+    /// Parses a format name; `auto` gives `Ok(None)`.
+    pub fn parse(param: &str, value: &str) -> Result<Option<OutputFormat>> {
+        Ok(Some(match value.to_ascii_lowercase().as_str() {
+            "jpeg" | "jpg" => OutputFormat::Jpeg,
+            "png" => OutputFormat::Png,
+            "webp" => OutputFormat::Webp,
+            "avif" => OutputFormat::Avif,
+            "gif" => OutputFormat::Gif,
+            "tiff" | "tif" => OutputFormat::Tiff,
+            "auto" => return Ok(None),
+            _ => {
+                return Err(Error::param(
+                    param,
+                    format!(
+                        "{param}={value:?} is not an output format: use jpeg, png, webp, avif, gif, tiff or auto"
+                    ),
+                ));
+            }
+        }))
+    }
+
+    /// The MIME type.
+    pub fn mime(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "image/jpeg",
+            OutputFormat::Png => "image/png",
+            OutputFormat::Webp => "image/webp",
+            OutputFormat::Avif => "image/avif",
+            OutputFormat::Gif => "image/gif",
+            OutputFormat::Tiff => "image/tiff",
+        }
+    }
+
+    /// Whether the format can carry an alpha channel.
+    pub fn has_alpha(self) -> bool {
+        !matches!(self, OutputFormat::Jpeg)
+    }
+}
+
+/// An sRGB colour with alpha, each 0 to 255.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Color {
+    /// Red.
+    pub r: u8,
+    /// Green.
+    pub g: u8,
+    /// Blue.
+    pub b: u8,
+    /// Alpha; 255 is opaque.
+    pub a: u8,
+}
+
+impl Color {
+    /// Opaque white, the default when transparency must go.
+    pub const WHITE: Color = Color {
+        r: 255,
+        g: 255,
+        b: 255,
+        a: 255,
+    };
+
+    /// Parses `#rgb`, `#rgba`, `#rrggbb`, `#rrggbbaa` (the `#` is optional) or a
+    /// CSS basic colour name (`white`, `black`, `red`, ..., `transparent`).
+    pub fn parse(param: &str, value: &str) -> Result<Color> {
+        let bad = || {
+            Error::param(
+                param,
+                format!(
+                    "{param}={value:?} is not a colour: use hex (fff, ffffff, ffffff80) or a CSS colour name"
+                ),
+            )
+        };
+        let v = value.trim().to_ascii_lowercase();
+        if let Some(c) = named_color(&v) {
+            return Ok(c);
+        }
+        let hex = v.strip_prefix('#').unwrap_or(&v);
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        let digit = |i: usize| u8::from_str_radix(&hex[i..i + 1], 16).map(|d| d * 17);
+        let pair = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16);
+        let parsed = match hex.len() {
+            3 | 4 => (
+                digit(0),
+                digit(1),
+                digit(2),
+                if hex.len() == 4 { digit(3) } else { Ok(255) },
+            ),
+            6 | 8 => (
+                pair(0),
+                pair(2),
+                pair(4),
+                if hex.len() == 8 { pair(6) } else { Ok(255) },
+            ),
+            _ => return Err(bad()),
+        };
+        match parsed {
+            (Ok(r), Ok(g), Ok(b), Ok(a)) => Ok(Color { r, g, b, a }),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// Decodes a URL path (with or without its leading `/`) into an object key.
+///
+/// Percent-escapes are decoded as UTF-8; `+` stays `+` (it is a space only in
+/// query strings). An empty key is [`Error::MissingKey`].
+pub fn decode_key(path: &str) -> Result<String> {
+    let raw = path.strip_prefix('/').unwrap_or(path);
+    if raw.is_empty() {
+        return Err(Error::MissingKey);
+    }
+    let key = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| Error::InvalidKey {
+            key: raw.to_string(),
+            reason: "it is not UTF-8 once percent-decoded",
+        })?;
+    if key.contains('\0') {
+        return Err(Error::InvalidKey {
+            key: raw.to_string(),
+            reason: "it contains a NUL byte",
+        });
+    }
+    Ok(key.into_owned())
+}
+
+fn named_color(name: &str) -> Option<Color> {
+    let (r, g, b, a) = match name {
+        "transparent" => (0, 0, 0, 0),
+        "black" => (0, 0, 0, 255),
+        "white" => (255, 255, 255, 255),
+        "red" => (255, 0, 0, 255),
+        "lime" => (0, 255, 0, 255),
+        "green" => (0, 128, 0, 255),
+        "blue" => (0, 0, 255, 255),
+        "yellow" => (255, 255, 0, 255),
+        "cyan" | "aqua" => (0, 255, 255, 255),
+        "magenta" | "fuchsia" => (255, 0, 255, 255),
+        "gray" | "grey" => (128, 128, 128, 255),
+        "silver" => (192, 192, 192, 255),
+        "maroon" => (128, 0, 0, 255),
+        "olive" => (128, 128, 0, 255),
+        "purple" => (128, 0, 128, 255),
+        "teal" => (0, 128, 128, 255),
+        "navy" => (0, 0, 128, 255),
+        "orange" => (255, 165, 0, 255),
+        _ => return None,
+    };
+    Some(Color { r, g, b, a })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colours() {
+        assert_eq!(Color::parse("b", "fff").unwrap(), Color::WHITE);
+        assert_eq!(
+            Color::parse("b", "#FF000080").unwrap(),
+            Color {
+                r: 255,
+                g: 0,
+                b: 0,
+                a: 128
+            }
+        );
+        assert_eq!(
+            Color::parse("b", "0f08").unwrap(),
+            Color {
+                r: 0,
+                g: 255,
+                b: 0,
+                a: 136
+            }
+        );
+        assert_eq!(
+            Color::parse("b", "Navy").unwrap(),
+            Color {
+                r: 0,
+                g: 0,
+                b: 128,
+                a: 255
+            }
+        );
+        for bad in ["", "ff", "fffff", "ggg", "#12345", "rebeccapurplex", "ääää"] {
+            let err = Color::parse("background", bad).unwrap_err();
+            assert!(err.to_string().contains("background="), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn rotations() {
+        assert_eq!(
+            Rotation::from_degrees("rotate", 90).unwrap(),
+            Some(Rotation::D90)
+        );
+        assert_eq!(
+            Rotation::from_degrees("rotate", -90).unwrap(),
+            Some(Rotation::D270)
+        );
+        assert_eq!(
+            Rotation::from_degrees("rotate", 540).unwrap(),
+            Some(Rotation::D180)
+        );
+        assert_eq!(Rotation::from_degrees("rotate", 360).unwrap(), None);
+        assert!(Rotation::from_degrees("rotate", 45).is_err());
+    }
+
+    #[test]
+    fn positions_and_fits() {
+        assert_eq!(
+            Position::parse("p", "right top").unwrap(),
+            Position::NorthEast
+        );
+        assert_eq!(
+            Position::parse("p", "ATTENTION").unwrap(),
+            Position::Attention
+        );
+        assert!(
+            Position::parse("position", "up")
+                .unwrap_err()
+                .to_string()
+                .contains("position=")
+        );
+        assert_eq!(Fit::parse("fit", "Inside").unwrap(), Fit::Inside);
+        assert!(
+            Fit::parse("fit", "banana")
+                .unwrap_err()
+                .to_string()
+                .contains("banana")
+        );
+        assert_eq!(
+            OutputFormat::parse("format", "jpg").unwrap(),
+            Some(OutputFormat::Jpeg)
+        );
+        assert_eq!(OutputFormat::parse("format", "auto").unwrap(), None);
+        assert!(OutputFormat::parse("format", "bmp").is_err());
+    }
+}

@@ -1,0 +1,200 @@
+//! HTTP responses: headers, caching, conditional requests and errors.
+//!
+//! Successful images get `Content-Type`, a long `Cache-Control`, an `ETag`
+//! (the original's identity plus the normalised request and, when the format
+//! was negotiated, what the client accepts), `Last-Modified`, `Vary: Accept`
+//! when the format depended on it, CORS headers when enabled and
+//! `Server-Timing`. Errors are JSON `{"status","code","message"}` with a short
+//! `max-age` for 4xx and `no-store` for 5xx.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Response, StatusCode};
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::origin::Original;
+use crate::request::ImageRequest;
+use crate::transform::{Accepted, Encoded};
+
+/// Bumped whenever the engine's output for the same request may change, so
+/// that ETags change with it.
+const ENGINE_REVISION: &str = "1";
+
+/// How long each phase took, for `Server-Timing`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    /// Fetching the original.
+    pub fetch: Duration,
+    /// Decoding, editing and encoding.
+    pub transform: Duration,
+}
+
+/// The strong ETag of one variant.
+pub fn etag(original: &Original, request: &ImageRequest, accepted: Accepted) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        env!("CARGO_PKG_VERSION"),
+        ENGINE_REVISION,
+        &original.identity,
+        &request.canonical(),
+        &serde_json::to_string(&accepted).unwrap_or_default(),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    format!("\"{}\"", hex::encode(&h.finalize()[..16]))
+}
+
+/// Whether an `If-None-Match` header matches `etag` (weak comparison, `*` matches).
+pub fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            let t = t.trim();
+            t == "*" || bare(t) == bare(etag)
+        })
+}
+
+/// What a success or 304 response carries besides the body.
+pub struct Variant<'a> {
+    /// The ETag.
+    pub etag: &'a str,
+    /// The original, for Last-Modified and stored Cache-Control.
+    pub original: &'a Original,
+    /// The format depended on `Accept`.
+    pub vary_accept: bool,
+}
+
+/// `200` with the encoded image.
+pub fn image(
+    config: &Config,
+    variant: &Variant,
+    encoded: Encoded,
+    timings: Timings,
+) -> Response<Bytes> {
+    let mut res = Response::new(encoded.bytes);
+    let h = res.headers_mut();
+    set(h, header::CONTENT_TYPE, encoded.format.mime());
+    caching_headers(h, config, variant);
+    set(
+        h,
+        HeaderName::from_static("server-timing"),
+        &format!(
+            "fetch;dur={:.1}, transform;dur={:.1}",
+            timings.fetch.as_secs_f64() * 1000.0,
+            timings.transform.as_secs_f64() * 1000.0
+        ),
+    );
+    common_headers(h, config);
+    res
+}
+
+/// `304 Not Modified` for a matching `If-None-Match`.
+pub fn not_modified(config: &Config, variant: &Variant) -> Response<Bytes> {
+    let mut res = Response::new(Bytes::new());
+    *res.status_mut() = StatusCode::NOT_MODIFIED;
+    caching_headers(res.headers_mut(), config, variant);
+    common_headers(res.headers_mut(), config);
+    res
+}
+
+fn caching_headers(h: &mut HeaderMap, config: &Config, variant: &Variant) {
+    set(h, header::ETAG, variant.etag);
+    set(
+        h,
+        header::CACHE_CONTROL,
+        variant
+            .original
+            .cache_control
+            .as_deref()
+            .unwrap_or(&config.cache_control),
+    );
+    if let Some(modified) = variant.original.last_modified {
+        set(
+            h,
+            header::LAST_MODIFIED,
+            &httpdate::fmt_http_date(modified.min(SystemTime::now())),
+        );
+    }
+    if variant.vary_accept {
+        set(h, header::VARY, "Accept");
+    }
+}
+
+/// A JSON response (errors, health).
+pub fn json(config: &Config, status: StatusCode, body: &serde_json::Value) -> Response<Bytes> {
+    let mut res = Response::new(Bytes::from(body.to_string()));
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    set(h, header::CONTENT_TYPE, "application/json");
+    let cache = if status.is_server_error() || status == StatusCode::OK {
+        "no-store".to_string()
+    } else {
+        format!("public, max-age={}", config.error_max_age)
+    };
+    set(h, header::CACHE_CONTROL, &cache);
+    common_headers(h, config);
+    res
+}
+
+/// The JSON error response for `e`.
+pub fn error(config: &Config, e: &Error) -> Response<Bytes> {
+    let status = e.status();
+    let body = serde_json::json!({ "status": status.as_u16(), "code": e.code(), "message": e.to_string() });
+    let mut res = json(config, status, &body);
+    if let Error::MethodNotAllowed(_) = e {
+        set(res.headers_mut(), header::ALLOW, "GET, HEAD");
+    }
+    res
+}
+
+fn common_headers(h: &mut HeaderMap, config: &Config) {
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    if let Some(origin) = &config.cors_origin {
+        set(h, header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        set(h, header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD");
+        set(
+            h,
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            "ETag, Server-Timing, Content-Length",
+        );
+        if origin != "*" {
+            h.append(header::VARY, HeaderValue::from_static("Origin"));
+        }
+    }
+}
+
+fn set(h: &mut HeaderMap, name: HeaderName, value: &str) {
+    // Values come from config (validated) or from us; a bad one is dropped, not a panic.
+    if let Ok(v) = HeaderValue::from_str(value) {
+        h.insert(name, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_forms() {
+        let mut h = HeaderMap::new();
+        assert!(!if_none_match(&h, "\"abc\""));
+        h.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"x\", W/\"abc\""),
+        );
+        assert!(if_none_match(&h, "\"abc\""));
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
+        assert!(if_none_match(&h, "\"abc\""));
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"abd\""));
+        assert!(!if_none_match(&h, "\"abc\""));
+    }
+}

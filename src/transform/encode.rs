@@ -1,0 +1,75 @@
+//! Encoder settings per output format.
+//!
+//! Defaults follow sharp (the engine of AWS Serverless Image Handler) so the
+//! two produce comparable files, except AVIF effort, which is lowered for
+//! on-the-fly use (see the README's format table for the measurements).
+//! Metadata is always stripped; colour is already sRGB when we get here.
+
+use rs_vips::VipsImage;
+use rs_vips::voption::{Setter, VOption};
+
+use super::pipeline::vips;
+use crate::error::Result;
+use crate::request::OutputFormat;
+
+/// Default JPEG quality (sharp: 80).
+pub const JPEG_QUALITY: u8 = 80;
+/// Default WebP quality (sharp: 80).
+pub const WEBP_QUALITY: u8 = 80;
+/// Default AVIF quality (sharp: 50).
+pub const AVIF_QUALITY: u8 = 50;
+/// Default TIFF quality when JPEG-compressed (sharp: 80).
+pub const TIFF_QUALITY: u8 = 80;
+/// WebP effort 0 to 6 (sharp: 4).
+pub const WEBP_EFFORT: i32 = 4;
+/// AVIF effort 0 to 9 (sharp: 4; libvips: 4). Lower is much faster.
+pub const AVIF_EFFORT: i32 = 2;
+
+/// Encodes `image` as `format`. `quality` is 1 to 100; for PNG it turns on
+/// palette quantisation, as sharp does.
+pub fn encode(image: &VipsImage, format: OutputFormat, quality: Option<u8>) -> Result<Vec<u8>> {
+    let q = |default: u8| i32::from(quality.unwrap_or(default));
+    let out = match format {
+        OutputFormat::Jpeg => image.jpegsave_buffer_with_opts(
+            VOption::new()
+                .set("Q", q(JPEG_QUALITY))
+                .set("optimize_coding", true)
+                .set("strip", true),
+        ),
+        OutputFormat::Png => {
+            let mut opts = VOption::new()
+                .set("compression", 6)
+                .set("filter", "none")
+                .set("strip", true);
+            if let Some(quality) = quality {
+                opts = opts.set("palette", true).set("Q", i32::from(quality));
+            }
+            image.pngsave_buffer_with_opts(opts)
+        }
+        OutputFormat::Webp => image.webpsave_buffer_with_opts(
+            VOption::new()
+                .set("Q", q(WEBP_QUALITY))
+                .set("effort", WEBP_EFFORT)
+                .set("strip", true),
+        ),
+        OutputFormat::Avif => image.heifsave_buffer_with_opts(
+            VOption::new()
+                .set("compression", "av1")
+                .set("Q", q(AVIF_QUALITY))
+                .set("effort", AVIF_EFFORT)
+                .set("bitdepth", 8)
+                .set("strip", true),
+        ),
+        OutputFormat::Gif => image.gifsave_buffer_with_opts(VOption::new().set("strip", true)),
+        OutputFormat::Tiff => {
+            let compression = if image.hasalpha() { "deflate" } else { "jpeg" };
+            image.tiffsave_buffer_with_opts(
+                VOption::new()
+                    .set("compression", compression)
+                    .set("Q", q(TIFF_QUALITY))
+                    .set("strip", true),
+            )
+        }
+    };
+    out.map_err(vips)
+}

@@ -1,0 +1,131 @@
+//! The libvips engine: one job turns an original's bytes into the encoded output.
+//!
+//! [`Engine`] owns libvips' global state (initialised once, operation cache
+//! off) and runs every job on tokio's blocking pool behind a semaphore, so
+//! image work never blocks the async runtime and never exceeds the configured
+//! concurrency. The order of operations lives in [`pipeline`]; each edit's
+//! pixel work lives in [`edits`]; encoder settings live in [`encode`].
+
+pub mod edits;
+pub mod encode;
+pub mod format;
+pub mod pipeline;
+
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use rs_vips::{Vips, VipsImage};
+use tokio::sync::Semaphore;
+
+use crate::error::{Error, Result};
+use crate::request::{Edit, Limits, Output, OutputFormat};
+pub use format::{Accepted, SourceFormat};
+
+/// Everything a transform needs; nothing here is HTTP.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The original file.
+    pub bytes: Bytes,
+    /// Edits in order.
+    pub edits: Vec<Edit>,
+    /// Requested output options.
+    pub output: Output,
+    /// Which automatic formats the client accepts.
+    pub accepted: Accepted,
+    /// Output size bounds.
+    pub limits: Limits,
+    /// Largest original, in pixels over all frames.
+    pub max_input_pixels: u64,
+}
+
+/// A finished transform.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// The encoded file.
+    pub bytes: Bytes,
+    /// Its format.
+    pub format: OutputFormat,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+/// Runs jobs on libvips with bounded concurrency.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    permits: Arc<Semaphore>,
+}
+
+static VIPS: OnceLock<std::result::Result<String, String>> = OnceLock::new();
+
+/// Starts libvips once per process, with the operation cache disabled, and
+/// returns its version.
+pub fn init_vips() -> std::result::Result<String, String> {
+    VIPS.get_or_init(|| {
+        Vips::init("image-handler").map_err(|e| format!("libvips failed to start: {e}"))?;
+        // Each request is different; the cache would only hold memory and files.
+        Vips::cache_set_max(0);
+        Vips::cache_set_max_mem(0);
+        Vips::cache_set_max_files(0);
+        Ok(Vips::version_string().unwrap_or_default())
+    })
+    .clone()
+}
+
+impl Engine {
+    /// An engine running at most `concurrency` jobs at once.
+    pub fn new(concurrency: usize) -> std::result::Result<Engine, String> {
+        init_vips()?;
+        Ok(Engine {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        })
+    }
+
+    /// Runs one job off the async runtime.
+    pub async fn run(&self, job: Job) -> Result<Encoded> {
+        self.blocking(move || pipeline::run(&job)).await
+    }
+
+    /// A tiny libvips round trip, for health checks.
+    pub async fn health(&self) -> Result<()> {
+        self.blocking(|| {
+            let image = VipsImage::black(2, 2).map_err(|e| Error::Processing {
+                detail: e.to_string(),
+            })?;
+            image.pngsave_buffer().map_err(|e| Error::Processing {
+                detail: e.to_string(),
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| Error::Processing {
+                detail: e.to_string(),
+            })?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| Error::Processing {
+                detail: format!("transform task failed: {e}"),
+            })?
+    }
+}
+
+/// Whether a file name has an image extension (for listing examples).
+pub fn looks_like_image_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [
+        ".jpg", ".jpeg", ".png", ".webp", ".avif", ".heic", ".heif", ".gif", ".tif", ".tiff",
+    ]
+    .iter()
+    .any(|e| lower.ends_with(e))
+}

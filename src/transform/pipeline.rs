@@ -1,0 +1,317 @@
+//! The order of operations, in one place.
+//!
+//! A job runs as an ordered list of small named steps over one [`Ctx`], as
+//! imgproxy does: `open` reads the header (format, limits, output format),
+//! then [`STEPS`] run in order. Read [`STEPS`] to know what happens when.
+
+use rs_vips::voption::{Setter, VOption};
+use rs_vips::{Vips, VipsImage};
+
+use super::edits::{self, ResizePlan};
+use super::format::{self, SourceFormat};
+use super::{Encoded, Job, encode};
+use crate::error::{Error, Result};
+use crate::request::{Edit, OutputFormat};
+
+/// One step of the pipeline.
+type Step = fn(&mut Ctx) -> Result<()>;
+
+/// The pipeline. Each step reads and replaces `Ctx::image`.
+pub const STEPS: &[(&str, Step)] = &[
+    // Decode, auto-orient by EXIF, import to sRGB; the first resize is folded
+    // into the load (libvips thumbnail: shrink-on-load) when only rotations
+    // and mirrors come before it.
+    ("load", load),
+    // The request's edits, in the request's order (see `edits`).
+    ("edits", apply_edits),
+    // 8-bit sRGB (or grayscale for JPEG/PNG) for the encoder.
+    ("colour", to_output_colour),
+    // Transparency onto white when the output format has no alpha.
+    ("flatten", flatten_for_output),
+    // Encode, metadata stripped.
+    ("encode", encode_output),
+];
+
+/// The state a job's steps share.
+pub struct Ctx<'a> {
+    /// The job being run.
+    pub job: &'a Job,
+    /// The original's format.
+    pub source: SourceFormat,
+    /// The chosen output format.
+    pub format: OutputFormat,
+    /// The current image.
+    pub image: VipsImage,
+    /// The image comes from a sequential (thumbnail) load: copy it to memory
+    /// before any operation that reads out of order.
+    pub sequential: bool,
+    /// Index of the resize edit whose scaling was done at load time.
+    pub hoisted: Option<(usize, ResizePlan)>,
+    /// The encoded output, once `encode` has run.
+    pub encoded: Vec<u8>,
+}
+
+impl Ctx<'_> {
+    /// Makes the image safe for random access (rotations, vertical flips, smart crops).
+    pub fn random_access(&mut self) -> Result<()> {
+        if self.sequential {
+            self.image = self.image.copy_memory().map_err(vips)?;
+            self.sequential = false;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a job to completion.
+pub fn run(job: &Job) -> Result<Encoded> {
+    Vips::error_clear();
+    let result = run_steps(job);
+    if result.is_err() {
+        Vips::error_clear();
+    }
+    result.map_err(reclassify)
+}
+
+fn run_steps(job: &Job) -> Result<Encoded> {
+    let mut ctx = open(job)?;
+    for (name, step) in STEPS {
+        step(&mut ctx).map_err(|e| {
+            tracing::debug!(step = name, error = %e, detail = e.detail().unwrap_or(""), "transform step failed");
+            e
+        })?;
+    }
+    Ok(Encoded {
+        width: ctx.image.get_width() as u32,
+        height: ctx.image.get_height() as u32,
+        format: ctx.format,
+        bytes: std::mem::take(&mut ctx.encoded).into(),
+    })
+}
+
+/// Identifies the original, reads its header and checks limits before any
+/// pixel is decoded, and chooses the output format.
+fn open(job: &Job) -> Result<Ctx<'_>> {
+    let source = format::sniff(&job.bytes)?;
+    let header = VipsImage::new_from_buffer_with_opts(
+        &job.bytes,
+        "",
+        VOption::new().set("fail_on", "error"),
+    )
+    .map_err(|e| Error::InvalidImage {
+        detail: e.to_string(),
+    })?;
+    let width = header.get_width().max(0) as u64;
+    let pages = header.get_int("n-pages").unwrap_or(1).max(1) as u64;
+    let height = header.get_height().max(0) as u64 * pages;
+    let pixels = width.saturating_mul(height);
+    if pixels > job.max_input_pixels {
+        return Err(Error::TooManyPixels {
+            width,
+            height,
+            pixels,
+            limit: job.max_input_pixels,
+        });
+    }
+    let format = format::negotiate(job.output.format, job.accepted, source, header.hasalpha());
+    Ok(Ctx {
+        job,
+        source,
+        format,
+        image: header,
+        sequential: false,
+        hoisted: None,
+        encoded: Vec::new(),
+    })
+}
+
+/// The first resize, if only rotations and mirrors come before it, with the
+/// number of quarter turns before it.
+fn hoistable(edits: &[Edit]) -> Option<(usize, u32)> {
+    let mut turns = 0;
+    for (i, edit) in edits.iter().enumerate() {
+        match edit {
+            Edit::Rotate(r) => turns += edits::quarter_turns(*r),
+            Edit::Flip | Edit::Flop => {}
+            Edit::Resize(_) => return Some((i, turns)),
+            _ => return None,
+        }
+    }
+    None
+}
+
+fn load(ctx: &mut Ctx) -> Result<()> {
+    let job = ctx.job;
+    let hoist = hoistable(&job.edits).and_then(|(i, turns)| match &job.edits[i] {
+        Edit::Resize(r) => Some((i, turns, *r)),
+        _ => None,
+    });
+    if let Some((index, turns, resize)) = hoist {
+        // Size in the upright orientation, then in the frame the resize sees.
+        let (w, h) = (ctx.image.get_width() as u32, ctx.image.get_height() as u32);
+        let (w, h) = if (5..=8).contains(&ctx.image.get_orientation()) {
+            (h, w)
+        } else {
+            (w, h)
+        };
+        let (fw, fh) = if turns % 2 == 1 { (h, w) } else { (w, h) };
+        let plan = edits::plan_resize(fw, fh, &resize, &job.limits)?;
+        let (sw, sh) = plan.scaled;
+        let (lw, lh) = if turns % 2 == 1 { (sh, sw) } else { (sw, sh) };
+        ctx.image = VipsImage::thumbnail_buffer_with_opts(
+            &job.bytes,
+            lw as i32,
+            VOption::new()
+                .set("height", lh as i32)
+                .set("size", "force")
+                .set("fail_on", "error")
+                .set("output_profile", "srgb"),
+        )
+        .map_err(|e| Error::InvalidImage {
+            detail: e.to_string(),
+        })?;
+        ctx.sequential = true;
+        ctx.hoisted = Some((index, plan));
+    } else {
+        ctx.image = ctx.image.autorot().map_err(|e| Error::InvalidImage {
+            detail: e.to_string(),
+        })?;
+        if ctx.image.get_typeof("icc-profile-data").unwrap_or(0) != 0 {
+            ctx.image = ctx
+                .image
+                .icc_transform_with_opts("srgb", VOption::new().set("embedded", true))
+                .map_err(|e| Error::InvalidImage {
+                    detail: e.to_string(),
+                })?;
+        }
+    }
+    Ok(())
+}
+
+fn apply_edits(ctx: &mut Ctx) -> Result<()> {
+    for (i, edit) in ctx.job.edits.iter().enumerate() {
+        match (&ctx.hoisted, edit) {
+            (Some((index, plan)), Edit::Resize(r)) if *index == i => {
+                let plan = *plan;
+                edits::fit_to_box(ctx, &plan, r)?;
+            }
+            _ => edits::apply(ctx, edit)?,
+        }
+    }
+    Ok(())
+}
+
+fn to_output_colour(ctx: &mut Ctx) -> Result<()> {
+    use rs_vips::enums::{BandFormat, Interpretation};
+    let interpretation = ctx
+        .image
+        .get_interpretation()
+        .unwrap_or(Interpretation::Multiband);
+    let gray = matches!(interpretation, Interpretation::BW | Interpretation::Grey16);
+    let keep_gray = gray && matches!(ctx.format, OutputFormat::Jpeg | OutputFormat::Png);
+    let target = if keep_gray {
+        Interpretation::BW
+    } else {
+        Interpretation::Srgb
+    };
+    let is_uchar = matches!(ctx.image.get_format(), Ok(BandFormat::Uchar));
+    if interpretation != target || !is_uchar {
+        ctx.image = ctx.image.colourspace(target).map_err(vips)?;
+    }
+    if !matches!(ctx.image.get_format(), Ok(BandFormat::Uchar)) {
+        ctx.image = ctx.image.cast(BandFormat::Uchar).map_err(vips)?;
+    }
+    Ok(())
+}
+
+fn flatten_for_output(ctx: &mut Ctx) -> Result<()> {
+    if !ctx.format.has_alpha() && ctx.image.hasalpha() {
+        ctx.image = edits::flatten(&ctx.image, crate::request::Color::WHITE)?;
+    }
+    Ok(())
+}
+
+fn encode_output(ctx: &mut Ctx) -> Result<()> {
+    ctx.encoded = encode::encode(&ctx.image, ctx.format, ctx.job.output.quality)?;
+    Ok(())
+}
+
+/// Wraps a libvips failure. Whether it was the input's fault is decided in `reclassify`.
+pub fn vips(e: rs_vips::error::Error) -> Error {
+    Error::Processing {
+        detail: e.to_string(),
+    }
+}
+
+/// libvips decodes lazily, so a corrupt or truncated original often fails only
+/// while a later step pulls pixels. Such failures are the input's fault (400),
+/// not ours (500).
+fn reclassify(e: Error) -> Error {
+    match e {
+        Error::Processing { detail } if is_decode_failure(&detail) => {
+            Error::InvalidImage { detail }
+        }
+        other => other,
+    }
+}
+
+fn is_decode_failure(detail: &str) -> bool {
+    const MARKERS: &[&str] = &[
+        "load",
+        "VipsJpeg",
+        "Premature end",
+        "truncated",
+        "libspng",
+        "png2vips",
+        "gifload",
+        "webp2vips",
+        "heif",
+        "tiff2vips",
+        "TIFFRead",
+        "read error",
+        "corrupt",
+        "out of order",
+    ];
+    MARKERS.iter().any(|m| detail.contains(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::{Fit, Position, Resize, Rotation};
+
+    fn resize() -> Edit {
+        Edit::Resize(Resize {
+            width: Some(10),
+            height: None,
+            fit: Fit::Cover,
+            position: Position::Centre,
+            background: None,
+            without_enlargement: false,
+        })
+    }
+
+    #[test]
+    fn hoisting_only_across_rotations_and_mirrors() {
+        assert_eq!(hoistable(&[resize()]), Some((0, 0)));
+        assert_eq!(
+            hoistable(&[Edit::Rotate(Rotation::D90), Edit::Flip, resize()]),
+            Some((2, 1))
+        );
+        assert_eq!(
+            hoistable(&[
+                Edit::Rotate(Rotation::D270),
+                Edit::Rotate(Rotation::D90),
+                resize()
+            ]),
+            Some((2, 4))
+        );
+        assert_eq!(hoistable(&[Edit::Grayscale, resize()]), None);
+        assert_eq!(hoistable(&[Edit::Flip]), None);
+    }
+
+    #[test]
+    fn decode_failures_are_recognised() {
+        assert!(is_decode_failure("VipsJpeg: Premature end of JPEG file"));
+        assert!(!is_decode_failure("vips_colourspace: no known route"));
+    }
+}
