@@ -6,6 +6,7 @@
 //! start-up, with an error naming the variable.
 
 use crate::request::Limits;
+use crate::transform::encode::Effort;
 
 /// Why the configuration could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +55,8 @@ pub struct Config {
     pub cors_origin: Option<String>,
     /// How many transforms run at once (`TRANSFORM_CONCURRENCY`, default: CPU count).
     pub transform_concurrency: usize,
+    /// Encoder effort (`WEBP_EFFORT`, `AVIF_EFFORT`).
+    pub effort: Effort,
 }
 
 impl Default for Config {
@@ -72,6 +75,7 @@ impl Default for Config {
             transform_concurrency: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            effort: Effort::default(),
         }
     }
 }
@@ -141,6 +145,12 @@ impl Config {
         }
         if let Some((var, v)) = get("TRANSFORM_CONCURRENCY") {
             c.transform_concurrency = number(var, &v, 1, 1024)? as usize;
+        }
+        if let Some((var, v)) = get("WEBP_EFFORT") {
+            c.effort.webp = number(var, &v, 0, 6)? as u8;
+        }
+        if let Some((var, v)) = get("AVIF_EFFORT") {
+            c.effort.avif = number(var, &v, 0, 9)? as u8;
         }
         Ok(c)
     }
@@ -265,6 +275,7 @@ mod tests {
             ("AUTO_FORMAT", "jpeg"),
             ("CORS_ENABLED", "maybe"),
             ("ERROR_MAX_AGE", "x"),
+            ("AVIF_EFFORT", "10"),
         ] {
             let e = cfg(&[(k, v)]).unwrap_err().to_string();
             assert!(e.contains(k), "{e}");

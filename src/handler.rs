@@ -126,6 +126,7 @@ impl Handler {
             accepted,
             limits: config.limits,
             max_input_pixels: config.max_input_pixels,
+            effort: config.effort,
         };
         let encoded = self.engine.run(job).await?;
         let timings = Timings {

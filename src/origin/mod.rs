@@ -4,7 +4,7 @@
 //! what HTTP caching needs (identity for the ETag, last-modified, the stored
 //! cache-control). It knows nothing of transforms or HTTP.
 
-mod embedded;
+pub mod embedded;
 mod fs;
 
 pub use embedded::EmbeddedOrigin;

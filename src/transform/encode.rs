@@ -20,14 +20,27 @@ pub const WEBP_QUALITY: u8 = 80;
 pub const AVIF_QUALITY: u8 = 50;
 /// Default TIFF quality when JPEG-compressed (sharp: 80).
 pub const TIFF_QUALITY: u8 = 80;
-/// WebP effort 0 to 6 (sharp: 4).
-pub const WEBP_EFFORT: i32 = 4;
-/// AVIF effort 0 to 9 (sharp: 4; libvips: 4). Lower is much faster.
-pub const AVIF_EFFORT: i32 = 2;
+
+/// Encoder effort: CPU time traded for smaller files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Effort {
+    /// WebP effort 0 to 6 (sharp and libvips: 4).
+    pub webp: u8,
+    /// AVIF effort 0 to 9 (sharp and libvips: 4). Measured on a 1600x1000
+    /// photo: effort 4 took 2.3 s, effort 2 0.28 s for a 16% larger file,
+    /// effort 0 0.06 s for 28% larger.
+    pub avif: u8,
+}
+
+impl Default for Effort {
+    fn default() -> Self {
+        Effort { webp: 4, avif: 2 }
+    }
+}
 
 /// Encodes `image` as `format`. `quality` is 1 to 100; for PNG it turns on
 /// palette quantisation, as sharp does.
-pub fn encode(image: &VipsImage, format: OutputFormat, quality: Option<u8>) -> Result<Vec<u8>> {
+pub fn encode(image: &VipsImage, format: OutputFormat, quality: Option<u8>, effort: Effort) -> Result<Vec<u8>> {
     let q = |default: u8| i32::from(quality.unwrap_or(default));
     let out = match format {
         OutputFormat::Jpeg => image.jpegsave_buffer_with_opts(
@@ -49,14 +62,14 @@ pub fn encode(image: &VipsImage, format: OutputFormat, quality: Option<u8>) -> R
         OutputFormat::Webp => image.webpsave_buffer_with_opts(
             VOption::new()
                 .set("Q", q(WEBP_QUALITY))
-                .set("effort", WEBP_EFFORT)
+                .set("effort", i32::from(effort.webp))
                 .set("strip", true),
         ),
         OutputFormat::Avif => image.heifsave_buffer_with_opts(
             VOption::new()
                 .set("compression", "av1")
                 .set("Q", q(AVIF_QUALITY))
-                .set("effort", AVIF_EFFORT)
+                .set("effort", i32::from(effort.avif))
                 .set("bitdepth", 8)
                 .set("strip", true),
         ),

@@ -36,6 +36,8 @@ pub struct Job {
     pub limits: Limits,
     /// Largest original, in pixels over all frames.
     pub max_input_pixels: u64,
+    /// Encoder effort.
+    pub effort: encode::Effort,
 }
 
 /// A finished transform.

@@ -64,12 +64,12 @@ impl Ctx<'_> {
 
 /// Runs a job to completion.
 pub fn run(job: &Job) -> Result<Encoded> {
-    Vips::error_clear();
-    let result = run_steps(job);
-    if result.is_err() {
+    run_steps(job).map_err(|e| {
+        // libvips' error buffer is global; clear it so the next failure's
+        // message does not carry this one's.
         Vips::error_clear();
-    }
-    result.map_err(reclassify)
+        reclassify(job, e)
+    })
 }
 
 fn run_steps(job: &Job) -> Result<Encoded> {
@@ -163,8 +163,7 @@ fn load(ctx: &mut Ctx) -> Result<()> {
             VOption::new()
                 .set("height", lh as i32)
                 .set("size", "force")
-                .set("fail_on", "error")
-                .set("output_profile", "srgb"),
+                .set("fail_on", "error"),
         )
         .map_err(|e| Error::InvalidImage {
             detail: e.to_string(),
@@ -175,14 +174,16 @@ fn load(ctx: &mut Ctx) -> Result<()> {
         ctx.image = ctx.image.autorot().map_err(|e| Error::InvalidImage {
             detail: e.to_string(),
         })?;
-        if ctx.image.get_typeof("icc-profile-data").unwrap_or(0) != 0 {
-            ctx.image = ctx
-                .image
-                .icc_transform_with_opts("srgb", VOption::new().set("embedded", true))
-                .map_err(|e| Error::InvalidImage {
-                    detail: e.to_string(),
-                })?;
-        }
+    }
+    // An embedded profile is applied once, after any shrink, so later edits
+    // and the encoder see sRGB. Images without one are taken as sRGB.
+    if ctx.image.get_typeof("icc-profile-data").unwrap_or(0) != 0 {
+        ctx.image = ctx
+            .image
+            .icc_transform_with_opts("srgb", VOption::new().set("embedded", true))
+            .map_err(|e| Error::InvalidImage {
+                detail: e.to_string(),
+            })?;
     }
     Ok(())
 }
@@ -231,47 +232,32 @@ fn flatten_for_output(ctx: &mut Ctx) -> Result<()> {
 }
 
 fn encode_output(ctx: &mut Ctx) -> Result<()> {
-    ctx.encoded = encode::encode(&ctx.image, ctx.format, ctx.job.output.quality)?;
+    ctx.encoded = encode::encode(&ctx.image, ctx.format, ctx.job.output.quality, ctx.job.effort)?;
     Ok(())
 }
 
 /// Wraps a libvips failure. Whether it was the input's fault is decided in `reclassify`.
 pub fn vips(e: rs_vips::error::Error) -> Error {
-    Error::Processing {
-        detail: e.to_string(),
-    }
+    Error::Processing { detail: e.to_string() }
 }
 
 /// libvips decodes lazily, so a corrupt or truncated original often fails only
-/// while a later step pulls pixels. Such failures are the input's fault (400),
-/// not ours (500).
-fn reclassify(e: Error) -> Error {
+/// while a later step pulls its pixels. Such a failure is the input's fault
+/// (400), not ours (500): it is told apart by decoding the original on its own,
+/// which only happens on this error path.
+fn reclassify(job: &Job, e: Error) -> Error {
     match e {
-        Error::Processing { detail } if is_decode_failure(&detail) => {
-            Error::InvalidImage { detail }
-        }
+        Error::Processing { detail } if !decodes(&job.bytes) => Error::InvalidImage { detail },
         other => other,
     }
 }
 
-fn is_decode_failure(detail: &str) -> bool {
-    const MARKERS: &[&str] = &[
-        "load",
-        "VipsJpeg",
-        "Premature end",
-        "truncated",
-        "libspng",
-        "png2vips",
-        "gifload",
-        "webp2vips",
-        "heif",
-        "tiff2vips",
-        "TIFFRead",
-        "read error",
-        "corrupt",
-        "out of order",
-    ];
-    MARKERS.iter().any(|m| detail.contains(m))
+/// Whether the whole original decodes without error.
+fn decodes(bytes: &[u8]) -> bool {
+    let decoded = VipsImage::new_from_buffer_with_opts(bytes, "", VOption::new().set("fail_on", "error"))
+        .and_then(|image| image.avg());
+    Vips::error_clear();
+    decoded.is_ok()
 }
 
 #[cfg(test)]
@@ -310,8 +296,23 @@ mod tests {
     }
 
     #[test]
-    fn decode_failures_are_recognised() {
-        assert!(is_decode_failure("VipsJpeg: Premature end of JPEG file"));
-        assert!(!is_decode_failure("vips_colourspace: no known route"));
+    fn truncated_originals_are_the_inputs_fault() {
+        crate::transform::init_vips().unwrap();
+        let whole = crate::origin::embedded::SAMPLES[0].1;
+        assert!(decodes(whole));
+        assert!(!decodes(&whole[..whole.len() / 2]));
+        let processing = Error::Processing { detail: String::new() };
+        let job = |bytes: &[u8]| Job {
+            bytes: bytes::Bytes::copy_from_slice(bytes),
+            edits: Vec::new(),
+            output: Default::default(),
+            accepted: Default::default(),
+            limits: Default::default(),
+            max_input_pixels: u64::MAX,
+            effort: Default::default(),
+        };
+        assert!(matches!(reclassify(&job(&whole[..1000]), processing), Error::InvalidImage { .. }));
+        let processing = Error::Processing { detail: String::new() };
+        assert!(matches!(reclassify(&job(whole), processing), Error::Processing { .. }));
     }
 }
