@@ -11,10 +11,10 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use image_handler::request::{query, Limits};
-use image_handler::transform::{self, encode::Effort, pipeline, Accepted, Job};
-use rs_vips::voption::{Setter, VOption};
+use image_handler::request::{Limits, query};
+use image_handler::transform::{self, Accepted, Job, encode::Effort, pipeline};
 use rs_vips::VipsImage;
+use rs_vips::voption::{Setter, VOption};
 
 struct Case {
     name: &'static str,
@@ -24,36 +24,72 @@ struct Case {
 }
 
 fn thumb(bytes: &[u8], width: i32) -> VipsImage {
-    VipsImage::thumbnail_buffer_with_opts(bytes, width, VOption::new().set("height", 100_000)).expect("thumbnail")
+    VipsImage::thumbnail_buffer_with_opts(bytes, width, VOption::new().set("height", 100_000))
+        .expect("thumbnail")
 }
 
 fn jpeg(img: &VipsImage) -> Vec<u8> {
-    img.jpegsave_buffer_with_opts(VOption::new().set("Q", 80).set("optimize_coding", true).set("strip", true))
-        .expect("jpegsave")
+    img.jpegsave_buffer_with_opts(
+        VOption::new()
+            .set("Q", 80)
+            .set("optimize_coding", true)
+            .set("strip", true),
+    )
+    .expect("jpegsave")
 }
 
 fn webp(img: &VipsImage) -> Vec<u8> {
-    img.webpsave_buffer_with_opts(VOption::new().set("Q", 80).set("effort", 4).set("strip", true)).expect("webpsave")
+    img.webpsave_buffer_with_opts(
+        VOption::new()
+            .set("Q", 80)
+            .set("effort", 4)
+            .set("strip", true),
+    )
+    .expect("webpsave")
 }
 
 fn avif(img: &VipsImage) -> Vec<u8> {
     img.heifsave_buffer_with_opts(
-        VOption::new().set("compression", "av1").set("Q", 50).set("effort", 2).set("bitdepth", 8).set("strip", true),
+        VOption::new()
+            .set("compression", "av1")
+            .set("Q", 50)
+            .set("effort", 2)
+            .set("bitdepth", 8)
+            .set("strip", true),
     )
     .expect("heifsave")
 }
 
 const CASES: &[Case] = &[
-    Case { name: "w320 jpeg", sample: "dune.jpg", query: "width=320&format=jpeg", floor: |b| jpeg(&thumb(b, 320)) },
-    Case { name: "w800 webp", sample: "dune.jpg", query: "width=800&format=webp", floor: |b| webp(&thumb(b, 800)) },
-    Case { name: "w800 avif", sample: "dune.jpg", query: "width=800&format=avif", floor: |b| avif(&thumb(b, 800)) },
+    Case {
+        name: "w320 jpeg",
+        sample: "dune.jpg",
+        query: "width=320&format=jpeg",
+        floor: |b| jpeg(&thumb(b, 320)),
+    },
+    Case {
+        name: "w800 webp",
+        sample: "dune.jpg",
+        query: "width=800&format=webp",
+        floor: |b| webp(&thumb(b, 800)),
+    },
+    Case {
+        name: "w800 avif",
+        sample: "dune.jpg",
+        query: "width=800&format=avif",
+        floor: |b| avif(&thumb(b, 800)),
+    },
     Case {
         name: "300x300 attention jpeg",
         sample: "ladybird.jpg",
         query: "width=300&height=300&position=attention&format=jpeg",
         floor: |b| {
-            let img = VipsImage::thumbnail_buffer_with_opts(b, 300, VOption::new().set("height", 300).set("crop", "attention"))
-                .expect("thumbnail");
+            let img = VipsImage::thumbnail_buffer_with_opts(
+                b,
+                300,
+                VOption::new().set("height", 300).set("crop", "attention"),
+            )
+            .expect("thumbnail");
             jpeg(&img)
         },
     },
@@ -67,11 +103,27 @@ const CASES: &[Case] = &[
 
 fn main() {
     transform::init_vips().expect("libvips");
-    let iters: usize = std::env::var("BENCH_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(15);
-    println!("{:<26} {:>10} {:>10} {:>10} {:>10} {:>8}", "case", "ours p50", "ours p95", "floor p50", "floor p95", "ratio");
+    let iters: usize = std::env::var("BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
+    println!(
+        "{:<26} {:>10} {:>10} {:>10} {:>10} {:>8}",
+        "case", "ours p50", "ours p95", "floor p50", "floor p95", "ratio"
+    );
     for case in CASES {
-        let bytes = std::fs::read(format!("{}/src/samples/{}", env!("CARGO_MANIFEST_DIR"), case.sample)).expect("sample");
-        let request = query::parse(&format!("/{}", case.sample), Some(case.query), &Limits::default()).expect("query");
+        let bytes = std::fs::read(format!(
+            "{}/src/samples/{}",
+            env!("CARGO_MANIFEST_DIR"),
+            case.sample
+        ))
+        .expect("sample");
+        let request = query::parse(
+            &format!("/{}", case.sample),
+            Some(case.query),
+            &Limits::default(),
+        )
+        .expect("query");
         let job = Job {
             bytes: Bytes::from(bytes.clone()),
             edits: request.edits,

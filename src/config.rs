@@ -128,20 +128,20 @@ impl Config {
         if let Some((var, v)) = get("ERROR_MAX_AGE") {
             c.error_max_age = number(var, &v, 0, 86_400)? as u32;
         }
-        if let Some((var, v)) = get("CORS_ENABLED") {
-            if yes_no(var, &v)? {
-                let origin = get("CORS_ORIGIN")
-                    .map(|(_, v)| v)
-                    .unwrap_or_else(|| "*".to_string());
-                if origin.bytes().any(|b| b.is_ascii_control()) {
-                    return Err(ConfigError {
-                        var: "CORS_ORIGIN",
-                        value: origin,
-                        problem: "has control characters".into(),
-                    });
-                }
-                c.cors_origin = Some(origin);
+        if let Some((var, v)) = get("CORS_ENABLED")
+            && yes_no(var, &v)?
+        {
+            let origin = get("CORS_ORIGIN")
+                .map(|(_, v)| v)
+                .unwrap_or_else(|| "*".to_string());
+            if origin.bytes().any(|b| b.is_ascii_control()) {
+                return Err(ConfigError {
+                    var: "CORS_ORIGIN",
+                    value: origin,
+                    problem: "has control characters".into(),
+                });
             }
+            c.cors_origin = Some(origin);
         }
         if let Some((var, v)) = get("TRANSFORM_CONCURRENCY") {
             c.transform_concurrency = number(var, &v, 1, 1024)? as usize;

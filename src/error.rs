@@ -17,6 +17,43 @@ pub enum Error {
         /// What was wrong and what is accepted.
         message: String,
     },
+    /// A resize asks for a size of zero or less (SIH's `InvalidResizeException`).
+    #[error("The image size is invalid.")]
+    InvalidResize,
+    /// The path is no known request style (SIH's `RequestTypeError`).
+    #[error(
+        "The type of request you are making could not be processed. Please ensure that your original image is of a supported file type (jpg/jpeg, png, tiff/tif, webp, svg, gif, avif, heic/heif, jxl) and that your image request is provided in the correct syntax. Refer to the documentation for additional guidance on forming image requests."
+    )]
+    RequestType,
+    /// A base64 default request is not a valid request object.
+    #[error("The request could not be decoded: {0}")]
+    DecodeRequest(String),
+    /// The edit exists but this service does not carry it out yet.
+    #[error("The edit {0} is not supported.")]
+    UnsupportedEdit(String),
+    /// The request names a bucket outside `SOURCE_BUCKETS`.
+    #[error("Access to the bucket {0} is not allowed.")]
+    BucketNotAllowed(String),
+    /// Signing is on and the URL has no `signature`.
+    #[error("Query-string requires the signature parameter.")]
+    SignatureMissing,
+    /// The signature does not match any active key.
+    #[error("Signature does not match.")]
+    SignatureMismatch,
+    /// `expires` is not `YYYYMMDDTHHmmssZ`.
+    #[error("The expires parameter {0:?} is not a date of the form YYYYMMDDTHHmmssZ (UTC).")]
+    ExpiryFormat(String),
+    /// `expires` is in the past.
+    #[error("The request has expired.")]
+    Expired,
+    /// The signing key is bound to a prefix that the source is outside of.
+    #[error("The key {key} is outside the prefix {prefix} that this signature may read.")]
+    OutsidePrefix {
+        /// The requested key.
+        key: String,
+        /// The signing key's prefix.
+        prefix: String,
+    },
     /// The request names no image key.
     #[error("The request names no image: use /<key>?width=...")]
     MissingKey,
@@ -29,7 +66,7 @@ pub enum Error {
         reason: &'static str,
     },
     /// The original does not exist.
-    #[error("The image {key} does not exist.")]
+    #[error("The image {key} does not exist or the request may not be base64 encoded properly.")]
     NotFound {
         /// The key that was looked up.
         key: String,
@@ -100,11 +137,21 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Error::InvalidParameter { .. }
+            | Error::InvalidResize
+            | Error::RequestType
+            | Error::DecodeRequest(_)
+            | Error::UnsupportedEdit(_)
+            | Error::SignatureMissing
+            | Error::ExpiryFormat(_)
+            | Error::Expired
             | Error::MissingKey
             | Error::InvalidKey { .. }
             | Error::UnsupportedFormat { .. }
             | Error::InvalidImage { .. } => StatusCode::BAD_REQUEST,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
+            Error::BucketNotAllowed(_) | Error::SignatureMismatch | Error::OutsidePrefix { .. } => {
+                StatusCode::FORBIDDEN
+            }
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::SourceTooLarge { .. } | Error::TooManyPixels { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
@@ -118,6 +165,16 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::InvalidParameter { .. } => "InvalidParameter",
+            Error::InvalidResize => "InvalidResizeException",
+            Error::RequestType => "RequestTypeError",
+            Error::DecodeRequest(_) => "DecodeRequest::CannotDecodeRequest",
+            Error::UnsupportedEdit(_) => "UnsupportedEdit",
+            Error::BucketNotAllowed(_) => "ImageBucket::CannotAccessBucket",
+            Error::SignatureMissing => "AuthorizationQueryParametersError",
+            Error::SignatureMismatch => "SignatureDoesNotMatch",
+            Error::ExpiryFormat(_) => "ImageRequestExpiryFormat",
+            Error::Expired => "ImageRequestExpired",
+            Error::OutsidePrefix { .. } => "KeyOutsidePrefix",
             Error::MissingKey => "MissingKey",
             Error::InvalidKey { .. } => "InvalidKey",
             Error::NotFound { .. } => "NoSuchKey",

@@ -30,6 +30,26 @@ impl Default for Limits {
     }
 }
 
+/// What parsers need to know beyond the URL.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    /// Output size bounds.
+    pub limits: Limits,
+    /// `SOURCE_BUCKETS`: the buckets a request may name (empty: none may be named).
+    pub buckets: &'a [String],
+}
+
+impl Rules<'_> {
+    /// Checks that a bucket named by a request is allowed.
+    pub fn check_bucket(&self, bucket: &str) -> Result<()> {
+        if self.buckets.iter().any(|b| b == bucket) {
+            Ok(())
+        } else {
+            Err(Error::BucketNotAllowed(bucket.to_string()))
+        }
+    }
+}
+
 /// A parsed, validated image request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ImageRequest {
@@ -39,6 +59,9 @@ pub struct ImageRequest {
     pub edits: Vec<Edit>,
     /// Output format and quality.
     pub output: Output,
+    /// Extra response headers the request asks for (SIH default requests),
+    /// already filtered by the deny list.
+    pub headers: Vec<(String, String)>,
 }
 
 impl ImageRequest {
@@ -65,6 +88,12 @@ pub struct Output {
     pub format: Option<OutputFormat>,
     /// Encoder quality 1 to 100; `None` uses the format's default.
     pub quality: Option<u8>,
+    /// Lossless WebP or AVIF.
+    pub lossless: bool,
+    /// Encoder effort for this request (WebP 0 to 6, AVIF 0 to 9); `None` uses the configured one.
+    pub effort: Option<u8>,
+    /// Lower the quality of lossy formats until the output fits in this many bytes.
+    pub max_bytes: Option<u64>,
 }
 
 /// One edit. Each variant has exactly one home in `transform`.
@@ -73,6 +102,14 @@ pub struct Output {
 pub enum Edit {
     /// Scale (and crop or pad) to a box.
     Resize(Resize),
+    /// Scale both sides by this factor (0 < f <= 1 shrinks; Thumbor's `proportion`).
+    Scale(f64),
+    /// Cut out a region (sharp's `extract`, SIH's `crop`, Thumbor's `AxB:CxD`).
+    Extract(Region),
+    /// Add borders (sharp's `extend`).
+    Extend(Extend),
+    /// Remove a border of near-constant colour (sharp's and Thumbor's `trim`).
+    Trim(Trim),
     /// Rotate clockwise by a multiple of 90 degrees.
     Rotate(Rotation),
     /// Mirror top to bottom.
@@ -87,6 +124,89 @@ pub enum Edit {
     Sharpen(Option<f64>),
     /// Replace transparency with this colour.
     Flatten(Color),
+    /// Stretch contrast so the darkest pixel is black and the lightest white.
+    Normalize,
+    /// Invert colours; `alpha` inverts transparency too.
+    Negate {
+        /// Also invert the alpha channel.
+        alpha: bool,
+    },
+    /// Colourise, keeping each pixel's lightness (sharp's `tint`).
+    Tint(Color),
+    /// `out = a * in + b` on the colour channels (brightness and contrast).
+    Linear {
+        /// Multiplier.
+        a: f64,
+        /// Offset, 0 to 255 scale.
+        b: f64,
+    },
+    /// Convolve with a kernel.
+    Convolve(Kernel),
+}
+
+/// A rectangle in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Region {
+    /// Left edge.
+    pub left: u32,
+    /// Top edge.
+    pub top: u32,
+    /// Width, at least 1.
+    pub width: u32,
+    /// Height, at least 1.
+    pub height: u32,
+}
+
+/// Borders to add, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Extend {
+    /// Above.
+    pub top: u32,
+    /// Below.
+    pub bottom: u32,
+    /// Left.
+    pub left: u32,
+    /// Right.
+    pub right: u32,
+    /// Border colour; `None` is transparent (white once flattened for JPEG).
+    pub background: Option<Color>,
+}
+
+/// Which colour a trim removes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Trim {
+    /// Difference from the background still counted as background (sharp: 10; Thumbor: 0).
+    pub threshold: f64,
+    /// The border colour: `None` takes the top-left pixel; Thumbor's
+    /// `bottom-right` takes that corner.
+    pub background: TrimBackground,
+}
+
+/// Where a trim's background colour comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrimBackground {
+    /// The top-left pixel.
+    TopLeft,
+    /// The bottom-right pixel.
+    BottomRight,
+    /// An explicit colour.
+    Color(Color),
+}
+
+/// A convolution kernel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Kernel {
+    /// Columns, 1 to 1001, odd.
+    pub width: u32,
+    /// Rows, 1 to 1001, odd.
+    pub height: u32,
+    /// `width * height` weights, row by row.
+    pub weights: Vec<f64>,
+    /// Divisor; `None` is the sum of the weights (or 1 if that is 0).
+    pub scale: Option<f64>,
+    /// Added after dividing.
+    pub offset: f64,
 }
 
 /// A resize to a box, with sharp's semantics.
@@ -104,6 +224,9 @@ pub struct Resize {
     pub background: Option<Color>,
     /// Never scale up.
     pub without_enlargement: bool,
+    /// Swap the box's width and height when the image's orientation
+    /// (portrait or landscape) differs from the box's (Thumbor's `adaptive-fit-in`).
+    pub adaptive: bool,
 }
 
 /// Clockwise rotation in quarter turns.
@@ -322,6 +445,13 @@ impl Color {
         g: 255,
         b: 255,
         a: 255,
+    };
+    /// Fully transparent, the default padding.
+    pub const TRANSPARENT: Color = Color {
+        r: 0,
+        g: 0,
+        b: 0,
+        a: 0,
     };
 
     /// Parses `#rgb`, `#rgba`, `#rrggbb`, `#rrggbbaa` (the `#` is optional) or a

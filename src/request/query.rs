@@ -51,10 +51,10 @@ pub fn parse(path: &str, query: Option<&str>, limits: &Limits) -> Result<ImageRe
     };
 
     let mut edits = Vec::new();
-    if let Some(v) = get("rotate") {
-        if let Some(r) = parse_rotate("rotate", v)? {
-            edits.push(Edit::Rotate(r));
-        }
+    if let Some(v) = get("rotate")
+        && let Some(r) = parse_rotate("rotate", v)?
+    {
+        edits.push(Edit::Rotate(r));
     }
     if get("flip").map(|v| parse_bool("flip", v)).transpose()? == Some(true) {
         edits.push(Edit::Flip);
@@ -99,6 +99,7 @@ pub fn parse(path: &str, query: Option<&str>, limits: &Limits) -> Result<ImageRe
             position,
             background,
             without_enlargement: false,
+            adaptive: false,
         }));
     }
 
@@ -142,7 +143,12 @@ pub fn parse(path: &str, query: Option<&str>, limits: &Limits) -> Result<ImageRe
     Ok(ImageRequest {
         source: Source { bucket: None, key },
         edits,
-        output: Output { format, quality },
+        output: Output {
+            format,
+            quality,
+            ..Output::default()
+        },
+        headers: Vec::new(),
     })
 }
 
@@ -265,7 +271,8 @@ mod tests {
             r.output,
             Output {
                 format: Some(OutputFormat::Webp),
-                quality: Some(70)
+                quality: Some(70),
+                ..Output::default()
             }
         );
         let red = Color {
@@ -286,7 +293,8 @@ mod tests {
                     fit: Fit::Contain,
                     position: Position::North,
                     background: Some(red),
-                    without_enlargement: false
+                    without_enlargement: false,
+                    adaptive: false
                 }),
                 Edit::Grayscale,
                 Edit::Blur(2.0),

@@ -11,7 +11,10 @@ use rs_vips::voption::{Setter, VOption};
 
 use super::pipeline::{Ctx, vips};
 use crate::error::{Error, Result};
-use crate::request::{Color, Edit, Fit, Limits, Position, Resize, Rotation};
+use crate::request::{
+    Color, Edit, Extend, Fit, Kernel, Limits, Position, Region, Resize, Rotation, Trim,
+    TrimBackground,
+};
 
 /// How a resize is carried out on an image of a known size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +69,244 @@ pub fn apply(ctx: &mut Ctx, edit: &Edit) -> Result<()> {
             }
             Ok(())
         }
+        Edit::Scale(factor) => scale(ctx, *factor),
+        Edit::Extract(region) => extract(ctx, region),
+        Edit::Extend(extend) => extend_borders(ctx, extend),
+        Edit::Trim(trim) => trim_border(ctx, trim),
+        Edit::Normalize => normalize(ctx),
+        Edit::Negate { alpha } => {
+            ctx.image = if *alpha {
+                ctx.image.invert().map_err(vips)?
+            } else {
+                map_colour(&ctx.image, |c| c.invert())?
+            };
+            Ok(())
+        }
+        Edit::Tint(color) => tint(ctx, *color),
+        Edit::Linear { a, b } => {
+            let (a, b) = (*a, *b);
+            ctx.image = map_colour(&ctx.image, |c| {
+                let n = c.get_bands() as usize;
+                c.linear(&vec![a; n], &vec![b; n])
+            })?;
+            Ok(())
+        }
+        Edit::Convolve(kernel) => convolve(ctx, kernel),
     }
+}
+
+/// Applies `f` to the colour bands only, keeping any alpha band as it is.
+fn map_colour(
+    image: &VipsImage,
+    f: impl FnOnce(&VipsImage) -> rs_vips::Result<VipsImage>,
+) -> Result<VipsImage> {
+    if !image.hasalpha() {
+        return f(image).map_err(vips);
+    }
+    let bands = image.get_bands();
+    let colour = image
+        .extract_band_with_opts(0, VOption::new().set("n", bands - 1))
+        .map_err(vips)?;
+    let alpha = image.extract_band(bands - 1).map_err(vips)?;
+    let colour = f(&colour).map_err(vips)?;
+    let alpha = if colour.get_format().ok() == alpha.get_format().ok() {
+        alpha
+    } else {
+        alpha
+            .cast(colour.get_format().map_err(vips)?)
+            .map_err(vips)?
+    };
+    VipsImage::bandjoin(&[colour, alpha]).map_err(vips)
+}
+
+fn size(image: &VipsImage) -> (u32, u32) {
+    (image.get_width() as u32, image.get_height() as u32)
+}
+
+fn check_output_size(param: &str, w: u64, h: u64, limits: &Limits) -> Result<()> {
+    if w > u64::from(limits.max_width) || h > u64::from(limits.max_height) {
+        return Err(Error::param(
+            param,
+            format!(
+                "{param} would give a {w}x{h} image, above the maximum of {}x{}",
+                limits.max_width, limits.max_height
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn scale(ctx: &mut Ctx, factor: f64) -> Result<()> {
+    let (w, h) = size(&ctx.image);
+    let side = |v: u32| ((f64::from(v) * factor).round() as u64).max(1);
+    let (sw, sh) = (side(w), side(h));
+    check_output_size("proportion", sw, sh, &ctx.job.limits)?;
+    if (sw, sh) != (u64::from(w), u64::from(h)) {
+        ctx.image = ctx
+            .image
+            .thumbnail_image_with_opts(
+                sw as i32,
+                VOption::new()
+                    .set("height", sh as i32)
+                    .set("size", "force")
+                    .set("no_rotate", true),
+            )
+            .map_err(vips)?;
+    }
+    Ok(())
+}
+
+fn extract(ctx: &mut Ctx, r: &Region) -> Result<()> {
+    let (w, h) = size(&ctx.image);
+    let fits = u64::from(r.left) + u64::from(r.width) <= u64::from(w)
+        && u64::from(r.top) + u64::from(r.height) <= u64::from(h)
+        && r.width > 0
+        && r.height > 0;
+    if !fits {
+        return Err(Error::param(
+            "extract",
+            format!(
+                "the area left={}, top={}, width={}, height={} is outside the {w}x{h} image",
+                r.left, r.top, r.width, r.height
+            ),
+        ));
+    }
+    ctx.image = ctx
+        .image
+        .extract_area(r.left as i32, r.top as i32, r.width as i32, r.height as i32)
+        .map_err(vips)?;
+    Ok(())
+}
+
+fn extend_borders(ctx: &mut Ctx, e: &Extend) -> Result<()> {
+    let (w, h) = size(&ctx.image);
+    let nw = u64::from(w) + u64::from(e.left) + u64::from(e.right);
+    let nh = u64::from(h) + u64::from(e.top) + u64::from(e.bottom);
+    check_output_size("extend", nw, nh, &ctx.job.limits)?;
+    let (image, bg) = with_background(&ctx.image, e.background.unwrap_or(Color::TRANSPARENT))?;
+    ctx.image = image
+        .embed_with_opts(
+            e.left as i32,
+            e.top as i32,
+            nw as i32,
+            nh as i32,
+            VOption::new()
+                .set("extend", "background")
+                .set("background", &bg[..]),
+        )
+        .map_err(vips)?;
+    Ok(())
+}
+
+/// The image in sRGB, with an alpha band when `color` needs one, and `color`
+/// as a background vector matching its bands.
+fn with_background(image: &VipsImage, color: Color) -> Result<(VipsImage, Vec<f64>)> {
+    let mut image = image.colourspace(Interpretation::Srgb).map_err(vips)?;
+    if !image.hasalpha() && color.a < 255 {
+        image = image.bandjoin_const(&[255.0]).map_err(vips)?;
+    }
+    let mut bg = vec![f64::from(color.r), f64::from(color.g), f64::from(color.b)];
+    if image.hasalpha() {
+        bg.push(f64::from(color.a));
+    }
+    Ok((image, bg))
+}
+
+fn trim_border(ctx: &mut Ctx, t: &Trim) -> Result<()> {
+    // find_trim reads every pixel before the crop reads them again.
+    ctx.random_access()?;
+    let (w, h) = size(&ctx.image);
+    let bands = ctx.image.get_bands();
+    let colour = if ctx.image.hasalpha() {
+        ctx.image
+            .extract_band_with_opts(0, VOption::new().set("n", bands - 1))
+    } else {
+        ctx.image.copy()
+    }
+    .map_err(vips)?;
+    let background = match t.background {
+        TrimBackground::TopLeft => colour.getpoint(0, 0).map_err(vips)?,
+        TrimBackground::BottomRight => colour.getpoint(w as i32 - 1, h as i32 - 1).map_err(vips)?,
+        TrimBackground::Color(c) => {
+            let rgb = vec![f64::from(c.r), f64::from(c.g), f64::from(c.b)];
+            if colour.get_bands() < 3 {
+                vec![0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]]
+            } else {
+                rgb
+            }
+        }
+    };
+    let (left, top, tw, th) = colour
+        .find_trim_with_opts(
+            VOption::new()
+                .set("threshold", t.threshold)
+                .set("background", &background[..]),
+        )
+        .map_err(vips)?;
+    // An image that is all background is left as it is, as sharp does.
+    if tw > 0 && th > 0 && (tw as u32, th as u32) != (w, h) {
+        ctx.image = ctx.image.extract_area(left, top, tw, th).map_err(vips)?;
+    }
+    Ok(())
+}
+
+/// sharp's normalise: stretch lightness so 1% of pixels are black and 1% white.
+fn normalize(ctx: &mut Ctx) -> Result<()> {
+    ctx.random_access()?;
+    let luma = ctx
+        .image
+        .colourspace(Interpretation::BW)
+        .and_then(|g| g.extract_band(0))
+        .and_then(|g| g.cast(rs_vips::enums::BandFormat::Uchar))
+        .map_err(vips)?;
+    let low = f64::from(luma.percent(1.0).map_err(vips)?);
+    let high = f64::from(luma.percent(99.0).map_err(vips)?);
+    if high > low {
+        let a = 255.0 / (high - low);
+        let b = -low * a;
+        ctx.image = map_colour(&ctx.image, |c| {
+            let n = c.get_bands() as usize;
+            c.linear(&vec![a; n], &vec![b; n])
+        })?;
+    }
+    Ok(())
+}
+
+/// sharp's tint: keep each pixel's lightness, take chroma from the colour.
+fn tint(ctx: &mut Ctx, color: Color) -> Result<()> {
+    let swatch = VipsImage::black(1, 1)
+        .and_then(|i| {
+            i.linear(
+                &[0.0, 0.0, 0.0],
+                &[f64::from(color.r), f64::from(color.g), f64::from(color.b)],
+            )
+        })
+        .and_then(|i| i.cast(rs_vips::enums::BandFormat::Uchar))
+        .and_then(|i| i.copy_with_opts(VOption::new().set("interpretation", "srgb")))
+        .and_then(|i| i.colourspace(Interpretation::Lab))
+        .and_then(|i| i.getpoint(0, 0))
+        .map_err(vips)?;
+    let (a, b) = (
+        swatch.get(1).copied().unwrap_or(0.0),
+        swatch.get(2).copied().unwrap_or(0.0),
+    );
+    ctx.image = map_colour(&ctx.image, |c| {
+        c.colourspace(Interpretation::Lab)?
+            .linear(&[1.0, 0.0, 0.0], &[0.0, a, b])?
+            .colourspace(Interpretation::Srgb)
+    })?;
+    Ok(())
+}
+
+fn convolve(ctx: &mut Ctx, k: &Kernel) -> Result<()> {
+    let mut mask = VipsImage::new_matrix_from_array(k.width as i32, k.height as i32, &k.weights)
+        .map_err(vips)?;
+    let sum: f64 = k.weights.iter().sum();
+    let scale = k.scale.unwrap_or(if sum == 0.0 { 1.0 } else { sum });
+    mask.set_double("scale", scale).map_err(vips)?;
+    mask.set_double("offset", k.offset).map_err(vips)?;
+    ctx.image = map_colour(&ctx.image, |c| c.conv(&mask))?;
+    Ok(())
 }
 
 fn rotate(ctx: &mut Ctx, r: Rotation) -> Result<()> {
@@ -107,6 +347,18 @@ fn resize(ctx: &mut Ctx, r: &Resize) -> Result<()> {
 /// Computes sharp's resize geometry for an image of `w`x`h`.
 pub fn plan_resize(w: u32, h: u32, r: &Resize, limits: &Limits) -> Result<ResizePlan> {
     let (w, h) = (w.max(1), h.max(1));
+    let swapped;
+    let r = match (r.adaptive, r.width, r.height) {
+        (true, Some(bw), Some(bh)) if (w > h) != (bw > bh) && w != h && bw != bh => {
+            swapped = Resize {
+                width: Some(bh),
+                height: Some(bw),
+                ..*r
+            };
+            &swapped
+        }
+        _ => r,
+    };
     let (fw, fh) = (f64::from(w), f64::from(h));
     let side = |v: f64| (v.round() as u32).max(1);
     let mut boxed = None;
@@ -246,24 +498,8 @@ pub fn fit_to_box(ctx: &mut Ctx, plan: &ResizePlan, r: &Resize) -> Result<()> {
             };
         }
         Fit::Contain if (w, h) != (bw, bh) => {
-            let background = r.background.unwrap_or(Color {
-                r: 0,
-                g: 0,
-                b: 0,
-                a: 0,
-            });
-            let mut image = ctx.image.colourspace(Interpretation::Srgb).map_err(vips)?;
-            if !image.hasalpha() && background.a < 255 {
-                image = image.bandjoin_const(&[255.0]).map_err(vips)?;
-            }
-            let mut bg = vec![
-                f64::from(background.r),
-                f64::from(background.g),
-                f64::from(background.b),
-            ];
-            if image.hasalpha() {
-                bg.push(f64::from(background.a));
-            }
+            let (image, bg) =
+                with_background(&ctx.image, r.background.unwrap_or(Color::TRANSPARENT))?;
             let direction = compass(r.position);
             ctx.image = image
                 .gravity_with_opts(
@@ -337,6 +573,7 @@ mod tests {
             position: Position::Centre,
             background: None,
             without_enlargement: false,
+            adaptive: false,
         }
     }
 
@@ -392,6 +629,14 @@ mod tests {
             plan(333, 1001, r(Some(50), Some(299), Fit::Cover)).scaled.1,
             299
         );
+    }
+
+    #[test]
+    fn adaptive_swaps_the_box_for_the_other_orientation() {
+        let mut box_ = r(Some(300), Some(200), Fit::Inside);
+        box_.adaptive = true;
+        assert_eq!(plan(1000, 1600, box_).scaled, (188, 300));
+        assert_eq!(plan(1600, 1000, box_).scaled, (300, 188));
     }
 
     #[test]

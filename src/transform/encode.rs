@@ -12,6 +12,9 @@ use super::pipeline::vips;
 use crate::error::Result;
 use crate::request::OutputFormat;
 
+/// libvips' `VIPS_FOREIGN_PNG_FILTER_NONE` (a flags value, so it is set as a number).
+const PNG_FILTER_NONE: i32 = 0x08;
+
 /// Default JPEG quality (sharp: 80).
 pub const JPEG_QUALITY: u8 = 80;
 /// Default WebP quality (sharp: 80).
@@ -38,9 +41,35 @@ impl Default for Effort {
     }
 }
 
-/// Encodes `image` as `format`. `quality` is 1 to 100; for PNG it turns on
-/// palette quantisation, as sharp does.
-pub fn encode(image: &VipsImage, format: OutputFormat, quality: Option<u8>, effort: Effort) -> Result<Vec<u8>> {
+/// The quality a lossy format is encoded at when none is asked for.
+pub fn default_quality(format: OutputFormat) -> Option<u8> {
+    match format {
+        OutputFormat::Jpeg => Some(JPEG_QUALITY),
+        OutputFormat::Webp => Some(WEBP_QUALITY),
+        OutputFormat::Avif => Some(AVIF_QUALITY),
+        OutputFormat::Tiff => Some(TIFF_QUALITY),
+        OutputFormat::Png | OutputFormat::Gif => None,
+    }
+}
+
+/// How to encode: the request's output options with the configured effort applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// 1 to 100; for PNG it turns on palette quantisation, as sharp does.
+    pub quality: Option<u8>,
+    /// Lossless WebP or AVIF.
+    pub lossless: bool,
+    /// Encoder effort.
+    pub effort: Effort,
+}
+
+/// Encodes `image` as `format`.
+pub fn encode(image: &VipsImage, format: OutputFormat, settings: Settings) -> Result<Vec<u8>> {
+    let Settings {
+        quality,
+        lossless,
+        effort,
+    } = settings;
     let q = |default: u8| i32::from(quality.unwrap_or(default));
     let out = match format {
         OutputFormat::Jpeg => image.jpegsave_buffer_with_opts(
@@ -52,7 +81,7 @@ pub fn encode(image: &VipsImage, format: OutputFormat, quality: Option<u8>, effo
         OutputFormat::Png => {
             let mut opts = VOption::new()
                 .set("compression", 6)
-                .set("filter", "none")
+                .set("filter", PNG_FILTER_NONE)
                 .set("strip", true);
             if let Some(quality) = quality {
                 opts = opts.set("palette", true).set("Q", i32::from(quality));
@@ -63,6 +92,7 @@ pub fn encode(image: &VipsImage, format: OutputFormat, quality: Option<u8>, effo
             VOption::new()
                 .set("Q", q(WEBP_QUALITY))
                 .set("effort", i32::from(effort.webp))
+                .set("lossless", lossless)
                 .set("strip", true),
         ),
         OutputFormat::Avif => image.heifsave_buffer_with_opts(
@@ -71,6 +101,7 @@ pub fn encode(image: &VipsImage, format: OutputFormat, quality: Option<u8>, effo
                 .set("Q", q(AVIF_QUALITY))
                 .set("effort", i32::from(effort.avif))
                 .set("bitdepth", 8)
+                .set("lossless", lossless)
                 .set("strip", true),
         ),
         OutputFormat::Gif => image.gifsave_buffer_with_opts(VOption::new().set("strip", true)),

@@ -163,7 +163,9 @@ fn load(ctx: &mut Ctx) -> Result<()> {
             VOption::new()
                 .set("height", lh as i32)
                 .set("size", "force")
-                .set("fail_on", "error"),
+                // thumbnail's own `fail_on` does not reach the loader of a
+                // buffer: a truncated original would come out grey-filled.
+                .set("option_string", "fail_on=error"),
         )
         .map_err(|e| Error::InvalidImage {
             detail: e.to_string(),
@@ -232,13 +234,75 @@ fn flatten_for_output(ctx: &mut Ctx) -> Result<()> {
 }
 
 fn encode_output(ctx: &mut Ctx) -> Result<()> {
-    ctx.encoded = encode::encode(&ctx.image, ctx.format, ctx.job.output.quality, ctx.job.effort)?;
+    let output = &ctx.job.output;
+    let mut effort = ctx.job.effort;
+    if let Some(e) = output.effort {
+        effort.webp = e.min(6);
+    }
+    let settings = encode::Settings {
+        quality: output.quality,
+        lossless: output.lossless,
+        effort,
+    };
+    let start_quality = settings.quality.or(encode::default_quality(ctx.format));
+    match (output.max_bytes, start_quality) {
+        (Some(max), Some(quality)) if !output.lossless => {
+            ctx.encoded = encode_within(ctx, settings, quality, max)?;
+        }
+        _ => ctx.encoded = encode::encode(&ctx.image, ctx.format, settings)?,
+    }
     Ok(())
+}
+
+/// Thumbor's `max_bytes`: the highest quality whose output fits in `max`
+/// bytes, found by bisection (at most 8 encodes), or the quality-1 output
+/// when nothing fits.
+fn encode_within(
+    ctx: &mut Ctx,
+    settings: encode::Settings,
+    quality: u8,
+    max: u64,
+) -> Result<Vec<u8>> {
+    // Several encodes read the pixels several times: compute them once.
+    ctx.image = ctx.image.copy_memory().map_err(vips)?;
+    ctx.sequential = false;
+    let at = |q: u8| {
+        encode::encode(
+            &ctx.image,
+            ctx.format,
+            encode::Settings {
+                quality: Some(q),
+                ..settings
+            },
+        )
+    };
+    let first = at(quality)?;
+    if first.len() as u64 <= max {
+        return Ok(first);
+    }
+    let (mut low, mut high) = (1u8, quality - 1);
+    let mut best: Option<Vec<u8>> = None;
+    while low <= high && high > 0 {
+        let mid = low + (high - low) / 2;
+        let out = at(mid)?;
+        if out.len() as u64 <= max {
+            best = Some(out);
+            low = mid + 1;
+        } else {
+            high = mid - 1;
+        }
+    }
+    match best {
+        Some(out) => Ok(out),
+        None => at(1),
+    }
 }
 
 /// Wraps a libvips failure. Whether it was the input's fault is decided in `reclassify`.
 pub fn vips(e: rs_vips::error::Error) -> Error {
-    Error::Processing { detail: e.to_string() }
+    Error::Processing {
+        detail: e.to_string(),
+    }
 }
 
 /// libvips decodes lazily, so a corrupt or truncated original often fails only
@@ -254,8 +318,9 @@ fn reclassify(job: &Job, e: Error) -> Error {
 
 /// Whether the whole original decodes without error.
 fn decodes(bytes: &[u8]) -> bool {
-    let decoded = VipsImage::new_from_buffer_with_opts(bytes, "", VOption::new().set("fail_on", "error"))
-        .and_then(|image| image.avg());
+    let decoded =
+        VipsImage::new_from_buffer_with_opts(bytes, "", VOption::new().set("fail_on", "error"))
+            .and_then(|image| image.avg());
     Vips::error_clear();
     decoded.is_ok()
 }
@@ -273,6 +338,7 @@ mod tests {
             position: Position::Centre,
             background: None,
             without_enlargement: false,
+            adaptive: false,
         })
     }
 
@@ -301,7 +367,9 @@ mod tests {
         let whole = crate::origin::embedded::SAMPLES[0].1;
         assert!(decodes(whole));
         assert!(!decodes(&whole[..whole.len() / 2]));
-        let processing = Error::Processing { detail: String::new() };
+        let processing = Error::Processing {
+            detail: String::new(),
+        };
         let job = |bytes: &[u8]| Job {
             bytes: bytes::Bytes::copy_from_slice(bytes),
             edits: Vec::new(),
@@ -311,8 +379,16 @@ mod tests {
             max_input_pixels: u64::MAX,
             effort: Default::default(),
         };
-        assert!(matches!(reclassify(&job(&whole[..1000]), processing), Error::InvalidImage { .. }));
-        let processing = Error::Processing { detail: String::new() };
-        assert!(matches!(reclassify(&job(whole), processing), Error::Processing { .. }));
+        assert!(matches!(
+            reclassify(&job(&whole[..1000]), processing),
+            Error::InvalidImage { .. }
+        ));
+        let processing = Error::Processing {
+            detail: String::new(),
+        };
+        assert!(matches!(
+            reclassify(&job(whole), processing),
+            Error::Processing { .. }
+        ));
     }
 }

@@ -1,0 +1,421 @@
+//! Helpers for the HTTP integration tests: a real server on an ephemeral
+//! loopback port, a temporary directory of generated fixtures, a raw HTTP/1.1
+//! client for request targets that `reqwest` would normalise, and decoding of
+//! responses with libvips.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use image_handler::origin::{FsOrigin, Origin};
+use image_handler::{Config, Handler};
+use reqwest::header::HeaderMap;
+use rs_vips::VipsImage;
+use rs_vips::enums::{Angle, BandFormat};
+use rs_vips::voption::{Setter, VOption};
+
+pub const RED: [f64; 3] = [255.0, 0.0, 0.0];
+pub const GREEN: [f64; 3] = [0.0, 255.0, 0.0];
+pub const BLUE: [f64; 3] = [0.0, 0.0, 255.0];
+pub const WHITE: [f64; 3] = [255.0, 255.0, 255.0];
+
+/// Starts libvips (idempotent) so fixtures can be built before any handler exists.
+pub fn init_vips() {
+    image_handler::transform::init_vips().expect("libvips starts");
+}
+
+// ---------------------------------------------------------------- temp dirs
+
+/// A per-test directory under the system temp dir, removed on drop (also when the test panics).
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    /// `<tmp>/image-handler-http-<pid>-<name>`, emptied first.
+    pub fn new(name: &str) -> TempDir {
+        let path =
+            std::env::temp_dir().join(format!("image-handler-http-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+
+    /// Writes `bytes` to `relative` (creating parent directories).
+    pub fn write(&self, relative: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.path.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create fixture dir");
+        }
+        std::fs::write(&path, bytes).expect("write fixture");
+        path
+    }
+
+    pub fn join(&self, relative: &str) -> PathBuf {
+        self.path.join(relative)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+// ---------------------------------------------------------------- fixtures
+
+/// An opaque 8-bit sRGB image of `w`x`h` filled with `fill`, with each
+/// `(colour, left, top, width, height)` rectangle painted over it.
+pub fn canvas(
+    w: i32,
+    h: i32,
+    fill: [f64; 3],
+    rects: &[([f64; 3], i32, i32, i32, i32)],
+) -> VipsImage {
+    init_vips();
+    let black = VipsImage::black(w, h).expect("black");
+    let base = VipsImage::new_from_image(&black, &fill).expect("constant image");
+    let mut image = base
+        .cast(BandFormat::Uchar)
+        .expect("cast")
+        .copy_with_opts(VOption::new().set("interpretation", "srgb"))
+        .expect("srgb");
+    for (colour, left, top, width, height) in rects {
+        image
+            .draw_rect_with_opts(
+                colour,
+                *left,
+                *top,
+                *width,
+                *height,
+                VOption::new().set("fill", true),
+            )
+            .expect("draw_rect");
+    }
+    image
+}
+
+/// 200x100: the top-left 100x50 quadrant red, the rest blue.
+pub fn quadrant() -> VipsImage {
+    canvas(200, 100, BLUE, &[(RED, 0, 0, 100, 50)])
+}
+
+/// 100x200: the top half red, the bottom half blue.
+pub fn halves() -> VipsImage {
+    canvas(100, 200, BLUE, &[(RED, 0, 0, 100, 100)])
+}
+
+pub fn png(image: &VipsImage) -> Vec<u8> {
+    image.pngsave_buffer().expect("pngsave")
+}
+
+pub fn jpeg(image: &VipsImage, quality: i32) -> Vec<u8> {
+    image
+        .jpegsave_buffer_with_opts(VOption::new().set("Q", quality))
+        .expect("jpegsave")
+}
+
+/// The quadrant image with a fully opaque alpha band (4 bands, RGBA PNG).
+pub fn quadrant_rgba_png() -> Vec<u8> {
+    let rgba = quadrant().bandjoin_const(&[255.0]).expect("bandjoin");
+    png(&rgba)
+}
+
+/// The quadrant image stored rotated 270° (portrait, red at the bottom left)
+/// with EXIF orientation 6, so it displays upright with red at the top left.
+pub fn exif_rotated_jpeg() -> Vec<u8> {
+    let mut stored = quadrant().rot(Angle::D270).expect("rot");
+    stored.set_int("orientation", 6).expect("set orientation");
+    let bytes = jpeg(&stored, 95);
+    // The fixture must really carry the rotation in EXIF, or the test proves nothing.
+    let check = decode(&bytes);
+    assert_eq!((check.get_width(), check.get_height()), (100, 200));
+    assert_eq!(check.get_int("orientation").expect("orientation"), 6);
+    assert_ne!(check.get_typeof("exif-data").expect("typeof"), 0);
+    assert_rgb(&check, 10, 190, RED, 40.0);
+    bytes
+}
+
+/// Writes the fixtures most tests use into `dir`.
+pub fn standard_fixtures(dir: &TempDir) {
+    dir.write("quad.png", &png(&quadrant()));
+    dir.write("quad.jpg", &jpeg(&quadrant(), 95));
+    dir.write("halves.png", &png(&halves()));
+    dir.write("rgba.png", &quadrant_rgba_png());
+    dir.write("exif6.jpg", &exif_rotated_jpeg());
+}
+
+/// A sample photograph shipped with the crate (also served by `EmbeddedOrigin`).
+pub fn sample(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src/samples")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+// ---------------------------------------------------------------- decoding
+
+pub fn decode(bytes: &[u8]) -> VipsImage {
+    init_vips();
+    VipsImage::new_from_buffer(bytes, "").unwrap_or_else(|e| {
+        panic!(
+            "response body does not decode ({} bytes, starts {:02x?}): {e}",
+            bytes.len(),
+            &bytes[..bytes.len().min(16)]
+        )
+    })
+}
+
+/// The colour at (x, y) as RGB (a grey pixel is repeated into three channels).
+pub fn rgb(image: &VipsImage, x: i32, y: i32) -> [f64; 3] {
+    let p = image.getpoint(x, y).expect("getpoint");
+    if image.get_bands() <= 2 {
+        [p[0], p[0], p[0]]
+    } else {
+        [p[0], p[1], p[2]]
+    }
+}
+
+/// The alpha at (x, y), if the image has an alpha band.
+pub fn alpha(image: &VipsImage, x: i32, y: i32) -> Option<f64> {
+    let p = image.getpoint(x, y).expect("getpoint");
+    match image.get_bands() {
+        2 => Some(p[1]),
+        4 => Some(p[3]),
+        _ => None,
+    }
+}
+
+#[track_caller]
+pub fn assert_rgb(image: &VipsImage, x: i32, y: i32, expected: [f64; 3], tolerance: f64) {
+    let got = rgb(image, x, y);
+    let close = got
+        .iter()
+        .zip(expected)
+        .all(|(g, e)| (g - e).abs() <= tolerance);
+    assert!(
+        close,
+        "pixel ({x},{y}) of a {}x{} image is {got:?}, expected {expected:?} ± {tolerance}",
+        image.get_width(),
+        image.get_height()
+    );
+}
+
+#[track_caller]
+pub fn assert_size(image: &VipsImage, width: i32, height: i32) {
+    assert_eq!(
+        (image.get_width(), image.get_height()),
+        (width, height),
+        "output size"
+    );
+}
+
+// ---------------------------------------------------------------- magic bytes
+
+pub fn is_jpeg(b: &[u8]) -> bool {
+    b.starts_with(&[0xFF, 0xD8, 0xFF])
+}
+pub fn is_png(b: &[u8]) -> bool {
+    b.starts_with(b"\x89PNG\r\n\x1a\n")
+}
+pub fn is_webp(b: &[u8]) -> bool {
+    b.len() >= 12 && &b[0..4] == b"RIFF" && &b[8..12] == b"WEBP"
+}
+pub fn is_avif(b: &[u8]) -> bool {
+    b.len() >= 12 && &b[4..8] == b"ftyp" && &b[8..12] == b"avif"
+}
+pub fn is_gif(b: &[u8]) -> bool {
+    b.starts_with(b"GIF89a") || b.starts_with(b"GIF87a")
+}
+pub fn is_tiff(b: &[u8]) -> bool {
+    b.starts_with(b"II*\0") || b.starts_with(b"MM\0*")
+}
+
+// ---------------------------------------------------------------- server
+
+/// A running server and a client for it.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+}
+
+/// One HTTP response, fully read.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// A header as text (`None` when absent).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().expect("header is text"))
+    }
+
+    /// All values of a header, joined by ", ".
+    pub fn header_all(&self, name: &str) -> String {
+        self.headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().expect("header is text"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Whether `Vary` lists `token` (case-insensitive).
+    pub fn varies_on(&self, token: &str) -> bool {
+        self.header_all("vary")
+            .split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&self.body[..self.body.len().min(200)])
+            )
+        })
+    }
+
+    /// Asserts a 200 image of `mime` and decodes it.
+    #[track_caller]
+    pub fn image(&self, mime: &str) -> VipsImage {
+        assert_eq!(self.status, 200, "status; body: {}", self.text());
+        assert_eq!(self.header("content-type"), Some(mime), "content-type");
+        decode(&self.body)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body[..self.body.len().min(300)]).into_owned()
+    }
+}
+
+impl Server {
+    /// Binds `127.0.0.1:0` and serves `origin` with `config` on the current runtime.
+    pub async fn start(config: Config, origin: Arc<dyn Origin>) -> Server {
+        let listener = image_handler::serve::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let handler = Handler::new(config, origin).expect("handler");
+        tokio::spawn(image_handler::serve::run(
+            listener,
+            handler,
+            std::future::pending(),
+        ));
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        Server { addr, client }
+    }
+
+    /// A server over a directory.
+    pub async fn fs(config: Config, dir: &TempDir) -> Server {
+        let origin = FsOrigin::new(&dir.path, config.max_source_bytes).expect("fs origin");
+        Server::start(config, Arc::new(origin)).await
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{path_and_query}", self.addr)
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> Reply {
+        self.request(reqwest::Method::GET, path_and_query, &[])
+            .await
+    }
+
+    pub async fn get_with(&self, path_and_query: &str, headers: &[(&str, &str)]) -> Reply {
+        self.request(reqwest::Method::GET, path_and_query, headers)
+            .await
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self.client.request(method, self.url(path_and_query));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.expect("request is answered");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body = res.bytes().await.expect("body").to_vec();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Sends `GET <target>` exactly as written (no URL normalisation), with
+    /// only `Host` and `Connection: close` plus `headers`.
+    pub async fn raw_get(&self, target: &str, headers: &[(&str, &str)]) -> Reply {
+        let addr = self.addr;
+        let mut head = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        // A blocking socket off the runtime, so the server keeps running on this thread.
+        tokio::task::spawn_blocking(move || {
+            let mut s = TcpStream::connect(addr).expect("connect");
+            s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            s.write_all(head.as_bytes()).expect("send");
+            let mut raw = Vec::new();
+            s.read_to_end(&mut raw).expect("read");
+            parse_raw_response(&raw)
+        })
+        .await
+        .expect("raw request task")
+    }
+}
+
+fn parse_raw_response(raw: &[u8]) -> Reply {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of response head");
+    let head = std::str::from_utf8(&raw[..end]).expect("head is text");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().expect("status line");
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        let (k, v) = line.split_once(':').expect("header line");
+        headers.append(
+            reqwest::header::HeaderName::from_bytes(k.trim().as_bytes()).expect("header name"),
+            v.trim().parse().expect("header value"),
+        );
+    }
+    let mut body = raw[end + 4..].to_vec();
+    if let Some(len) = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+    {
+        body.truncate(len);
+    }
+    assert!(
+        headers.get("transfer-encoding").is_none(),
+        "raw client does not handle chunked responses"
+    );
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
