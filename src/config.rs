@@ -5,7 +5,9 @@
 //! listed in the README's configuration table. Every value is validated at
 //! start-up, with an error naming the variable.
 
-use crate::request::Limits;
+use crate::request::rewrite::Rewrite;
+use crate::request::{Limits, Rules};
+use crate::signature::{Keyring, Secret, SigningKey};
 use crate::transform::encode::Effort;
 
 /// Why the configuration could not be read.
@@ -57,6 +59,24 @@ pub struct Config {
     pub transform_concurrency: usize,
     /// Encoder effort (`WEBP_EFFORT`, `AVIF_EFFORT`).
     pub effort: Effort,
+    /// `SOURCE_BUCKETS`: buckets a request may name; the first is the default.
+    pub source_buckets: Vec<String>,
+    /// SIH's custom rewrite (`REWRITE_MATCH_PATTERN`, `REWRITE_SUBSTITUTION`).
+    pub rewrite: Option<Rewrite>,
+    /// Active signing keys when `ENABLE_SIGNATURE=Yes` (`SIGNATURE_KEYS` or `SIGNATURE_SECRET`).
+    pub signing: Option<Keyring>,
+    /// thumbor's `SECURITY_KEY` for `/<hmac>/...` paths (`THUMBOR_SECURITY_KEY`).
+    pub thumbor_key: Option<Secret>,
+}
+
+impl Config {
+    /// What the request parsers need from the configuration.
+    pub fn rules(&self) -> Rules<'_> {
+        Rules {
+            limits: self.limits,
+            buckets: &self.source_buckets,
+        }
+    }
 }
 
 impl Default for Config {
@@ -76,6 +96,10 @@ impl Default for Config {
                 .map(|n| n.get())
                 .unwrap_or(2),
             effort: Effort::default(),
+            source_buckets: Vec::new(),
+            rewrite: None,
+            signing: None,
+            thumbor_key: None,
         }
     }
 }
@@ -142,6 +166,65 @@ impl Config {
                 });
             }
             c.cors_origin = Some(origin);
+        }
+        if let Some((_, v)) = get("SOURCE_BUCKETS") {
+            c.source_buckets = v
+                .split(',')
+                .map(str::trim)
+                .filter(|b| !b.is_empty())
+                .map(str::to_string)
+                .collect();
+        }
+        match (get("REWRITE_MATCH_PATTERN"), get("REWRITE_SUBSTITUTION")) {
+            (Some((var, pattern)), Some((_, substitution))) => {
+                c.rewrite =
+                    Some(
+                        Rewrite::new(&pattern, &substitution).map_err(|problem| ConfigError {
+                            var,
+                            value: pattern.clone(),
+                            problem,
+                        })?,
+                    );
+            }
+            (Some((var, v)), None) => {
+                return Err(ConfigError {
+                    var,
+                    value: v,
+                    problem: "needs REWRITE_SUBSTITUTION too".into(),
+                });
+            }
+            _ => {}
+        }
+        if let Some((var, v)) = get("ENABLE_SIGNATURE")
+            && yes_no(var, &v)?
+        {
+            c.signing = Some(match (get("SIGNATURE_KEYS"), get("SIGNATURE_SECRET")) {
+                (Some((var, json)), _) => {
+                    Keyring::from_json(&json).map_err(|problem| ConfigError {
+                        var,
+                        value: "(hidden)".into(),
+                        problem,
+                    })?
+                }
+                (None, Some((_, secret))) => Keyring::new(vec![SigningKey::new(
+                    "default", &secret, None,
+                )])
+                .map_err(|problem| ConfigError {
+                    var: "SIGNATURE_SECRET",
+                    value: "(hidden)".into(),
+                    problem,
+                })?,
+                (None, None) => {
+                    return Err(ConfigError {
+                        var: "ENABLE_SIGNATURE",
+                        value: v,
+                        problem: "needs SIGNATURE_KEYS or SIGNATURE_SECRET".into(),
+                    });
+                }
+            });
+        }
+        if let Some((_, v)) = get("THUMBOR_SECURITY_KEY") {
+            c.thumbor_key = Some(Secret(v));
         }
         if let Some((var, v)) = get("TRANSFORM_CONCURRENCY") {
             c.transform_concurrency = number(var, &v, 1, 1024)? as usize;
@@ -266,6 +349,67 @@ mod tests {
         );
         assert_eq!(c.cors_origin.as_deref(), Some("https://a.example"));
         assert!(!cfg(&[("AUTO_FORMAT", "No")]).unwrap().auto_format.enabled());
+    }
+
+    #[test]
+    fn styles_and_signing() {
+        let c = cfg(&[
+            ("SOURCE_BUCKETS", " main, other ,"),
+            ("REWRITE_MATCH_PATTERN", "/(filters-)/gm"),
+            ("REWRITE_SUBSTITUTION", "filters:"),
+            ("ENABLE_SIGNATURE", "Yes"),
+            (
+                "SIGNATURE_KEYS",
+                r#"[{"id":"a","secret":"s","prefix":"users/a/"}]"#,
+            ),
+            ("THUMBOR_SECURITY_KEY", "k"),
+        ])
+        .unwrap();
+        assert_eq!(c.source_buckets, vec!["main", "other"]);
+        assert!(c.rewrite.is_some());
+        assert_eq!(
+            c.signing
+                .as_ref()
+                .unwrap()
+                .get("a")
+                .unwrap()
+                .prefix
+                .as_deref(),
+            Some("users/a/")
+        );
+        assert!(
+            !format!("{c:?}").contains("\"s\""),
+            "secrets stay out of Debug"
+        );
+        let single = cfg(&[("ENABLE_SIGNATURE", "Yes"), ("SIGNATURE_SECRET", "secret")]).unwrap();
+        assert!(single.signing.unwrap().get("default").is_some());
+        assert!(
+            cfg(&[("SIGNATURE_SECRET", "secret")])
+                .unwrap()
+                .signing
+                .is_none()
+        );
+        for (pairs, var) in [
+            (vec![("ENABLE_SIGNATURE", "Yes")], "ENABLE_SIGNATURE"),
+            (
+                vec![("ENABLE_SIGNATURE", "Yes"), ("SIGNATURE_KEYS", "[]")],
+                "SIGNATURE_KEYS",
+            ),
+            (
+                vec![("REWRITE_MATCH_PATTERN", "/x/")],
+                "REWRITE_MATCH_PATTERN",
+            ),
+            (
+                vec![
+                    ("REWRITE_MATCH_PATTERN", "/(?<=a)b/"),
+                    ("REWRITE_SUBSTITUTION", "c"),
+                ],
+                "REWRITE_MATCH_PATTERN",
+            ),
+        ] {
+            let e = cfg(&pairs).unwrap_err().to_string();
+            assert!(e.contains(var), "{e}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! `If-None-Match` → `transform` → `response`.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::origin::Origin;
 use crate::request;
 use crate::response::{self, Timings, Variant};
+use crate::signature::{self, Grant};
 use crate::transform::{Accepted, Engine, Job};
 
 /// The path answered with a libvips health check.
@@ -89,7 +90,14 @@ impl Handler {
             return self.health().await;
         }
         let config = &self.config;
-        let request = request::query::parse(req.uri().path(), req.uri().query(), &config.limits)?;
+        let (path, query) = (req.uri().path(), req.uri().query());
+        let parsed = request::parse(path, &config.rules(), config.rewrite.as_ref())?;
+        let (grant, query_applies) = self.authorise(&parsed, path, query)?;
+        let mut request = parsed.request;
+        if query_applies {
+            request::query::overlay(&mut request, query, &config.limits)?;
+        }
+        grant.allows(&request.source.key)?;
 
         // The format depends on Accept only when none was asked for and automatic format is on.
         let vary_accept = request.output.format.is_none() && config.auto_format.enabled();
@@ -113,6 +121,8 @@ impl Handler {
             etag: &etag,
             original: &original,
             vary_accept,
+            headers: &request.headers,
+            expires: grant.expires,
         };
         if response::if_none_match(req.headers(), &etag) {
             return Ok(response::not_modified(config, &variant));
@@ -134,6 +144,31 @@ impl Handler {
             transform: transform_started.elapsed(),
         };
         Ok(response::image(config, &variant, encoded, timings))
+    }
+
+    /// Who may ask: thumbor's path signature when the path has one (it signs
+    /// the path only, so query parameters are then not applied), else SIH's
+    /// query signature when signing is on. Returns the grant and whether query
+    /// parameters apply.
+    fn authorise(
+        &self,
+        parsed: &request::Parsed,
+        path: &str,
+        query: Option<&str>,
+    ) -> Result<(Grant, bool)> {
+        if let Some((hmac, signed)) = &parsed.thumbor_hmac {
+            let key = self
+                .config
+                .thumbor_key
+                .as_ref()
+                .ok_or(Error::SignatureMismatch)?;
+            signature::verify_thumbor(&key.0, hmac, signed)?;
+            return Ok((Grant::default(), false));
+        }
+        match &self.config.signing {
+            Some(keys) => Ok((keys.verify(path, query, SystemTime::now())?, true)),
+            None => Ok((Grant::default(), true)),
+        }
     }
 
     async fn health(&self) -> Result<Response<Bytes>> {

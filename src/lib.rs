@@ -15,6 +15,7 @@ pub mod origin;
 pub mod request;
 pub mod response;
 pub mod serve;
+pub mod signature;
 pub mod transform;
 
 pub use config::Config;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use image_handler::origin::{EmbeddedOrigin, FsOrigin, Origin};
+use image_handler::signature::{self, Keyring, SigningKey};
 use image_handler::{Config, Handler, serve};
 
 #[derive(Parser)]
@@ -22,6 +23,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Sign a URL or path with a key from SIGNATURE_KEYS or SIGNATURE_SECRET (SIH v7 signature).
+    Sign {
+        /// A full URL or a path such as `/photos/cat.jpg?width=300`.
+        url: String,
+        /// Expiry: `YYYYMMDDTHHmmssZ` (UTC) or a lifetime such as `3600s`, `15m`, `24h`, `7d`.
+        #[arg(long)]
+        expires: Option<String>,
+        /// Which key to sign with (default: the first).
+        #[arg(long)]
+        key_id: Option<String>,
+    },
     /// Serve images over HTTP from a directory, or the built-in samples.
     Serve {
         /// Directory of originals; without it, the sample images built into the binary.
@@ -51,6 +63,11 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve { origin, listen } => runtime.block_on(serve_command(origin, listen)),
+        Command::Sign {
+            url,
+            expires,
+            key_id,
+        } => sign_command(&url, expires.as_deref(), key_id.as_deref()),
     }
 }
 
@@ -92,6 +109,36 @@ async fn serve_command(dir: Option<PathBuf>, listen: SocketAddr) -> ExitCode {
     match serve::run(listener, handler, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("server error: {e}")),
+    }
+}
+
+fn sign_command(url: &str, expires: Option<&str>, key_id: Option<&str>) -> ExitCode {
+    let keys = match (
+        std::env::var("SIGNATURE_KEYS"),
+        std::env::var("SIGNATURE_SECRET"),
+    ) {
+        (Ok(json), _) => Keyring::from_json(&json).map_err(|e| format!("SIGNATURE_KEYS {e}")),
+        (_, Ok(secret)) => Keyring::new(vec![SigningKey::new("default", &secret, None)]),
+        _ => Err("set SIGNATURE_KEYS or SIGNATURE_SECRET to the signing secret(s)".to_string()),
+    };
+    let keys = match keys {
+        Ok(k) => k,
+        Err(e) => return fail(&e),
+    };
+    let now = std::time::SystemTime::now();
+    let expires = match expires
+        .map(|e| signature::parse_expiry_option(e, now))
+        .transpose()
+    {
+        Ok(e) => e,
+        Err(e) => return fail(&e),
+    };
+    match signature::sign_url(&keys, url, key_id, expires) {
+        Ok(signed) => {
+            println!("{signed}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
     }
 }
 

@@ -71,6 +71,10 @@ pub struct Variant<'a> {
     pub original: &'a Original,
     /// The format depended on `Accept`.
     pub vary_accept: bool,
+    /// Response headers the request asked for (already filtered).
+    pub headers: &'a [(String, String)],
+    /// A signed URL's expiry, which caps the cache lifetime.
+    pub expires: Option<SystemTime>,
 }
 
 /// `200` with the encoded image.
@@ -107,15 +111,28 @@ pub fn not_modified(config: &Config, variant: &Variant) -> Response<Bytes> {
 }
 
 fn caching_headers(h: &mut HeaderMap, config: &Config, variant: &Variant) {
+    // The request's own headers first, so ours win where they overlap.
+    for (name, value) in variant.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::from_str(value),
+        ) {
+            h.insert(name, value);
+        }
+    }
     set(h, header::ETAG, variant.etag);
+    let requested = variant
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("cache-control"))
+        .map(|(_, v)| v.as_str());
+    let cache_control = requested
+        .or(variant.original.cache_control.as_deref())
+        .unwrap_or(&config.cache_control);
     set(
         h,
         header::CACHE_CONTROL,
-        variant
-            .original
-            .cache_control
-            .as_deref()
-            .unwrap_or(&config.cache_control),
+        &cap_max_age(cache_control, variant.expires),
     );
     if let Some(modified) = variant.original.last_modified {
         set(
@@ -126,6 +143,25 @@ fn caching_headers(h: &mut HeaderMap, config: &Config, variant: &Variant) {
     }
     if variant.vary_accept {
         set(h, header::VARY, "Accept");
+    }
+}
+
+/// Caps a `Cache-Control`'s lifetime at a signed URL's expiry.
+fn cap_max_age(cache_control: &str, expires: Option<SystemTime>) -> String {
+    let Some(expires) = expires else {
+        return cache_control.to_string();
+    };
+    let remaining = expires
+        .duration_since(SystemTime::now())
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let current = cache_control
+        .split(',')
+        .filter_map(|d| d.trim().strip_prefix("max-age="))
+        .find_map(|v| v.trim().parse::<u64>().ok());
+    match current {
+        Some(age) if age <= remaining => cache_control.to_string(),
+        _ => format!("public, max-age={remaining}"),
     }
 }
 

@@ -6,7 +6,10 @@
 //! pipeline can trust what it gets: sizes are in range, colours are parsed,
 //! enums are closed.
 
+pub mod default;
 pub mod query;
+pub mod rewrite;
+pub mod thumbor;
 
 use serde::Serialize;
 
@@ -27,6 +30,59 @@ impl Default for Limits {
             max_width: 4096,
             max_height: 4096,
         }
+    }
+}
+
+/// Extensions SIH accepts as image keys (plus `heic`, `heif` and `jxl`); a key
+/// without an extension is accepted too.
+pub const KEY_EXTENSIONS: &[&str] = &[
+    "jpg", "jpeg", "png", "webp", "tiff", "tif", "svg", "gif", "avif", "heic", "heif", "jxl",
+];
+
+/// A request parsed from its path, before query parameters are applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    /// The request.
+    pub request: ImageRequest,
+    /// thumbor's path signature and the part of the path it signs, if present.
+    pub thumbor_hmac: Option<(String, String)>,
+}
+
+/// Detects the request style of `path` (raw, percent-encoded) and parses it,
+/// as SIH does: standard base64 that decodes to a JSON object is a default
+/// request; otherwise, with a rewrite configured, the rewritten path is parsed
+/// as thumbor; otherwise a key with no extension or an image extension is a
+/// thumbor path (which includes the plain `/<key>` of the query style), and
+/// anything else is `RequestTypeError`. Query parameters are applied after
+/// authorisation, with [`query::overlay`].
+pub fn parse(path: &str, rules: &Rules, rewrite: Option<&rewrite::Rewrite>) -> Result<Parsed> {
+    if let Some(json) = default::detect(path) {
+        return Ok(Parsed {
+            request: default::parse(&json, rules)?,
+            thumbor_hmac: None,
+        });
+    }
+    let path = match rewrite {
+        Some(r) => r.apply(path),
+        None => {
+            check_extension(path)?;
+            std::borrow::Cow::Borrowed(path)
+        }
+    };
+    let parsed = thumbor::parse(&path, rules)?;
+    Ok(Parsed {
+        request: parsed.request,
+        thumbor_hmac: parsed.hmac,
+    })
+}
+
+/// SIH's request-type rule on the last path segment's extension.
+fn check_extension(path: &str) -> Result<()> {
+    let last = path.rsplit('/').next().unwrap_or("");
+    match last.rsplit_once('.') {
+        None => Ok(()),
+        Some((_, ext)) if KEY_EXTENSIONS.iter().any(|e| e.eq_ignore_ascii_case(ext)) => Ok(()),
+        Some(_) => Err(Error::RequestType),
     }
 }
 
@@ -84,8 +140,12 @@ pub struct Source {
 /// What the output should be encoded as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Output {
-    /// An explicit format; `None` lets the server choose (Accept, then source).
+    /// An explicit format; `None` lets the server choose (Accept, then
+    /// `preferred`, then the source's format).
     pub format: Option<OutputFormat>,
+    /// The format when none is forced and the client accepts no automatic one
+    /// (SIH's `outputFormat`, which automatic WebP overrides).
+    pub preferred: Option<OutputFormat>,
     /// Encoder quality 1 to 100; `None` uses the format's default.
     pub quality: Option<u8>,
     /// Lossless WebP or AVIF.

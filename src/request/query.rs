@@ -6,7 +6,8 @@
 //! extend them. Unknown parameters are ignored; for repeated parameters the
 //! last value wins (as CloudFront's query normalisation does). Because query
 //! parameters carry no order, edits are built in one fixed order:
-//! rotate, flip, flop, resize, grayscale, blur, sharpen, flatten.
+//! rotate, flip, flop, resize, grayscale, blur, sharpen, flatten. The same
+//! parameters apply on top of the other URL styles ([`overlay`]).
 
 use super::{
     Color, Edit, Fit, ImageRequest, Limits, Output, OutputFormat, Position, Resize, Rotation,
@@ -35,7 +36,24 @@ pub const PARAMS: &[&str] = &[
 
 /// Parses `path` (still percent-encoded, with its leading `/`) and the raw query string.
 pub fn parse(path: &str, query: Option<&str>, limits: &Limits) -> Result<ImageRequest> {
-    let key = super::decode_key(path)?;
+    let mut request = ImageRequest {
+        source: Source {
+            bucket: None,
+            key: super::decode_key(path)?,
+        },
+        edits: Vec::new(),
+        output: Output::default(),
+        headers: Vec::new(),
+    };
+    overlay(&mut request, query, limits)?;
+    Ok(request)
+}
+
+/// Applies query parameters on top of a request of any style, as SIH v7 does:
+/// a parameter replaces the path's or JSON's edit of the same name. An edit
+/// the request did not have goes where this style would put it: rotations and
+/// mirrors first, the resize after them, filters last.
+pub fn overlay(request: &mut ImageRequest, query: Option<&str>, limits: &Limits) -> Result<()> {
     let mut values: Vec<(&'static str, String)> = Vec::new();
     for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         if let Some(known) = PARAMS.iter().find(|p| **p == name) {
@@ -49,22 +67,27 @@ pub fn parse(path: &str, query: Option<&str>, limits: &Limits) -> Result<ImageRe
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.as_str())
     };
+    let edits = &mut request.edits;
 
-    let mut edits = Vec::new();
-    if let Some(v) = get("rotate")
-        && let Some(r) = parse_rotate("rotate", v)?
-    {
-        edits.push(Edit::Rotate(r));
+    if let Some(v) = get("rotate") {
+        let rotation = parse_rotate("rotate", v)?;
+        replace(
+            edits,
+            |e| matches!(e, Edit::Rotate(_)),
+            rotation.map(Edit::Rotate),
+            Slot::Front,
+        );
     }
-    if get("flip").map(|v| parse_bool("flip", v)).transpose()? == Some(true) {
-        edits.push(Edit::Flip);
-    }
-    if get("flop").map(|v| parse_bool("flop", v)).transpose()? == Some(true) {
-        edits.push(Edit::Flop);
+    for (name, edit) in [("flip", Edit::Flip), ("flop", Edit::Flop)] {
+        if let Some(v) = get(name) {
+            let on = parse_bool(name, v)?;
+            let same = edit.clone();
+            replace(edits, |e| *e == same, on.then_some(edit), Slot::Front);
+        }
     }
 
     let dpr = get("dpr")
-        .map(|v| parse_dpr("dpr", v))
+        .map(|v| parse_float_in("dpr", v, 1.0, 4.0))
         .transpose()?
         .unwrap_or(1.0);
     let width = get("width")
@@ -75,81 +98,117 @@ pub fn parse(path: &str, query: Option<&str>, limits: &Limits) -> Result<ImageRe
         .map(|v| parse_dimension("height", v, limits.max_height))
         .transpose()?
         .flatten();
-    let fit = get("fit")
-        .map(|v| Fit::parse("fit", v))
-        .transpose()?
-        .unwrap_or_default();
+    let fit = get("fit").map(|v| Fit::parse("fit", v)).transpose()?;
     let position = get("position")
         .map(|v| Position::parse("position", v))
-        .transpose()?
-        .unwrap_or_default();
+        .transpose()?;
     let background = get("background")
         .filter(|v| !v.is_empty())
         .map(|v| Color::parse("background", v))
         .transpose()?;
-    if width.is_some() || height.is_some() {
-        edits.push(Edit::Resize(Resize {
-            width: width
-                .map(|w| scale_dimension("width", w, dpr, limits.max_width))
-                .transpose()?,
-            height: height
-                .map(|h| scale_dimension("height", h, dpr, limits.max_height))
-                .transpose()?,
-            fit,
-            position,
-            background,
-            without_enlargement: false,
-            adaptive: false,
-        }));
+    if get("width").is_some() || get("height").is_some() {
+        let resize = (width.is_some() || height.is_some())
+            .then(|| -> Result<Edit> {
+                Ok(Edit::Resize(Resize {
+                    width: width
+                        .map(|w| scale_dimension("width", w, dpr, limits.max_width))
+                        .transpose()?,
+                    height: height
+                        .map(|h| scale_dimension("height", h, dpr, limits.max_height))
+                        .transpose()?,
+                    fit: fit.unwrap_or_default(),
+                    position: position.unwrap_or_default(),
+                    background,
+                    without_enlargement: false,
+                    adaptive: false,
+                }))
+            })
+            .transpose()?;
+        replace(
+            edits,
+            |e| matches!(e, Edit::Resize(_)),
+            resize,
+            Slot::AfterGeometry,
+        );
+    } else if let Some(Edit::Resize(r)) = edits.iter_mut().find(|e| matches!(e, Edit::Resize(_))) {
+        // fit, position or background alone adjust the request's own resize
+        r.fit = fit.unwrap_or(r.fit);
+        r.position = position.unwrap_or(r.position);
+        r.background = background.or(r.background);
     }
 
-    let grayscale = get("grayscale").or(get("greyscale"));
-    if let Some(v) = grayscale {
-        let name = if get("grayscale").is_some() {
-            "grayscale"
-        } else {
-            "greyscale"
-        };
-        if parse_bool(name, v)? {
-            edits.push(Edit::Grayscale);
-        }
+    let grayscale = get("grayscale")
+        .map(|v| ("grayscale", v))
+        .or(get("greyscale").map(|v| ("greyscale", v)));
+    if let Some((name, v)) = grayscale {
+        let on = parse_bool(name, v)?;
+        replace(
+            edits,
+            |e| matches!(e, Edit::Grayscale),
+            on.then_some(Edit::Grayscale),
+            Slot::End,
+        );
     }
-    if let Some(v) = get("blur").filter(|v| !v.is_empty()) {
-        edits.push(Edit::Blur(parse_float_in("blur", v, 0.3, 1000.0)?));
+    if let Some(v) = get("blur") {
+        let blur = (!v.is_empty())
+            .then(|| parse_float_in("blur", v, 0.3, 1000.0))
+            .transpose()?
+            .map(Edit::Blur);
+        replace(edits, |e| matches!(e, Edit::Blur(_)), blur, Slot::End);
     }
-    if let Some(v) = get("sharpen").filter(|v| !v.is_empty()) {
-        match v.to_ascii_lowercase().as_str() {
-            "true" | "yes" | "on" => edits.push(Edit::Sharpen(None)),
-            "false" | "no" | "off" | "0" => {}
-            _ => edits.push(Edit::Sharpen(Some(parse_float_in(
+    if let Some(v) = get("sharpen") {
+        let sharpen = match v.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" => Some(Edit::Sharpen(None)),
+            "" | "false" | "no" | "off" | "0" => None,
+            _ => Some(Edit::Sharpen(Some(parse_float_in(
                 "sharpen", v, 0.01, 10.0,
             )?))),
-        }
+        };
+        replace(edits, |e| matches!(e, Edit::Sharpen(_)), sharpen, Slot::End);
     }
-    if let Some(color) = background.filter(|c| c.a == 255) {
-        edits.push(Edit::Flatten(color));
+    if let Some(color) = background {
+        let flatten = (color.a == 255).then_some(Edit::Flatten(color));
+        replace(edits, |e| matches!(e, Edit::Flatten(_)), flatten, Slot::End);
     }
 
-    let format = get("format")
-        .filter(|v| !v.is_empty())
-        .map(|v| OutputFormat::parse("format", v))
-        .transpose()?
-        .flatten();
-    let quality = get("quality")
-        .filter(|v| !v.is_empty())
-        .map(|v| parse_quality("quality", v))
-        .transpose()?;
+    if let Some(v) = get("format").filter(|v| !v.is_empty()) {
+        request.output.format = OutputFormat::parse("format", v)?;
+    }
+    if let Some(v) = get("quality").filter(|v| !v.is_empty()) {
+        request.output.quality = Some(parse_quality("quality", v)?);
+    }
+    Ok(())
+}
 
-    Ok(ImageRequest {
-        source: Source { bucket: None, key },
-        edits,
-        output: Output {
-            format,
-            quality,
-            ..Output::default()
-        },
-        headers: Vec::new(),
-    })
+/// Where an edit the request did not have is inserted.
+#[derive(Clone, Copy)]
+enum Slot {
+    /// After the leading rotations and mirrors.
+    Front,
+    /// After the leading rotations, mirrors, trims and extracts.
+    AfterGeometry,
+    /// Last.
+    End,
+}
+
+/// Replaces the edits matching `is` by `with` (at the first match's place), or
+/// inserts `with` at `slot` when there was none.
+fn replace(edits: &mut Vec<Edit>, is: impl Fn(&Edit) -> bool, with: Option<Edit>, slot: Slot) {
+    let first = edits.iter().position(&is);
+    edits.retain(|e| !is(e));
+    let Some(edit) = with else { return };
+    let leading = |pred: fn(&Edit) -> bool| edits.iter().take_while(|e| pred(e)).count();
+    let at = first.unwrap_or_else(|| match slot {
+        Slot::Front => leading(|e| matches!(e, Edit::Rotate(_) | Edit::Flip | Edit::Flop)),
+        Slot::AfterGeometry => leading(|e| {
+            matches!(
+                e,
+                Edit::Rotate(_) | Edit::Flip | Edit::Flop | Edit::Trim(_) | Edit::Extract(_)
+            )
+        }),
+        Slot::End => edits.len(),
+    });
+    edits.insert(at.min(edits.len()), edit);
 }
 
 /// SIH's boolean rule, made strict: `""`, `0`, `false`, `no`, `off` are false;
@@ -197,10 +256,6 @@ fn scale_dimension(param: &str, value: u32, dpr: f64, max: u32) -> Result<u32> {
         ));
     }
     Ok(scaled as u32)
-}
-
-fn parse_dpr(param: &str, value: &str) -> Result<f64> {
-    parse_float_in(param, value, 1.0, 4.0)
 }
 
 /// Quality 1 to 100.

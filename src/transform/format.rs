@@ -120,10 +120,12 @@ impl Accepted {
     }
 }
 
-/// Chooses the output format. `has_alpha` picks PNG over JPEG when the source
+/// Chooses the output format: explicit, else accepted (AVIF, WebP), else
+/// preferred, else the source's own. `has_alpha` picks PNG over JPEG when the source
 /// format cannot be written.
 pub fn negotiate(
     explicit: Option<OutputFormat>,
+    preferred: Option<OutputFormat>,
     accepted: Accepted,
     source: SourceFormat,
     has_alpha: bool,
@@ -136,6 +138,9 @@ pub fn negotiate(
     }
     if accepted.webp {
         return OutputFormat::Webp;
+    }
+    if let Some(f) = preferred {
+        return f;
     }
     source.writable().unwrap_or(if has_alpha {
         OutputFormat::Png
@@ -217,28 +222,44 @@ mod tests {
         };
         let none = Accepted::default();
         assert_eq!(
-            negotiate(Some(OutputFormat::Png), both, SourceFormat::Jpeg, false),
+            negotiate(
+                Some(OutputFormat::Png),
+                None,
+                both,
+                SourceFormat::Jpeg,
+                false
+            ),
             OutputFormat::Png
         );
         assert_eq!(
-            negotiate(None, both, SourceFormat::Jpeg, false),
+            negotiate(None, None, both, SourceFormat::Jpeg, false),
             OutputFormat::Avif
         );
         assert_eq!(
-            negotiate(None, webp, SourceFormat::Jpeg, false),
+            negotiate(None, None, webp, SourceFormat::Jpeg, false),
             OutputFormat::Webp
         );
         assert_eq!(
-            negotiate(None, none, SourceFormat::Gif, false),
+            negotiate(None, None, none, SourceFormat::Gif, false),
             OutputFormat::Gif
         );
         assert_eq!(
-            negotiate(None, none, SourceFormat::Heic, false),
+            negotiate(None, None, none, SourceFormat::Heic, false),
             OutputFormat::Jpeg
         );
         assert_eq!(
-            negotiate(None, none, SourceFormat::Heic, true),
+            negotiate(None, None, none, SourceFormat::Heic, true),
             OutputFormat::Png
+        );
+        // SIH's outputFormat: below automatic WebP, above the source format
+        let jpeg = Some(OutputFormat::Jpeg);
+        assert_eq!(
+            negotiate(None, jpeg, webp, SourceFormat::Png, false),
+            OutputFormat::Webp
+        );
+        assert_eq!(
+            negotiate(None, jpeg, none, SourceFormat::Png, false),
+            OutputFormat::Jpeg
         );
     }
 }

@@ -112,7 +112,13 @@ fn open(job: &Job) -> Result<Ctx<'_>> {
             limit: job.max_input_pixels,
         });
     }
-    let format = format::negotiate(job.output.format, job.accepted, source, header.hasalpha());
+    let format = format::negotiate(
+        job.output.format,
+        job.output.preferred,
+        job.accepted,
+        source,
+        header.hasalpha(),
+    );
     Ok(Ctx {
         job,
         source,

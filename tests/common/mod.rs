@@ -3,6 +3,9 @@
 //! client for request targets that `reqwest` would normalise, and decoding of
 //! responses with libvips.
 
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,706 @@
+//! Signed URLs: who may ask for an image.
+//!
+//! This module owns Serverless Image Handler v7's URL signature (lowercase hex
+//! HMAC-SHA256 over the path, plus the other query parameters sorted as
+//! `k=v&...`), the `expires` parameter it covers, several active keys for
+//! rotation, and keys bound to a key prefix (tenants). It also verifies
+//! thumbor's own path signature (base64url HMAC-SHA1 of the path after it).
+//! Every comparison is constant-time.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Deserialize;
+use sha1::Sha1;
+use sha2::Sha256;
+
+use crate::error::{Error, Result};
+
+/// The query parameter that carries the signature.
+pub const SIGNATURE_PARAM: &str = "signature";
+/// The query parameter that carries the expiry time.
+pub const EXPIRES_PARAM: &str = "expires";
+
+/// A secret string that stays out of `Debug` output and logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// One signing key.
+#[derive(Clone, Deserialize)]
+pub struct SigningKey {
+    /// A name for the key, used by `image-handler sign --key-id`.
+    pub id: String,
+    secret: String,
+    /// When set, URLs signed with this key may only read keys under this prefix.
+    #[serde(default)]
+    pub prefix: Option<String>,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("id", &self.id)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// A key with this id, secret and optional tenant prefix.
+    pub fn new(id: &str, secret: &str, prefix: Option<&str>) -> SigningKey {
+        SigningKey {
+            id: id.to_string(),
+            secret: secret.to_string(),
+            prefix: prefix.map(str::to_string),
+        }
+    }
+
+    /// Signs a path and its query string (the `signature` parameter, if any, is left out).
+    pub fn sign(&self, path: &str, query: Option<&str>) -> String {
+        hex::encode(hmac_sha256(
+            self.secret.as_bytes(),
+            string_to_sign(path, query).as_bytes(),
+        ))
+    }
+}
+
+/// The keys that are active at once (several during a rotation).
+#[derive(Debug, Clone, Default)]
+pub struct Keyring {
+    keys: Vec<SigningKey>,
+}
+
+/// What a valid signature grants.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grant {
+    /// The signing key's tenant prefix, if it has one.
+    pub prefix: Option<String>,
+    /// When the URL stops being valid.
+    pub expires: Option<SystemTime>,
+}
+
+impl Grant {
+    /// Checks that `key` lies under the grant's prefix.
+    pub fn allows(&self, key: &str) -> Result<()> {
+        match &self.prefix {
+            Some(prefix) if !key.starts_with(prefix.as_str()) => Err(Error::OutsidePrefix {
+                key: key.to_string(),
+                prefix: prefix.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Keyring {
+    /// A keyring of the given keys.
+    pub fn new(keys: Vec<SigningKey>) -> Result<Keyring, String> {
+        if keys.is_empty() {
+            return Err("no signing keys".into());
+        }
+        for k in &keys {
+            if k.secret.is_empty() {
+                return Err(format!("signing key {:?} has an empty secret", k.id));
+            }
+            if keys.iter().filter(|o| o.id == k.id).count() > 1 {
+                return Err(format!("signing key id {:?} is used twice", k.id));
+            }
+        }
+        Ok(Keyring { keys })
+    }
+
+    /// Reads `[{"id","secret","prefix"?}, ...]` or `{"<id>": "<secret>", ...}`.
+    pub fn from_json(text: &str) -> Result<Keyring, String> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            List(Vec<SigningKey>),
+            Map(std::collections::BTreeMap<String, String>),
+        }
+        let form: Form = serde_json::from_str(text).map_err(|_| {
+            "is not a JSON list of {\"id\",\"secret\",\"prefix\"} objects or an object of id to secret".to_string()
+        })?;
+        Keyring::new(match form {
+            Form::List(keys) => keys,
+            Form::Map(map) => map
+                .into_iter()
+                .map(|(id, secret)| SigningKey {
+                    id,
+                    secret,
+                    prefix: None,
+                })
+                .collect(),
+        })
+    }
+
+    /// The key with this id.
+    pub fn get(&self, id: &str) -> Option<&SigningKey> {
+        self.keys.iter().find(|k| k.id == id)
+    }
+
+    /// The first key (the one `sign` uses by default).
+    pub fn first(&self) -> Option<&SigningKey> {
+        self.keys.first()
+    }
+
+    /// Verifies a request's `signature` (and `expires`) against every active key.
+    ///
+    /// `path` is the URL path as sent. Since API Gateway hands SIH a decoded
+    /// path, a signature over the percent-decoded path is accepted too.
+    pub fn verify(&self, path: &str, query: Option<&str>, now: SystemTime) -> Result<Grant> {
+        let pairs = query_pairs(query);
+        let signature = pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == SIGNATURE_PARAM)
+            .map(|(_, v)| v.as_str())
+            .ok_or(Error::SignatureMissing)?;
+        let Some(given) = hex::decode(signature.trim()).ok().filter(|b| b.len() == 32) else {
+            return Err(Error::SignatureMismatch);
+        };
+        let decoded = percent_encoding::percent_decode_str(path)
+            .decode_utf8()
+            .ok()
+            .filter(|d| d != path);
+        let messages: Vec<String> = std::iter::once(path)
+            .chain(decoded.as_deref())
+            .map(|p| string_to_sign(p, query))
+            .collect();
+        let key = self
+            .keys
+            .iter()
+            .find(|k| {
+                messages
+                    .iter()
+                    .any(|m| hmac_sha256_verify(k.secret.as_bytes(), m.as_bytes(), &given))
+            })
+            .ok_or(Error::SignatureMismatch)?;
+        let expires = match pairs.iter().rev().find(|(k, _)| k == EXPIRES_PARAM) {
+            None => None,
+            Some((_, v)) => {
+                let at = parse_expires(v)?;
+                if at <= now {
+                    return Err(Error::Expired);
+                }
+                Some(at)
+            }
+        };
+        Ok(Grant {
+            prefix: key.prefix.clone(),
+            expires,
+        })
+    }
+}
+
+/// Signs a URL or path for `image-handler sign`: drops any old `signature`
+/// (and `expires`, when a new one is given), appends `expires` and then
+/// `signature`, and leaves the other parameters as they were written.
+pub fn sign_url(
+    keys: &Keyring,
+    url: &str,
+    key_id: Option<&str>,
+    expires: Option<SystemTime>,
+) -> Result<String, String> {
+    let key = match key_id {
+        Some(id) => keys
+            .get(id)
+            .ok_or_else(|| format!("no signing key with id {id:?}"))?,
+        None => keys.first().ok_or("no signing keys")?,
+    };
+    let (base, rest) = match url.find("://") {
+        Some(i) => match url[i + 3..].find('/') {
+            Some(j) => url.split_at(i + 3 + j),
+            None => (url, "/"),
+        },
+        None => ("", url),
+    };
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if !path.starts_with('/') {
+        return Err(format!("{url:?} is not a URL or a path starting with /"));
+    }
+    let drop = |segment: &&str| {
+        let name = form_urlencoded::parse(segment.as_bytes())
+            .next()
+            .map(|(k, _)| k.into_owned());
+        let name = name.unwrap_or_default();
+        name == SIGNATURE_PARAM || (expires.is_some() && name == EXPIRES_PARAM)
+    };
+    let mut params: Vec<String> = query
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .filter(|s| !drop(s))
+        .map(str::to_string)
+        .collect();
+    if let Some(at) = expires {
+        params.push(format!("{EXPIRES_PARAM}={}", format_expires(at)));
+    }
+    let signed_query = params.join("&");
+    let signature = key.sign(path, Some(&signed_query));
+    params.push(format!("{SIGNATURE_PARAM}={signature}"));
+    Ok(format!("{base}{path}?{}", params.join("&")))
+}
+
+/// Reads `--expires`: `YYYYMMDDTHHmmssZ`, or a lifetime from `now` such as `90s`, `15m`, `24h`, `7d`.
+pub fn parse_expiry_option(value: &str, now: SystemTime) -> Result<SystemTime, String> {
+    if let Ok(at) = parse_expires(value) {
+        return Ok(at);
+    }
+    let unit = match value.chars().last() {
+        Some('s') => 1,
+        Some('m') => 60,
+        Some('h') => 3600,
+        Some('d') => 86_400,
+        _ => 0,
+    };
+    let number = value
+        .get(..value.len().saturating_sub(1))
+        .and_then(|n| n.parse::<u64>().ok());
+    match number {
+        Some(n) if unit > 0 && n > 0 => Ok(now + Duration::from_secs(n.saturating_mul(unit))),
+        _ => Err(format!(
+            "--expires {value:?} is neither YYYYMMDDTHHmmssZ nor a lifetime such as 3600s, 15m, 24h or 7d"
+        )),
+    }
+}
+
+/// Verifies thumbor's path signature: `hmac` is base64url(HMAC-SHA1(key, `signed`)),
+/// where `signed` is the path after the signature segment.
+pub fn verify_thumbor(security_key: &str, hmac: &str, signed: &str) -> Result<()> {
+    use base64::Engine;
+    let given = base64::engine::general_purpose::URL_SAFE
+        .decode(hmac)
+        .map_err(|_| Error::SignatureMismatch)?;
+    let mut mac = Hmac::<Sha1>::new_from_slice(security_key.as_bytes())
+        .map_err(|_| Error::SignatureMismatch)?;
+    mac.update(signed.as_bytes());
+    mac.verify_slice(&given)
+        .map_err(|_| Error::SignatureMismatch)
+}
+
+/// Signs a path thumbor's way (for tests and tooling).
+pub fn sign_thumbor(security_key: &str, signed: &str) -> String {
+    use base64::Engine;
+    // HMAC accepts keys of any length, so this never fails.
+    let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(security_key.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(signed.as_bytes());
+    base64::engine::general_purpose::URL_SAFE.encode(mac.finalize().into_bytes())
+}
+
+/// SIH v7's string to sign: the path, then `?` and every other query parameter
+/// (last value of each name wins), sorted as JavaScript sorts `[k, v]` pairs,
+/// joined as `k=v` with `&`, values decoded.
+pub fn string_to_sign(path: &str, query: Option<&str>) -> String {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for (k, v) in query_pairs(query) {
+        if k == SIGNATURE_PARAM {
+            continue;
+        }
+        pairs.retain(|(existing, _)| *existing != k);
+        pairs.push((k, v));
+    }
+    if pairs.is_empty() {
+        return path.to_string();
+    }
+    // `Object.entries(q).sort()` compares the pairs as the strings "k,v", by UTF-16 code units.
+    pairs.sort_by(|a, b| {
+        format!("{},{}", a.0, a.1)
+            .encode_utf16()
+            .cmp(format!("{},{}", b.0, b.1).encode_utf16())
+    });
+    let joined: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{path}?{}", joined.join("&"))
+}
+
+fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
+    // HMAC accepts keys of any length, so this never fails.
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return Vec::new();
+    };
+    mac.update(message);
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn hmac_sha256_verify(key: &[u8], message: &[u8], tag: &[u8]) -> bool {
+    match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(mut mac) => {
+            mac.update(message);
+            mac.verify_slice(tag).is_ok()
+        }
+        Err(_) => false,
+    }
+}
+
+/// Parses `YYYYMMDDTHHmmssZ` (UTC), strictly.
+pub fn parse_expires(value: &str) -> Result<SystemTime> {
+    let bad = || Error::ExpiryFormat(value.to_string());
+    let b = value.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return Err(bad());
+    }
+    let digits = |range: std::ops::Range<usize>| -> Result<u64> {
+        let s = &value[range];
+        if s.bytes().all(|c| c.is_ascii_digit()) {
+            s.parse().map_err(|_| bad())
+        } else {
+            Err(bad())
+        }
+    };
+    let (year, month, day) = (digits(0..4)?, digits(4..6)?, digits(6..8)?);
+    let (hour, minute, second) = (digits(9..11)?, digits(11..13)?, digits(13..15)?);
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if year < 1970 || !(1..=12).contains(&month) || day == 0 || day > month_days[month as usize - 1]
+    {
+        return Err(bad());
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return Err(bad());
+    }
+    let days = days_from_civil(year as i64, month as i64, day as i64);
+    let secs = days as u64 * 86_400 + hour * 3600 + minute * 60 + second;
+    Ok(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// Formats a time as `YYYYMMDDTHHmmssZ`.
+pub fn format_expires(at: SystemTime) -> String {
+    let secs = at
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+// Howard Hinnant's civil calendar algorithms.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VECTOR_PATH: &str = "/eyJidWNrZXQiOiJ2YWxpZEJ1Y2tldCIsImtleSI6InZhbGlkS2V5IiwiZWRpdHMiOnsidG9Gb3JtYXQiOiJwbmcifX0=";
+    const VECTOR_SIG: &str = "4d41311006641a56de7bca8abdbda91af254506107a2c7b338a13ca2fa95eac3";
+
+    fn ring() -> Keyring {
+        Keyring::new(vec![
+            SigningKey::new("old", "secret", None),
+            SigningKey::new("alice", "a-secret", Some("users/alice/")),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn sih_reference_vector() {
+        assert_eq!(
+            SigningKey::new("k", "secret", None).sign(VECTOR_PATH, None),
+            VECTOR_SIG
+        );
+        let q = format!("signature={VECTOR_SIG}");
+        assert_eq!(
+            ring()
+                .verify(VECTOR_PATH, Some(&q), SystemTime::now())
+                .unwrap(),
+            Grant::default()
+        );
+    }
+
+    #[test]
+    fn string_to_sign_sorts_like_javascript() {
+        assert_eq!(string_to_sign("/a.jpg", None), "/a.jpg");
+        assert_eq!(string_to_sign("/a.jpg", Some("signature=x")), "/a.jpg");
+        assert_eq!(
+            string_to_sign(
+                "/a.jpg",
+                Some("format=png&signature=x&expires=20300101T000000Z&width=1&width=2")
+            ),
+            "/a.jpg?expires=20300101T000000Z&format=png&width=2"
+        );
+        // "a!,1" sorts before "a,2" because '!' < ','
+        assert_eq!(string_to_sign("/p", Some("a=2&a!=1")), "/p?a!=1&a=2");
+        assert_eq!(string_to_sign("/p", Some("b=%20x&a=y+z")), "/p?a=y z&b= x");
+    }
+
+    #[test]
+    fn refusals() {
+        let now = SystemTime::now();
+        let r = ring();
+        assert!(matches!(
+            r.verify("/a.jpg", None, now),
+            Err(Error::SignatureMissing)
+        ));
+        assert!(matches!(
+            r.verify("/a.jpg", Some("width=1"), now),
+            Err(Error::SignatureMissing)
+        ));
+        assert!(matches!(
+            r.verify("/a.jpg", Some("signature=zz"), now),
+            Err(Error::SignatureMismatch)
+        ));
+        let sig = SigningKey::new("k", "secret", None).sign("/a.jpg", Some("width=100"));
+        assert!(
+            r.verify("/a.jpg", Some(&format!("width=100&signature={sig}")), now)
+                .is_ok()
+        );
+        // tampering with a parameter, the path, or adding one breaks it
+        assert!(matches!(
+            r.verify("/a.jpg", Some(&format!("width=101&signature={sig}")), now),
+            Err(Error::SignatureMismatch)
+        ));
+        assert!(matches!(
+            r.verify("/b.jpg", Some(&format!("width=100&signature={sig}")), now),
+            Err(Error::SignatureMismatch)
+        ));
+        assert!(matches!(
+            r.verify(
+                "/a.jpg",
+                Some(&format!("width=100&grayscale=1&signature={sig}")),
+                now
+            ),
+            Err(Error::SignatureMismatch)
+        ));
+        // a key that is not in the ring
+        let other = SigningKey::new("x", "other", None).sign("/a.jpg", None);
+        assert!(matches!(
+            r.verify("/a.jpg", Some(&format!("signature={other}")), now),
+            Err(Error::SignatureMismatch)
+        ));
+    }
+
+    #[test]
+    fn rotation_and_tenants() {
+        let now = SystemTime::now();
+        let r = ring();
+        let alice = r.get("alice").unwrap();
+        let sig = alice.sign("/users/alice/cat.jpg", None);
+        let grant = r
+            .verify(
+                "/users/alice/cat.jpg",
+                Some(&format!("signature={sig}")),
+                now,
+            )
+            .unwrap();
+        assert_eq!(grant.prefix.as_deref(), Some("users/alice/"));
+        assert!(grant.allows("users/alice/cat.jpg").is_ok());
+        assert!(matches!(
+            grant.allows("users/bob/cat.jpg"),
+            Err(Error::OutsidePrefix { .. })
+        ));
+        assert!(Grant::default().allows("anything").is_ok());
+    }
+
+    #[test]
+    fn decoded_paths_are_accepted() {
+        let sig = SigningKey::new("k", "secret", None).sign("/my photo.jpg", None);
+        assert!(
+            ring()
+                .verify(
+                    "/my%20photo.jpg",
+                    Some(&format!("signature={sig}")),
+                    SystemTime::now()
+                )
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn expiry() {
+        let key = SigningKey::new("k", "secret", None);
+        let now = parse_expires("20261124T120000Z").unwrap();
+        let q = |exp: &str| {
+            let query = format!("expires={exp}");
+            format!("{query}&signature={}", key.sign("/a.jpg", Some(&query)))
+        };
+        let grant = ring()
+            .verify("/a.jpg", Some(&q("20261124T120100Z")), now)
+            .unwrap();
+        assert_eq!(grant.expires, Some(now + Duration::from_secs(60)));
+        assert!(matches!(
+            ring().verify("/a.jpg", Some(&q("19700101T000000Z")), now),
+            Err(Error::Expired)
+        ));
+        for bad in [
+            "19700001T000000Z",
+            "19700101S000000Z",
+            "19700101T000000",
+            "20260230T000000Z",
+            "2026113T0000000Z",
+        ] {
+            assert!(
+                matches!(
+                    ring().verify("/a.jpg", Some(&q(bad)), now),
+                    Err(Error::ExpiryFormat(_))
+                ),
+                "{bad}"
+            );
+        }
+        // expires is covered by the signature
+        let forged = q("20261124T120100Z").replace("120100", "235900");
+        assert!(matches!(
+            ring().verify("/a.jpg", Some(&forged), now),
+            Err(Error::SignatureMismatch)
+        ));
+    }
+
+    #[test]
+    fn expires_round_trip() {
+        for s in [
+            "19700101T000000Z",
+            "20000229T235959Z",
+            "20261124T190000Z",
+            "21000301T010203Z",
+        ] {
+            assert_eq!(format_expires(parse_expires(s).unwrap()), s);
+        }
+    }
+
+    #[test]
+    fn keyring_forms() {
+        let r = Keyring::from_json(
+            r#"[{"id":"a","secret":"s1"},{"id":"t","secret":"s2","prefix":"users/t/"}]"#,
+        )
+        .unwrap();
+        assert_eq!(r.get("t").unwrap().prefix.as_deref(), Some("users/t/"));
+        let r = Keyring::from_json(r#"{"main":"s1","next":"s2"}"#).unwrap();
+        assert!(r.get("next").is_some());
+        for bad in [
+            "",
+            "[]",
+            "{}",
+            "[{\"id\":\"a\"}]",
+            r#"[{"id":"a","secret":""}]"#,
+            r#"[{"id":"a","secret":"x"},{"id":"a","secret":"y"}]"#,
+        ] {
+            assert!(Keyring::from_json(bad).is_err(), "{bad}");
+        }
+        assert!(
+            !format!("{:?}", r).contains("s1"),
+            "secrets stay out of logs"
+        );
+    }
+
+    #[test]
+    fn signing_urls() {
+        let keys = ring();
+        let now = SystemTime::now();
+        let url = sign_url(
+            &keys,
+            "https://d.example.net/photos/a%20b.jpg?width=300&signature=old",
+            None,
+            None,
+        )
+        .unwrap();
+        assert!(
+            url.starts_with("https://d.example.net/photos/a%20b.jpg?width=300&signature="),
+            "{url}"
+        );
+        let (path, query) = url
+            .trim_start_matches("https://d.example.net")
+            .split_once('?')
+            .unwrap();
+        assert!(keys.verify(path, Some(query), now).is_ok());
+
+        let at = now + Duration::from_secs(3600);
+        let url = sign_url(&keys, "/users/alice/x.jpg", Some("alice"), Some(at)).unwrap();
+        let (path, query) = url.split_once('?').unwrap();
+        let grant = keys.verify(path, Some(query), now).unwrap();
+        assert_eq!(grant.prefix.as_deref(), Some("users/alice/"));
+        assert!(grant.expires.is_some());
+        assert!(sign_url(&keys, "/x.jpg", Some("nobody"), None).is_err());
+        assert!(sign_url(&keys, "x.jpg", None, None).is_err());
+        let base_only = sign_url(&keys, "http://h", None, None).unwrap();
+        assert!(base_only.starts_with("http://h/?signature="), "{base_only}");
+    }
+
+    #[test]
+    fn expiry_options() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        assert_eq!(
+            parse_expiry_option("90s", now).unwrap(),
+            now + Duration::from_secs(90)
+        );
+        assert_eq!(
+            parse_expiry_option("2d", now).unwrap(),
+            now + Duration::from_secs(172_800)
+        );
+        assert_eq!(
+            parse_expiry_option("20300101T000000Z", now).unwrap(),
+            parse_expires("20300101T000000Z").unwrap()
+        );
+        for bad in ["", "5", "0h", "-1h", "1w", "h"] {
+            assert!(parse_expiry_option(bad, now).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn thumbor_signatures() {
+        // libthumbor's vector (peer-image-servers.md, section 3)
+        let signed =
+            "500x500/top/raw.githubusercontent.com/cshum/imagor/master/testdata/gopher.png";
+        let hmac = sign_thumbor("mysecret", signed);
+        assert_eq!(hmac, "cST4Ko5_FqwT3BDn-Wf4gO3RFSk=");
+        assert!(verify_thumbor("mysecret", &hmac, signed).is_ok());
+        assert!(verify_thumbor("mysecret", &hmac, "500x501/top/x.png").is_err());
+        assert!(verify_thumbor("other", &hmac, signed).is_err());
+        assert!(verify_thumbor("mysecret", "not-base64!", signed).is_err());
+    }
+}
