@@ -6,7 +6,7 @@
 //! (crop for `cover`, pad for `contain`).
 
 use rs_vips::VipsImage;
-use rs_vips::enums::{Angle, CompassDirection, Direction, Interpretation};
+use rs_vips::enums::{Angle, BandFormat, CompassDirection, Direction, Interpretation};
 use rs_vips::voption::{Setter, VOption};
 
 use super::pipeline::{Ctx, vips};
@@ -76,9 +76,9 @@ pub fn apply(ctx: &mut Ctx, edit: &Edit) -> Result<()> {
         Edit::Normalize => normalize(ctx),
         Edit::Negate { alpha } => {
             ctx.image = if *alpha {
-                ctx.image.invert().map_err(vips)?
+                invert(&ctx.image).map_err(vips)?
             } else {
-                map_colour(&ctx.image, |c| c.invert())?
+                map_colour(&ctx.image, invert)?
             };
             Ok(())
         }
@@ -117,6 +117,17 @@ fn map_colour(
             .map_err(vips)?
     };
     VipsImage::bandjoin(&[colour, alpha]).map_err(vips)
+}
+
+/// `255 - x` on every band. libvips' `invert` does that only for 8-bit
+/// pixels and negates float ones, so the float pixels that `linear`,
+/// `normalize` or `convolve` leave behind would all come out black.
+fn invert(image: &VipsImage) -> rs_vips::Result<VipsImage> {
+    if image.get_format()? == BandFormat::Uchar {
+        return image.invert();
+    }
+    let n = image.get_bands() as usize;
+    image.linear(&vec![-1.0; n], &vec![255.0; n])
 }
 
 fn size(image: &VipsImage) -> (u32, u32) {
@@ -166,7 +177,7 @@ fn extract(ctx: &mut Ctx, r: &Region) -> Result<()> {
         return Err(Error::param(
             "extract",
             format!(
-                "the area left={}, top={}, width={}, height={} is outside the {w}x{h} image",
+                "extract: the area left={}, top={}, width={}, height={} is outside the {w}x{h} image",
                 r.left, r.top, r.width, r.height
             ),
         ));

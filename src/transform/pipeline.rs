@@ -4,6 +4,7 @@
 //! imgproxy does: `open` reads the header (format, limits, output format),
 //! then [`STEPS`] run in order. Read [`STEPS`] to know what happens when.
 
+use rs_vips::enums::Interpretation;
 use rs_vips::voption::{Setter, VOption};
 use rs_vips::{Vips, VipsImage};
 
@@ -193,6 +194,16 @@ fn load(ctx: &mut Ctx) -> Result<()> {
                 detail: e.to_string(),
             })?;
     }
+    // Edits take colours, offsets and thresholds on a 0 to 255 scale, and the
+    // output is 8-bit anyway: bring 16-bit originals (without a profile) to 8 bits.
+    let eight_bit = match ctx.image.get_interpretation() {
+        Ok(Interpretation::Rgb16) => Some(Interpretation::Srgb),
+        Ok(Interpretation::Grey16) => Some(Interpretation::BW),
+        _ => None,
+    };
+    if let Some(target) = eight_bit {
+        ctx.image = ctx.image.colourspace(target).map_err(vips)?;
+    }
     Ok(())
 }
 
@@ -210,7 +221,7 @@ fn apply_edits(ctx: &mut Ctx) -> Result<()> {
 }
 
 fn to_output_colour(ctx: &mut Ctx) -> Result<()> {
-    use rs_vips::enums::{BandFormat, Interpretation};
+    use rs_vips::enums::BandFormat;
     let interpretation = ctx
         .image
         .get_interpretation()
