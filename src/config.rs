@@ -67,6 +67,20 @@ pub struct Config {
     pub signing: Option<Keyring>,
     /// thumbor's `SECURITY_KEY` for `/<hmac>/...` paths (`THUMBOR_SECURITY_KEY`).
     pub thumbor_key: Option<Secret>,
+    /// The Secrets Manager secret holding the signing secret when
+    /// `ENABLE_SIGNATURE=Yes` and no key is in the environment.
+    pub secrets_manager: Option<SecretRef>,
+    /// Path-style S3 addressing (`S3_FORCE_PATH_STYLE`), for S3-compatible stores.
+    pub s3_force_path_style: bool,
+}
+
+/// SIH's `SECRETS_MANAGER` (the secret) and `SECRET_KEY` (the JSON field in it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRef {
+    /// The secret's name or ARN.
+    pub secret_id: String,
+    /// The field of its JSON value that holds the signing secret.
+    pub field: String,
 }
 
 impl Config {
@@ -100,6 +114,8 @@ impl Default for Config {
             rewrite: None,
             signing: None,
             thumbor_key: None,
+            secrets_manager: None,
+            s3_force_path_style: false,
         }
     }
 }
@@ -198,30 +214,47 @@ impl Config {
         if let Some((var, v)) = get("ENABLE_SIGNATURE")
             && yes_no(var, &v)?
         {
-            c.signing = Some(match (get("SIGNATURE_KEYS"), get("SIGNATURE_SECRET")) {
-                (Some((var, json)), _) => {
-                    Keyring::from_json(&json).map_err(|problem| ConfigError {
-                        var,
-                        value: "(hidden)".into(),
-                        problem,
-                    })?
-                }
-                (None, Some((_, secret))) => Keyring::new(vec![SigningKey::new(
-                    "default", &secret, None,
-                )])
-                .map_err(|problem| ConfigError {
-                    var: "SIGNATURE_SECRET",
+            let hidden = |var: &'static str| {
+                move |problem| ConfigError {
+                    var,
                     value: "(hidden)".into(),
                     problem,
-                })?,
-                (None, None) => {
+                }
+            };
+            match (
+                get("SIGNATURE_KEYS"),
+                get("SIGNATURE_SECRET"),
+                get("SECRETS_MANAGER"),
+            ) {
+                (Some((var, json)), _, _) => {
+                    c.signing = Some(Keyring::from_json(&json).map_err(hidden(var))?)
+                }
+                (None, Some((var, secret)), _) => {
+                    c.signing = Some(
+                        Keyring::new(vec![SigningKey::new("default", &secret, None)])
+                            .map_err(hidden(var))?,
+                    )
+                }
+                (None, None, Some((_, secret_id))) => {
+                    let field = get("SECRET_KEY").map(|(_, f)| f).ok_or_else(|| ConfigError {
+                        var: "SECRET_KEY",
+                        value: String::new(),
+                        problem: "must name the field of the SECRETS_MANAGER secret that holds the signing secret"
+                            .into(),
+                    })?;
+                    c.secrets_manager = Some(SecretRef { secret_id, field });
+                }
+                (None, None, None) => {
                     return Err(ConfigError {
                         var: "ENABLE_SIGNATURE",
                         value: v,
-                        problem: "needs SIGNATURE_KEYS or SIGNATURE_SECRET".into(),
+                        problem: "needs SIGNATURE_KEYS, SIGNATURE_SECRET or SECRETS_MANAGER with SECRET_KEY".into(),
                     });
                 }
-            });
+            }
+        }
+        if let Some((var, v)) = get("S3_FORCE_PATH_STYLE") {
+            c.s3_force_path_style = yes_no(var, &v)?;
         }
         if let Some((_, v)) = get("THUMBOR_SECURITY_KEY") {
             c.thumbor_key = Some(Secret(v));
@@ -391,6 +424,10 @@ mod tests {
         );
         for (pairs, var) in [
             (vec![("ENABLE_SIGNATURE", "Yes")], "ENABLE_SIGNATURE"),
+            (
+                vec![("ENABLE_SIGNATURE", "Yes"), ("SECRETS_MANAGER", "s")],
+                "SECRET_KEY",
+            ),
             (
                 vec![("ENABLE_SIGNATURE", "Yes"), ("SIGNATURE_KEYS", "[]")],
                 "SIGNATURE_KEYS",

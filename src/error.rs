@@ -116,6 +116,24 @@ pub enum Error {
         /// The underlying cause, for the log.
         detail: String,
     },
+    /// The origin is throttling or briefly unavailable.
+    #[error("The image origin is busy; try again shortly.")]
+    OriginUnavailable {
+        /// The underlying cause, for the log.
+        detail: String,
+    },
+    /// The origin did not answer in time.
+    #[error("The image origin did not answer in time.")]
+    OriginTimeout {
+        /// The underlying cause, for the log.
+        detail: String,
+    },
+    /// The signing keys could not be read (SIH's `SignatureValidationFailure`); fails closed.
+    #[error("Signature validation failed.")]
+    SignatureValidation {
+        /// The underlying cause, for the log.
+        detail: String,
+    },
     /// The transform failed for a reason that is not the client's input.
     #[error("Image processing failed.")]
     Processing {
@@ -157,6 +175,9 @@ impl Error {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             Error::Origin { .. } => StatusCode::BAD_GATEWAY,
+            Error::OriginUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::OriginTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Error::SignatureValidation { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Processing { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -184,6 +205,9 @@ impl Error {
             Error::InvalidImage { .. } => "InvalidImage",
             Error::MethodNotAllowed(_) => "MethodNotAllowed",
             Error::Origin { .. } => "OriginError",
+            Error::OriginUnavailable { .. } => "OriginUnavailable",
+            Error::OriginTimeout { .. } => "OriginTimeout",
+            Error::SignatureValidation { .. } => "SignatureValidationFailure",
             Error::Processing { .. } => "ProcessingFailure",
         }
     }
@@ -193,6 +217,9 @@ impl Error {
         match self {
             Error::InvalidImage { detail }
             | Error::Origin { detail }
+            | Error::OriginUnavailable { detail }
+            | Error::OriginTimeout { detail }
+            | Error::SignatureValidation { detail }
             | Error::Processing { detail } => Some(detail),
             _ => None,
         }

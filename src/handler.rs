@@ -6,14 +6,15 @@
 //! `If-None-Match` → `transform` → `response`.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::origin::Origin;
+use crate::keys::Keys;
+use crate::origin::{Fetched, Origin};
 use crate::request;
 use crate::response::{self, Timings, Variant};
 use crate::signature::{self, Grant};
@@ -28,17 +29,30 @@ pub struct Handler {
     config: Arc<Config>,
     origin: Arc<dyn Origin>,
     engine: Engine,
+    keys: Option<Arc<Keys>>,
 }
 
 impl Handler {
-    /// A handler serving `origin` with `config`. Fails if libvips cannot start.
+    /// A handler serving `origin` with `config`; signing keys in `config`
+    /// are enforced. Fails if libvips cannot start.
     pub fn new(config: Config, origin: Arc<dyn Origin>) -> std::result::Result<Handler, String> {
         let engine = Engine::new(config.transform_concurrency)?;
+        let keys = config
+            .signing
+            .clone()
+            .map(|ring| Arc::new(Keys::Static(ring)));
         Ok(Handler {
             config: Arc::new(config),
             origin,
             engine,
+            keys,
         })
+    }
+
+    /// Enforces signatures with these keys (e.g. from Secrets Manager).
+    pub fn with_keys(mut self, keys: Keys) -> Handler {
+        self.keys = Some(Arc::new(keys));
+        self
     }
 
     /// The configuration in force.
@@ -92,7 +106,7 @@ impl Handler {
         let config = &self.config;
         let (path, query) = (req.uri().path(), req.uri().query());
         let parsed = request::parse(path, &config.rules(), config.rewrite.as_ref())?;
-        let (grant, query_applies) = self.authorise(&parsed, path, query)?;
+        let (grant, query_applies) = self.authorise(&parsed, path, query).await?;
         let mut request = parsed.request;
         if query_applies {
             request::query::overlay(&mut request, query, &config.limits)?;
@@ -112,21 +126,31 @@ impl Handler {
             Accepted::default()
         };
 
+        // A client holding this variant's ETag lets the origin answer "unchanged" unread.
+        let variant_tag = response::variant_tag(&request, accepted);
+        let known = response::known_identity(req.headers(), &variant_tag);
         let fetch_started = Instant::now();
-        let original = self.origin.fetch(&request.source).await?;
+        let fetched = self.origin.fetch(&request.source, known.as_deref()).await?;
         let fetch = fetch_started.elapsed();
-
-        let etag = response::etag(&original, &request, accepted);
+        let (original, meta) = match fetched {
+            Fetched::Full(original) => {
+                let meta = original.meta.clone();
+                (Some(original), meta)
+            }
+            Fetched::Unchanged(meta) => (None, meta),
+        };
+        let etag = response::etag(&meta.identity, &variant_tag);
         let variant = Variant {
             etag: &etag,
-            original: &original,
+            meta: &meta,
             vary_accept,
             headers: &request.headers,
             expires: grant.expires,
         };
-        if response::if_none_match(req.headers(), &etag) {
-            return Ok(response::not_modified(config, &variant));
-        }
+        let original = match original {
+            Some(original) if !response::if_none_match(req.headers(), &etag) => original,
+            _ => return Ok(response::not_modified(config, &variant)),
+        };
 
         let transform_started = Instant::now();
         let job = Job {
@@ -150,7 +174,7 @@ impl Handler {
     /// the path only, so query parameters are then not applied), else SIH's
     /// query signature when signing is on. Returns the grant and whether query
     /// parameters apply.
-    fn authorise(
+    async fn authorise(
         &self,
         parsed: &request::Parsed,
         path: &str,
@@ -165,8 +189,12 @@ impl Handler {
             signature::verify_thumbor(&key.0, hmac, signed)?;
             return Ok((Grant::default(), false));
         }
-        match &self.config.signing {
-            Some(keys) => Ok((keys.verify(path, query, SystemTime::now())?, true)),
+        match &self.keys {
+            Some(keys) => Ok((keys.verify(path, query).await?, true)),
+            // Signing was asked for but no keys could be set up: fail closed.
+            None if self.config.secrets_manager.is_some() => Err(Error::SignatureValidation {
+                detail: "signing keys from Secrets Manager were not loaded".into(),
+            }),
             None => Ok((Grant::default(), true)),
         }
     }

@@ -11,6 +11,8 @@
 pub mod config;
 pub mod error;
 pub mod handler;
+pub mod keys;
+pub mod lambda;
 pub mod origin;
 pub mod request;
 pub mod response;

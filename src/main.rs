@@ -1,12 +1,13 @@
 //! The `image-handler` binary: command-line entry points around the library.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use image_handler::origin::{EmbeddedOrigin, FsOrigin, Origin};
+use image_handler::keys::{Keys, SecretsManagerKeys};
+use image_handler::lambda;
+use image_handler::origin::{EmbeddedOrigin, FsOrigin, Origin, S3Origin, S3Settings};
 use image_handler::signature::{self, Keyring, SigningKey};
 use image_handler::{Config, Handler, serve};
 
@@ -36,9 +37,10 @@ enum Command {
     },
     /// Serve images over HTTP from a directory, or the built-in samples.
     Serve {
-        /// Directory of originals; without it, the sample images built into the binary.
-        #[arg(long, env = "IMAGE_ORIGIN", value_name = "DIR")]
-        origin: Option<PathBuf>,
+        /// A directory of originals, or `s3://bucket1,bucket2`; without it,
+        /// the sample images built into the binary.
+        #[arg(long, env = "IMAGE_ORIGIN", value_name = "DIR|s3://BUCKETS")]
+        origin: Option<String>,
         /// Address to listen on (port 0 picks a free port).
         #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
@@ -53,7 +55,6 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -61,7 +62,11 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
-    match cli.command {
+    // Under the Lambda runtime this executable is the `bootstrap`, started without arguments.
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        return runtime.block_on(lambda_command());
+    }
+    match Cli::parse().command {
         Command::Serve { origin, listen } => runtime.block_on(serve_command(origin, listen)),
         Command::Sign {
             url,
@@ -71,25 +76,40 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve_command(dir: Option<PathBuf>, listen: SocketAddr) -> ExitCode {
-    let config = match Config::from_env() {
+async fn serve_command(origin: Option<String>, listen: SocketAddr) -> ExitCode {
+    let mut config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
     };
-    let (origin, what): (Arc<dyn Origin>, String) = match dir {
-        Some(dir) => match FsOrigin::new(&dir, config.max_source_bytes) {
+    let (origin, what): (Arc<dyn Origin>, String) = match origin.as_deref() {
+        Some(url) if url.starts_with("s3://") => {
+            // `s3://a,b`: these buckets are the allow-list, the first the default.
+            config.source_buckets = url["s3://".len()..]
+                .split(',')
+                .map(|b| b.trim().trim_end_matches('/').to_string())
+                .filter(|b| !b.is_empty())
+                .collect();
+            match s3_origin(&config).await {
+                Ok(o) => (
+                    o,
+                    format!("S3 buckets {}", config.source_buckets.join(", ")),
+                ),
+                Err(e) => return fail(&e),
+            }
+        }
+        Some(dir) => match FsOrigin::new(dir, config.max_source_bytes) {
             Ok(o) => {
                 let what = format!("directory {}", o.root().display());
                 (Arc::new(o), what)
             }
-            Err(e) => return fail(&format!("cannot serve {}: {e}", dir.display())),
+            Err(e) => return fail(&format!("cannot serve {dir}: {e}")),
         },
         None => (
             Arc::new(EmbeddedOrigin),
             "the built-in sample images".to_string(),
         ),
     };
-    let handler = match Handler::new(config, origin) {
+    let handler = match handler(config, origin).await {
         Ok(h) => h,
         Err(e) => return fail(&e),
     };
@@ -110,6 +130,47 @@ async fn serve_command(dir: Option<PathBuf>, listen: SocketAddr) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("server error: {e}")),
     }
+}
+
+/// Lambda mode: the S3 origin over `SOURCE_BUCKETS`, driven by the runtime API.
+async fn lambda_command() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let origin = match s3_origin(&config).await {
+        Ok(o) => o,
+        Err(e) => return fail(&e),
+    };
+    let handler = match handler(config, origin).await {
+        Ok(h) => h,
+        Err(e) => return fail(&e),
+    };
+    match lambda::run(handler).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("lambda runtime: {e}")),
+    }
+}
+
+async fn s3_origin(config: &Config) -> Result<Arc<dyn Origin>, String> {
+    let settings = S3Settings {
+        buckets: config.source_buckets.clone(),
+        force_path_style: config.s3_force_path_style,
+        max_bytes: config.max_source_bytes,
+    };
+    Ok(Arc::new(S3Origin::from_env(settings).await?))
+}
+
+/// The handler, with signing keys from Secrets Manager when configured.
+async fn handler(config: Config, origin: Arc<dyn Origin>) -> Result<Handler, String> {
+    let secret = config.secrets_manager.clone();
+    let handler = Handler::new(config, origin)?;
+    Ok(match secret {
+        Some(s) => handler.with_keys(Keys::SecretsManager(
+            SecretsManagerKeys::from_env(&s.secret_id, &s.field).await,
+        )),
+        None => handler,
+    })
 }
 
 fn sign_command(url: &str, expires: Option<&str>, key_id: Option<&str>) -> ExitCode {

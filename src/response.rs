@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::origin::Original;
+use crate::origin::Meta;
 use crate::request::ImageRequest;
 use crate::transform::{Accepted, Encoded};
 
@@ -33,20 +33,42 @@ pub struct Timings {
     pub transform: Duration,
 }
 
-/// The strong ETag of one variant.
-pub fn etag(original: &Original, request: &ImageRequest, accepted: Accepted) -> String {
+/// What names a variant of any original: the normalised request, what the
+/// client accepted (when the format was negotiated) and the engine version.
+pub fn variant_tag(request: &ImageRequest, accepted: Accepted) -> String {
     let mut h = Sha256::new();
     for part in [
         env!("CARGO_PKG_VERSION"),
         ENGINE_REVISION,
-        &original.identity,
         &request.canonical(),
         &serde_json::to_string(&accepted).unwrap_or_default(),
     ] {
         h.update(part.as_bytes());
         h.update([0]);
     }
-    format!("\"{}\"", hex::encode(&h.finalize()[..16]))
+    hex::encode(&h.finalize()[..12])
+}
+
+/// The strong ETag of one variant of one version of an original:
+/// `"<origin identity>.<variant tag>"`. Carrying the origin's identity lets a
+/// later `If-None-Match` be checked by the origin without a transfer.
+pub fn etag(identity: &str, variant: &str) -> String {
+    format!("\"{identity}.{variant}\"")
+}
+
+/// The origin identity that a client's `If-None-Match` holds for this variant, if any.
+pub fn known_identity(headers: &HeaderMap, variant: &str) -> Option<String> {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| {
+            let t = t.trim().trim_start_matches("W/").trim_matches('"');
+            let (identity, tag) = t.rsplit_once('.')?;
+            (tag == variant && !identity.is_empty()).then(|| identity.to_string())
+        })
+        .next()
 }
 
 /// Whether an `If-None-Match` header matches `etag` (weak comparison, `*` matches).
@@ -67,8 +89,8 @@ pub fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
 pub struct Variant<'a> {
     /// The ETag.
     pub etag: &'a str,
-    /// The original, for Last-Modified and stored Cache-Control.
-    pub original: &'a Original,
+    /// The original's metadata, for Last-Modified and stored Cache-Control and Expires.
+    pub meta: &'a Meta,
     /// The format depended on `Accept`.
     pub vary_accept: bool,
     /// Response headers the request asked for (already filtered).
@@ -127,14 +149,17 @@ fn caching_headers(h: &mut HeaderMap, config: &Config, variant: &Variant) {
         .find(|(n, _)| n.eq_ignore_ascii_case("cache-control"))
         .map(|(_, v)| v.as_str());
     let cache_control = requested
-        .or(variant.original.cache_control.as_deref())
+        .or(variant.meta.cache_control.as_deref())
         .unwrap_or(&config.cache_control);
     set(
         h,
         header::CACHE_CONTROL,
         &cap_max_age(cache_control, variant.expires),
     );
-    if let Some(modified) = variant.original.last_modified {
+    if let Some(expires) = &variant.meta.expires {
+        set(h, header::EXPIRES, expires);
+    }
+    if let Some(modified) = variant.meta.last_modified {
         set(
             h,
             header::LAST_MODIFIED,

@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 
-use super::{FetchFuture, Origin, Original};
+use super::{FetchFuture, Fetched, Meta, Origin, Original};
 use crate::error::Error;
 use crate::request::Source;
 
@@ -28,26 +28,29 @@ pub const SAMPLES: &[(&str, &[u8])] = &[
 pub struct EmbeddedOrigin;
 
 impl Origin for EmbeddedOrigin {
-    fn fetch<'a>(&'a self, source: &'a Source) -> FetchFuture<'a> {
+    fn fetch<'a>(&'a self, source: &'a Source, known: Option<&'a str>) -> FetchFuture<'a> {
         Box::pin(async move {
-            let (key, bytes) = SAMPLES
+            let (_, bytes) = SAMPLES
                 .iter()
                 .find(|(k, _)| *k == source.key)
                 .ok_or_else(|| Error::NotFound {
                     key: source.key.clone(),
                 })?;
-            Ok(Original {
+            // The samples change only with the binary.
+            let meta = Meta {
+                identity: super::identity_token(
+                    &format!("v{}-{:x}", env!("CARGO_PKG_VERSION"), bytes.len()).replace('.', "_"),
+                ),
+                ..Meta::default()
+            };
+            if known == Some(meta.identity.as_str()) {
+                return Ok(Fetched::Unchanged(meta));
+            }
+            Ok(Fetched::Full(Original {
                 bytes: Bytes::from_static(bytes),
                 content_type: None,
-                // The samples change only with the binary.
-                identity: format!(
-                    "embedded:{}:{key}:{:x}",
-                    env!("CARGO_PKG_VERSION"),
-                    bytes.len()
-                ),
-                last_modified: None,
-                cache_control: None,
-            })
+                meta,
+            }))
         })
     }
 

@@ -11,7 +11,7 @@ use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
 
-use super::{FetchFuture, Origin, Original};
+use super::{FetchFuture, Fetched, Meta, Origin, Original};
 use crate::error::{Error, Result};
 use crate::request::Source;
 
@@ -40,7 +40,7 @@ impl FsOrigin {
         &self.root
     }
 
-    async fn read(&self, key: &str) -> Result<Original> {
+    async fn read(&self, key: &str, known: Option<&str>) -> Result<Fetched> {
         let relative = checked_relative_path(key)?;
         let not_found = || Error::NotFound {
             key: key.to_string(),
@@ -72,21 +72,28 @@ impl FsOrigin {
                 limit: self.max_bytes,
             });
         }
-        let bytes = tokio::fs::read(&path).await.map_err(|e| Error::Origin {
-            detail: format!("{key}: {e}"),
-        })?;
         let modified = meta.modified().ok();
         let nanos = modified
             .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        Ok(Original {
-            identity: format!("fs:{:x}-{nanos:x}", bytes.len()),
+        let meta_out = Meta {
+            identity: format!("{:x}-{nanos:x}", meta.len()),
+            last_modified: modified,
+            ..Meta::default()
+        };
+        // Size and mtime from the stat answer a conditional request unread.
+        if known == Some(meta_out.identity.as_str()) {
+            return Ok(Fetched::Unchanged(meta_out));
+        }
+        let bytes = tokio::fs::read(&path).await.map_err(|e| Error::Origin {
+            detail: format!("{key}: {e}"),
+        })?;
+        Ok(Fetched::Full(Original {
             bytes: Bytes::from(bytes),
             content_type: None,
-            last_modified: modified,
-            cache_control: None,
-        })
+            meta: meta_out,
+        }))
     }
 
     fn list(&self) -> Vec<String> {
@@ -127,8 +134,8 @@ fn checked_relative_path(key: &str) -> Result<&Path> {
 }
 
 impl Origin for FsOrigin {
-    fn fetch<'a>(&'a self, source: &'a Source) -> FetchFuture<'a> {
-        Box::pin(self.read(&source.key))
+    fn fetch<'a>(&'a self, source: &'a Source, known: Option<&'a str>) -> FetchFuture<'a> {
+        Box::pin(self.read(&source.key, known))
     }
 
     fn examples(&self) -> Vec<String> {
@@ -180,27 +187,39 @@ mod tests {
             key: k.to_string(),
         };
         assert!(matches!(
-            o.fetch(&src("sub/a b.jpg")).await,
+            o.fetch(&src("sub/a b.jpg"), None).await,
             Err(Error::SourceTooLarge { size: 5, .. })
         ));
         let o = FsOrigin::new(&inside, 100).unwrap();
-        let got = o.fetch(&src("sub/a b.jpg")).await.unwrap();
+        let Ok(Fetched::Full(got)) = o.fetch(&src("sub/a b.jpg"), None).await else {
+            panic!("a full fetch")
+        };
         assert_eq!(&got.bytes[..], b"12345");
-        assert!(got.last_modified.is_some());
+        assert!(got.meta.last_modified.is_some());
+        // the identity the client holds answers without reading
+        let known = got.meta.identity.clone();
         assert!(matches!(
-            o.fetch(&src("link.jpg")).await,
+            o.fetch(&src("sub/a b.jpg"), Some(&known)).await,
+            Ok(Fetched::Unchanged(m)) if m.identity == known
+        ));
+        assert!(matches!(
+            o.fetch(&src("sub/a b.jpg"), Some("other")).await,
+            Ok(Fetched::Full(_))
+        ));
+        assert!(matches!(
+            o.fetch(&src("link.jpg"), None).await,
             Err(Error::NotFound { .. })
         ));
         assert!(matches!(
-            o.fetch(&src("missing.jpg")).await,
+            o.fetch(&src("missing.jpg"), None).await,
             Err(Error::NotFound { .. })
         ));
         assert!(matches!(
-            o.fetch(&src("sub")).await,
+            o.fetch(&src("sub"), None).await,
             Err(Error::NotFound { .. })
         ));
         assert!(matches!(
-            o.fetch(&src("sub/a b.jpg/x")).await,
+            o.fetch(&src("sub/a b.jpg/x"), None).await,
             Err(Error::NotFound { .. })
         ));
         std::fs::remove_dir_all(&dir).unwrap();

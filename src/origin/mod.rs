@@ -2,13 +2,17 @@
 //!
 //! An [`Origin`] turns a request's [`Source`] into the original's bytes plus
 //! what HTTP caching needs (identity for the ETag, last-modified, the stored
-//! cache-control). It knows nothing of transforms or HTTP.
+//! cache-control and expires). Given the identity a client already holds, an
+//! origin answers [`Fetched::Unchanged`] without transferring the bytes (S3
+//! gets the `If-None-Match`). It knows nothing of transforms or HTTP.
 
 pub mod embedded;
 mod fs;
+mod s3;
 
 pub use embedded::EmbeddedOrigin;
 pub use fs::FsOrigin;
+pub use s3::{S3Origin, S3Settings};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,22 +30,60 @@ pub struct Original {
     pub bytes: Bytes,
     /// The stored content type, if the origin keeps one.
     pub content_type: Option<String>,
-    /// A string that changes whenever the bytes change (an S3 ETag, or size and mtime).
+    /// The original's metadata.
+    pub meta: Meta,
+}
+
+/// What caching needs to know about an original.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// A token that changes whenever the bytes change (an S3 ETag, or size
+    /// and mtime), made of ETag-safe characters (see [`identity_token`]).
     pub identity: String,
     /// When the original last changed.
     pub last_modified: Option<SystemTime>,
     /// A `Cache-Control` stored with the original, which then wins over the default.
     pub cache_control: Option<String>,
+    /// An `Expires` stored with the original (an HTTP date).
+    pub expires: Option<String>,
+}
+
+/// The answer to a fetch.
+#[derive(Debug, Clone)]
+pub enum Fetched {
+    /// The original, in full.
+    Full(Original),
+    /// The original still has the identity the client holds; nothing was transferred.
+    Unchanged(Meta),
+}
+
+/// Makes an origin's version string safe inside an ETag and unambiguous in
+/// `"<identity>.<variant>"`: kept as is when it is made of `[A-Za-z0-9_~-]`,
+/// hashed otherwise.
+pub fn identity_token(raw: &str) -> String {
+    let raw = raw.trim().trim_matches('"');
+    let safe = !raw.is_empty()
+        && raw.len() <= 128
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'~');
+    if safe {
+        raw.to_string()
+    } else {
+        use sha2::{Digest, Sha256};
+        format!("h{}", hex::encode(&Sha256::digest(raw.as_bytes())[..12]))
+    }
 }
 
 /// A boxed future, so origins can be used as trait objects.
-pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<Original>> + Send + 'a>>;
+pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<Fetched>> + Send + 'a>>;
 
 /// A store of originals.
 pub trait Origin: Send + Sync {
     /// Fetches the original named by `source`, or fails with `NotFound`,
-    /// `InvalidKey`, `SourceTooLarge` or `Origin`.
-    fn fetch<'a>(&'a self, source: &'a Source) -> FetchFuture<'a>;
+    /// `InvalidKey`, `SourceTooLarge` or an origin error. When `known` is the
+    /// original's current identity, it may answer [`Fetched::Unchanged`].
+    fn fetch<'a>(&'a self, source: &'a Source, known: Option<&'a str>) -> FetchFuture<'a>;
 
     /// Keys of a few originals to show in examples (may be empty).
     fn examples(&self) -> Vec<String> {

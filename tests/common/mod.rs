@@ -302,11 +302,15 @@ impl Reply {
 impl Server {
     /// Binds `127.0.0.1:0` and serves `origin` with `config` on the current runtime.
     pub async fn start(config: Config, origin: Arc<dyn Origin>) -> Server {
+        Server::start_handler(Handler::new(config, origin).expect("handler")).await
+    }
+
+    /// Serves a ready handler on `127.0.0.1:0`.
+    pub async fn start_handler(handler: Handler) -> Server {
         let listener = image_handler::serve::bind("127.0.0.1:0".parse().unwrap())
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let handler = Handler::new(config, origin).expect("handler");
         tokio::spawn(image_handler::serve::run(
             listener,
             handler,
@@ -420,5 +424,94 @@ fn parse_raw_response(raw: &[u8]) -> Reply {
         status,
         headers,
         body,
+    }
+}
+
+// ---------------------------------------------------------------- moto (S3, Secrets Manager)
+
+/// A moto server (`pip install "moto[server]"`) on a free loopback port, one
+/// per test binary. A watchdog shell stops it when the test process exits.
+pub struct Moto {
+    pub endpoint: String,
+    /// The watchdog shell; it exits with the test process.
+    _watchdog: std::sync::Mutex<std::process::Child>,
+}
+
+static MOTO: std::sync::OnceLock<Moto> = std::sync::OnceLock::new();
+
+/// Starts moto once for this test binary (fails the test if moto is missing:
+/// `.ci/run` installs it).
+pub fn moto() -> &'static Moto {
+    MOTO.get_or_init(|| {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let log = std::env::temp_dir().join(format!("image-handler-moto-{}.log", std::process::id()));
+        let script = format!(
+            "moto_server -H 127.0.0.1 -p {port} >{log} 2>&1 & m=$!; \
+             while kill -0 {pid} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 0.3; done; kill $m 2>/dev/null",
+            log = log.display(),
+            pid = std::process::id()
+        );
+        let watchdog = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("bash runs moto_server");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto_server did not start on port {port} (is moto[server] installed? see {})",
+                log.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { endpoint, _watchdog: std::sync::Mutex::new(watchdog) }
+    })
+}
+
+impl Moto {
+    /// An AWS configuration pointing at this moto server with test credentials.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .load()
+            .await
+    }
+
+    /// An S3 client for setting up fixtures.
+    pub async fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::new(&self.sdk_config().await)
+    }
+
+    /// Creates `bucket` (unique per test) and puts `objects` (key, bytes, cache-control).
+    pub async fn bucket(&self, bucket: &str, objects: &[(&str, Vec<u8>, Option<&str>)]) {
+        let s3 = self.s3().await;
+        s3.create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("create bucket");
+        for (key, bytes, cache_control) in objects {
+            s3.put_object()
+                .bucket(bucket)
+                .key(*key)
+                .body(bytes.clone().into())
+                .set_cache_control(cache_control.map(str::to_string))
+                .send()
+                .await
+                .expect("put object");
+        }
     }
 }
