@@ -132,6 +132,7 @@ fn main() {
             limits: Limits::default(),
             max_input_pixels: 50_000_000,
             effort: Effort::default(),
+            max_output_bytes: None,
         };
         let (mut ours, mut floor) = (Vec::new(), Vec::new());
         for i in 0..iters + 2 {

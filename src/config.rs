@@ -72,7 +72,19 @@ pub struct Config {
     pub secrets_manager: Option<SecretRef>,
     /// Path-style S3 addressing (`S3_FORCE_PATH_STYLE`), for S3-compatible stores.
     pub s3_force_path_style: bool,
+    /// The largest response body, in bytes (`MAX_RESPONSE_BYTES`); larger
+    /// outputs are reduced to fit. Lambda mode defaults it to [`LAMBDA_RESPONSE_BYTES`].
+    pub max_response_bytes: Option<u64>,
+    /// SIH's fallback image (`ENABLE_DEFAULT_FALLBACK_IMAGE`,
+    /// `DEFAULT_FALLBACK_IMAGE_BUCKET`, `DEFAULT_FALLBACK_IMAGE_KEY`).
+    pub fallback: Option<crate::request::Source>,
+    /// Print CloudWatch EMF metrics to stdout (`METRICS=emf`; on by default under Lambda).
+    pub emf_metrics: bool,
 }
+
+/// The binary body that fits API Gateway's and Lambda's 6 MB response once
+/// base64-encoded, with 16 KiB left for headers and the envelope.
+pub const LAMBDA_RESPONSE_BYTES: u64 = (6 * 1024 * 1024 - 16 * 1024) * 3 / 4;
 
 /// SIH's `SECRETS_MANAGER` (the secret) and `SECRET_KEY` (the JSON field in it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +128,9 @@ impl Default for Config {
             thumbor_key: None,
             secrets_manager: None,
             s3_force_path_style: false,
+            max_response_bytes: None,
+            fallback: None,
+            emf_metrics: false,
         }
     }
 }
@@ -252,6 +267,36 @@ impl Config {
                     });
                 }
             }
+        }
+        if let Some((var, v)) = get("METRICS") {
+            c.emf_metrics = match v.to_ascii_lowercase().as_str() {
+                "emf" => true,
+                "none" | "off" | "no" => false,
+                _ => {
+                    return Err(ConfigError {
+                        var,
+                        value: v,
+                        problem: "is not emf or none".into(),
+                    });
+                }
+            };
+        }
+        if let Some((var, v)) = get("MAX_RESPONSE_BYTES") {
+            c.max_response_bytes = Some(number(var, &v, 1024, u64::MAX)?);
+        }
+        if let Some((var, v)) = get("ENABLE_DEFAULT_FALLBACK_IMAGE")
+            && yes_no(var, &v)?
+        {
+            let key = get("DEFAULT_FALLBACK_IMAGE_KEY")
+                .map(|(_, k)| k)
+                .ok_or_else(|| ConfigError {
+                    var: "DEFAULT_FALLBACK_IMAGE_KEY",
+                    value: String::new(),
+                    problem: "must name the fallback image when ENABLE_DEFAULT_FALLBACK_IMAGE=Yes"
+                        .into(),
+                })?;
+            let bucket = get("DEFAULT_FALLBACK_IMAGE_BUCKET").map(|(_, b)| b);
+            c.fallback = Some(crate::request::Source { bucket, key });
         }
         if let Some((var, v)) = get("S3_FORCE_PATH_STYLE") {
             c.s3_force_path_style = yes_no(var, &v)?;

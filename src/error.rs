@@ -134,6 +134,9 @@ pub enum Error {
         /// The underlying cause, for the log.
         detail: String,
     },
+    /// The output does not fit the response size cap even when reduced (SIH's 413).
+    #[error("The converted image is too large to return.")]
+    TooLargeImage,
     /// The transform failed for a reason that is not the client's input.
     #[error("Image processing failed.")]
     Processing {
@@ -171,7 +174,7 @@ impl Error {
                 StatusCode::FORBIDDEN
             }
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Error::SourceTooLarge { .. } | Error::TooManyPixels { .. } => {
+            Error::SourceTooLarge { .. } | Error::TooManyPixels { .. } | Error::TooLargeImage => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             Error::Origin { .. } => StatusCode::BAD_GATEWAY,
@@ -205,6 +208,7 @@ impl Error {
             Error::InvalidImage { .. } => "InvalidImage",
             Error::MethodNotAllowed(_) => "MethodNotAllowed",
             Error::Origin { .. } => "OriginError",
+            Error::TooLargeImage => "TooLargeImageException",
             Error::OriginUnavailable { .. } => "OriginUnavailable",
             Error::OriginTimeout { .. } => "OriginTimeout",
             Error::SignatureValidation { .. } => "SignatureValidationFailure",

@@ -14,8 +14,10 @@ use http::{Method, Request, Response, StatusCode, header};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::keys::Keys;
+use crate::observe::{RequestId, RequestLog};
 use crate::origin::{Fetched, Origin};
 use crate::request;
+use crate::request::Source;
 use crate::response::{self, Timings, Variant};
 use crate::signature::{self, Grant};
 use crate::transform::{Accepted, Engine, Job};
@@ -30,6 +32,7 @@ pub struct Handler {
     origin: Arc<dyn Origin>,
     engine: Engine,
     keys: Option<Arc<Keys>>,
+    fallback: Option<(Arc<dyn Origin>, Source)>,
 }
 
 impl Handler {
@@ -46,7 +49,14 @@ impl Handler {
             origin,
             engine,
             keys,
+            fallback: None,
         })
+    }
+
+    /// Answers errors with this image (SIH's fallback image), keeping the error's status.
+    pub fn with_fallback(mut self, origin: Arc<dyn Origin>, source: Source) -> Handler {
+        self.fallback = Some((origin, source));
+        self
     }
 
     /// Enforces signatures with these keys (e.g. from Secrets Manager).
@@ -69,34 +79,75 @@ impl Handler {
     /// Never fails: errors become JSON responses.
     pub async fn handle(&self, req: &Request<()>) -> Response<Bytes> {
         let started = Instant::now();
-        let mut res = match self.answer(req).await {
+        let mut log = RequestLog {
+            request_id: req.extensions().get::<RequestId>().map(|id| id.0.clone()),
+            method: req.method().to_string(),
+            path: req.uri().path().to_string(),
+            ..RequestLog::default()
+        };
+        let mut res = match self.answer(req, &mut log).await {
             Ok(res) => res,
             Err(e) => {
-                let status = e.status();
-                if status.is_server_error() {
+                log.code = Some(e.code());
+                if e.status().is_server_error() {
                     tracing::error!(path = %req.uri().path(), code = e.code(), detail = e.detail().unwrap_or(""), "{e}");
                 } else {
                     tracing::debug!(path = %req.uri().path(), code = e.code(), detail = e.detail().unwrap_or(""), "{e}");
                 }
-                response::error(&self.config, &e)
+                self.error_response(&e).await
             }
         };
+        log.status = res.status().as_u16();
+        log.bytes_out = res.body().len() as u64;
         if req.method() == Method::HEAD {
             let len = res.body().len();
             res.headers_mut().insert(header::CONTENT_LENGTH, len.into());
             *res.body_mut() = Bytes::new();
         }
-        tracing::info!(
-            method = %req.method(),
-            path = %req.uri().path(),
-            status = res.status().as_u16(),
-            ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request"
-        );
+        log.total = started.elapsed();
+        log.emit();
+        if self.config.emf_metrics {
+            println!("{}", log.emf("ImageHandler"));
+        }
         res
     }
 
-    async fn answer(&self, req: &Request<()>) -> Result<Response<Bytes>> {
+    /// The JSON error, or SIH's fallback image with the error's status when
+    /// one is configured. Refusals of signed URLs never get the fallback.
+    async fn error_response(&self, e: &Error) -> Response<Bytes> {
+        let refused = matches!(
+            e,
+            Error::SignatureMissing
+                | Error::SignatureMismatch
+                | Error::ExpiryFormat(_)
+                | Error::Expired
+                | Error::OutsidePrefix { .. }
+                | Error::SignatureValidation { .. }
+                | Error::MethodNotAllowed(_)
+        );
+        if let (Some((origin, source)), false) = (&self.fallback, refused) {
+            match origin.fetch(source, None).await {
+                Ok(Fetched::Full(original)) if self.fits(&original.bytes) => {
+                    return response::fallback(&self.config, e, original);
+                }
+                Ok(_) => {
+                    tracing::warn!(key = %source.key, "the fallback image is too large to return")
+                }
+                Err(f) => {
+                    tracing::warn!(key = %source.key, error = %f, "the fallback image could not be fetched")
+                }
+            }
+        }
+        response::error(&self.config, e)
+    }
+
+    fn fits(&self, body: &[u8]) -> bool {
+        self.config
+            .max_response_bytes
+            .is_none_or(|max| body.len() as u64 <= max)
+    }
+
+    async fn answer(&self, req: &Request<()>, log: &mut RequestLog) -> Result<Response<Bytes>> {
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return Err(Error::MethodNotAllowed(req.method().to_string()));
         }
@@ -111,6 +162,7 @@ impl Handler {
         if query_applies {
             request::query::overlay(&mut request, query, &config.limits)?;
         }
+        log.request(&request);
         grant.allows(&request.source.key)?;
 
         // The format depends on Accept only when none was asked for and automatic format is on.
@@ -132,6 +184,7 @@ impl Handler {
         let fetch_started = Instant::now();
         let fetched = self.origin.fetch(&request.source, known.as_deref()).await?;
         let fetch = fetch_started.elapsed();
+        log.fetch = fetch;
         let (original, meta) = match fetched {
             Fetched::Full(original) => {
                 let meta = original.meta.clone();
@@ -148,7 +201,10 @@ impl Handler {
             expires: grant.expires,
         };
         let original = match original {
-            Some(original) if !response::if_none_match(req.headers(), &etag) => original,
+            Some(original) if !response::if_none_match(req.headers(), &etag) => {
+                log.bytes_in = original.bytes.len() as u64;
+                original
+            }
             _ => return Ok(response::not_modified(config, &variant)),
         };
 
@@ -161,12 +217,17 @@ impl Handler {
             limits: config.limits,
             max_input_pixels: config.max_input_pixels,
             effort: config.effort,
+            max_output_bytes: config.max_response_bytes,
         };
         let encoded = self.engine.run(job).await?;
         let timings = Timings {
             fetch,
             transform: transform_started.elapsed(),
         };
+        log.transform = timings.transform;
+        log.encode = encoded.encode_time;
+        log.format = Some(encoded.format.mime());
+        log.reduced = encoded.reduced.is_some();
         Ok(response::image(config, &variant, encoded, timings))
     }
 

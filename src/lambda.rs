@@ -14,6 +14,7 @@ use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use crate::handler::Handler;
+use crate::observe::RequestId;
 
 /// Characters that cannot stand in a URI path as they are; `%` is kept, since
 /// event paths arrive percent-encoded.
@@ -49,8 +50,14 @@ pub async fn handle(handler: &Handler, event: Request) -> Response<Body> {
         Some(q) => format!("{path}?{q}"),
         None => path,
     };
+    let request_id = event
+        .lambda_context_ref()
+        .map(|c| RequestId(c.request_id.clone()));
     let (parts, _body) = event.into_parts();
     let mut request = http::Request::new(());
+    if let Some(id) = request_id {
+        request.extensions_mut().insert(id);
+    }
     *request.method_mut() = parts.method;
     *request.headers_mut() = parts.headers;
     *request.uri_mut() = match target.parse::<PathAndQuery>() {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod handler;
 pub mod keys;
 pub mod lambda;
+pub mod observe;
 pub mod origin;
 pub mod request;
 pub mod response;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use image_handler::config::LAMBDA_RESPONSE_BYTES;
 use image_handler::keys::{Keys, SecretsManagerKeys};
 use image_handler::lambda;
 use image_handler::origin::{EmbeddedOrigin, FsOrigin, Origin, S3Origin, S3Settings};
@@ -48,13 +49,27 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
-                .unwrap_or_else(|_| "image_handler=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
+        .unwrap_or_else(|_| "image_handler=info".into());
+    let json_logs = match std::env::var("LOG_FORMAT").as_deref() {
+        Ok("json") => true,
+        Ok("text") => false,
+        _ => lambda,
+    };
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json_logs {
+        // One JSON object per line, fields at the top level, for CloudWatch Logs Insights.
+        logs.json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_ansi(false)
+            .init();
+    } else {
+        logs.init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -63,7 +78,7 @@ fn main() -> ExitCode {
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
     // Under the Lambda runtime this executable is the `bootstrap`, started without arguments.
-    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+    if lambda {
         return runtime.block_on(lambda_command());
     }
     match Cli::parse().command {
@@ -134,10 +149,15 @@ async fn serve_command(origin: Option<String>, listen: SocketAddr) -> ExitCode {
 
 /// Lambda mode: the S3 origin over `SOURCE_BUCKETS`, driven by the runtime API.
 async fn lambda_command() -> ExitCode {
-    let config = match Config::from_env() {
+    let mut config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
     };
+    // API Gateway and Lambda cap a response at 6 MB after base64.
+    config.max_response_bytes = config.max_response_bytes.or(Some(LAMBDA_RESPONSE_BYTES));
+    if std::env::var_os("METRICS").is_none() {
+        config.emf_metrics = true;
+    }
     let origin = match s3_origin(&config).await {
         Ok(o) => o,
         Err(e) => return fail(&e),
@@ -161,16 +181,37 @@ async fn s3_origin(config: &Config) -> Result<Arc<dyn Origin>, String> {
     Ok(Arc::new(S3Origin::from_env(settings).await?))
 }
 
-/// The handler, with signing keys from Secrets Manager when configured.
+/// The handler, with signing keys from Secrets Manager and the fallback
+/// image when configured. A fallback in its own bucket is read with an S3
+/// origin for that bucket alone; otherwise it comes from the main origin.
 async fn handler(config: Config, origin: Arc<dyn Origin>) -> Result<Handler, String> {
     let secret = config.secrets_manager.clone();
-    let handler = Handler::new(config, origin)?;
-    Ok(match secret {
-        Some(s) => handler.with_keys(Keys::SecretsManager(
+    let fallback = match config.fallback.clone() {
+        Some(source) => match &source.bucket {
+            Some(bucket) => {
+                let settings = S3Settings {
+                    buckets: vec![bucket.clone()],
+                    force_path_style: config.s3_force_path_style,
+                    max_bytes: config.max_source_bytes,
+                };
+                let fallback_origin: Arc<dyn Origin> =
+                    Arc::new(S3Origin::from_env(settings).await?);
+                Some((fallback_origin, source))
+            }
+            None => Some((origin.clone(), source)),
+        },
+        None => None,
+    };
+    let mut handler = Handler::new(config, origin)?;
+    if let Some(s) = secret {
+        handler = handler.with_keys(Keys::SecretsManager(
             SecretsManagerKeys::from_env(&s.secret_id, &s.field).await,
-        )),
-        None => handler,
-    })
+        ));
+    }
+    if let Some((origin, source)) = fallback {
+        handler = handler.with_fallback(origin, source);
+    }
+    Ok(handler)
 }
 
 fn sign_command(url: &str, expires: Option<&str>, key_id: Option<&str>) -> ExitCode {

@@ -110,6 +110,18 @@ pub fn image(
     let h = res.headers_mut();
     set(h, header::CONTENT_TYPE, encoded.format.mime());
     caching_headers(h, config, variant);
+    if let Some(r) = encoded.reduced {
+        // The output was reduced to fit the response size cap.
+        let quality = r
+            .quality
+            .map(|q| format!("quality={q}, "))
+            .unwrap_or_default();
+        set(
+            h,
+            HeaderName::from_static("x-image-reduced"),
+            &format!("{quality}width={}, height={}", r.width, r.height),
+        );
+    }
     set(
         h,
         HeaderName::from_static("server-timing"),
@@ -119,6 +131,35 @@ pub fn image(
             timings.transform.as_secs_f64() * 1000.0
         ),
     );
+    common_headers(h, config);
+    res
+}
+
+/// SIH's fallback image for an error: the image as stored, with the error's
+/// status, its own `Cache-Control` (else the short error one) and the error's
+/// code in `X-Error-Code`.
+pub fn fallback(config: &Config, e: &Error, original: crate::origin::Original) -> Response<Bytes> {
+    let content_type = original
+        .content_type
+        .clone()
+        .filter(|t| t.starts_with("image/"))
+        .or_else(|| {
+            crate::transform::format::sniff(&original.bytes)
+                .ok()
+                .and_then(|f| f.writable())
+                .map(|f| f.mime().to_string())
+        })
+        .unwrap_or_else(|| "application/octet-stream".to_string());
+    let mut res = Response::new(original.bytes);
+    *res.status_mut() = e.status();
+    let h = res.headers_mut();
+    set(h, header::CONTENT_TYPE, &content_type);
+    let cache = original
+        .meta
+        .cache_control
+        .unwrap_or_else(|| format!("public, max-age={}", config.error_max_age));
+    set(h, header::CACHE_CONTROL, &cache);
+    set(h, HeaderName::from_static("x-error-code"), e.code());
     common_headers(h, config);
     res
 }

@@ -344,3 +344,34 @@ async fn lambda_adapter_handles_every_event_shape() {
     );
     let _ = SystemTime::now();
 }
+
+#[tokio::test]
+async fn fallback_image_from_its_own_bucket_with_its_cache_control() {
+    let (main, fallback) = (bucket("fb-main"), bucket("fb-images"));
+    moto()
+        .bucket(&main, &[("quad.png", png(&quadrant()), None)])
+        .await;
+    moto()
+        .bucket(
+            &fallback,
+            &[("missing.png", png(&halves()), Some("max-age=12,public"))],
+        )
+        .await;
+    let handler = image_handler::Handler::new(config(&[&main]), s3_origin(&[&main]).await)
+        .unwrap()
+        .with_fallback(
+            s3_origin(&[&fallback]).await,
+            Source {
+                bucket: Some(fallback.clone()),
+                key: "missing.png".into(),
+            },
+        );
+    let s = Server::start_handler(handler).await;
+    let r = s.get("/nope.png").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("content-type"), Some("image/png"));
+    assert_eq!(r.header("cache-control"), Some("max-age=12,public"));
+    assert_size(&decode(&r.body), 100, 200);
+    // the main bucket still answers normally
+    assert_size(&s.get("/quad.png").await.image("image/png"), 200, 100);
+}

@@ -38,6 +38,9 @@ pub struct Job {
     pub max_input_pixels: u64,
     /// Encoder effort.
     pub effort: encode::Effort,
+    /// The largest output the transport can carry (Lambda's 6 MB response);
+    /// a larger output is reduced to fit.
+    pub max_output_bytes: Option<u64>,
 }
 
 /// A finished transform.
@@ -50,6 +53,21 @@ pub struct Encoded {
     /// Width in pixels.
     pub width: u32,
     /// Height in pixels.
+    pub height: u32,
+    /// Set when the output had to be reduced to fit `Job::max_output_bytes`.
+    pub reduced: Option<Reduction>,
+    /// Time spent encoding (part of the whole transform).
+    pub encode_time: std::time::Duration,
+}
+
+/// How an output was reduced to fit the response size cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reduction {
+    /// The quality it was encoded at, for lossy formats.
+    pub quality: Option<u8>,
+    /// The width it was scaled to.
+    pub width: u32,
+    /// The height it was scaled to.
     pub height: u32,
 }
 

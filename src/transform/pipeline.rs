@@ -10,7 +10,7 @@ use rs_vips::{Vips, VipsImage};
 
 use super::edits::{self, ResizePlan};
 use super::format::{self, SourceFormat};
-use super::{Encoded, Job, encode};
+use super::{Encoded, Job, Reduction, encode};
 use crate::error::{Error, Result};
 use crate::request::{Edit, OutputFormat};
 
@@ -50,6 +50,8 @@ pub struct Ctx<'a> {
     pub hoisted: Option<(usize, ResizePlan)>,
     /// The encoded output, once `encode` has run.
     pub encoded: Vec<u8>,
+    /// How the output was reduced to fit the response cap, if it was.
+    pub reduced: Option<Reduction>,
 }
 
 impl Ctx<'_> {
@@ -75,17 +77,24 @@ pub fn run(job: &Job) -> Result<Encoded> {
 
 fn run_steps(job: &Job) -> Result<Encoded> {
     let mut ctx = open(job)?;
+    let mut encode_time = std::time::Duration::ZERO;
     for (name, step) in STEPS {
+        let started = std::time::Instant::now();
         step(&mut ctx).map_err(|e| {
             tracing::debug!(step = name, error = %e, detail = e.detail().unwrap_or(""), "transform step failed");
             e
         })?;
+        if *name == "encode" {
+            encode_time = started.elapsed();
+        }
     }
     Ok(Encoded {
         width: ctx.image.get_width() as u32,
         height: ctx.image.get_height() as u32,
         format: ctx.format,
         bytes: std::mem::take(&mut ctx.encoded).into(),
+        reduced: ctx.reduced,
+        encode_time,
     })
 }
 
@@ -128,6 +137,7 @@ fn open(job: &Job) -> Result<Ctx<'_>> {
         sequential: false,
         hoisted: None,
         encoded: Vec::new(),
+        reduced: None,
     })
 }
 
@@ -262,24 +272,88 @@ fn encode_output(ctx: &mut Ctx) -> Result<()> {
         effort,
     };
     let start_quality = settings.quality.or(encode::default_quality(ctx.format));
-    match (output.max_bytes, start_quality) {
+    ctx.encoded = match (output.max_bytes, start_quality) {
         (Some(max), Some(quality)) if !output.lossless => {
-            ctx.encoded = encode_within(ctx, settings, quality, max)?;
+            encode_within(ctx, settings, quality, 1, max)?.0
         }
-        _ => ctx.encoded = encode::encode(&ctx.image, ctx.format, settings)?,
+        _ => encode::encode(&ctx.image, ctx.format, settings)?,
+    };
+    if let Some(cap) = ctx.job.max_output_bytes
+        && ctx.encoded.len() as u64 > cap
+    {
+        fit_response_cap(ctx, settings, start_quality, cap)?;
     }
     Ok(())
 }
 
-/// Thumbor's `max_bytes`: the highest quality whose output fits in `max`
-/// bytes, found by bisection (at most 8 encodes), or the quality-1 output
-/// when nothing fits.
+/// The lowest quality the response cap lowers a lossy output to before it
+/// lowers the size instead.
+const CAP_QUALITY_FLOOR: u8 = 40;
+
+/// Lambda's response cap: lower the quality of a lossy output (down to
+/// [`CAP_QUALITY_FLOOR`]), then the size, until the output fits; 413 when
+/// even a tenth of the size does not.
+fn fit_response_cap(
+    ctx: &mut Ctx,
+    settings: encode::Settings,
+    start_quality: Option<u8>,
+    cap: u64,
+) -> Result<()> {
+    let mut quality = None;
+    if let (Some(q), false) = (start_quality, settings.lossless) {
+        let (out, used) = encode_within(ctx, settings, q, CAP_QUALITY_FLOOR.min(q), cap)?;
+        ctx.encoded = out;
+        quality = Some(used);
+    } else {
+        ctx.image = ctx.image.copy_memory().map_err(vips)?;
+        ctx.sequential = false;
+    }
+    let settings = encode::Settings {
+        quality: quality.or(settings.quality),
+        ..settings
+    };
+    let mut scale = 1.0_f64;
+    while ctx.encoded.len() as u64 > cap {
+        scale *= ((cap as f64 / ctx.encoded.len() as f64).sqrt() * 0.9).min(0.9);
+        if scale < 0.1 {
+            return Err(Error::TooLargeImage);
+        }
+        let (w, h) = (ctx.image.get_width(), ctx.image.get_height());
+        let width = ((f64::from(w) * scale).round() as i32).max(1);
+        let height = ((f64::from(h) * scale).round() as i32).max(1);
+        let smaller = ctx
+            .image
+            .thumbnail_image_with_opts(
+                width,
+                VOption::new()
+                    .set("height", height)
+                    .set("size", "force")
+                    .set("no_rotate", true),
+            )
+            .map_err(vips)?;
+        ctx.encoded = encode::encode(&smaller, ctx.format, settings)?;
+        if ctx.encoded.len() as u64 <= cap {
+            ctx.image = smaller;
+        }
+    }
+    ctx.reduced = Some(Reduction {
+        quality,
+        width: ctx.image.get_width() as u32,
+        height: ctx.image.get_height() as u32,
+    });
+    Ok(())
+}
+
+/// The highest quality in `floor..=quality` whose output fits in `max` bytes,
+/// found by bisection (at most 8 encodes), or the `floor` output when none
+/// fits; with the quality used. Thumbor's `max_bytes` uses a floor of 1.
 fn encode_within(
     ctx: &mut Ctx,
     settings: encode::Settings,
     quality: u8,
+    floor: u8,
     max: u64,
-) -> Result<Vec<u8>> {
+) -> Result<(Vec<u8>, u8)> {
     // Several encodes read the pixels several times: compute them once.
     ctx.image = ctx.image.copy_memory().map_err(vips)?;
     ctx.sequential = false;
@@ -295,23 +369,26 @@ fn encode_within(
     };
     let first = at(quality)?;
     if first.len() as u64 <= max {
-        return Ok(first);
+        return Ok((first, quality));
     }
-    let (mut low, mut high) = (1u8, quality - 1);
-    let mut best: Option<Vec<u8>> = None;
-    while low <= high && high > 0 {
+    let floor = floor.clamp(1, quality);
+    let (mut low, mut high) = (floor, quality - 1);
+    let mut best: Option<(Vec<u8>, u8)> = None;
+    while low <= high && high >= floor {
         let mid = low + (high - low) / 2;
         let out = at(mid)?;
         if out.len() as u64 <= max {
-            best = Some(out);
+            best = Some((out, mid));
             low = mid + 1;
+        } else if mid == floor {
+            break;
         } else {
             high = mid - 1;
         }
     }
     match best {
-        Some(out) => Ok(out),
-        None => at(1),
+        Some(found) => Ok(found),
+        None => Ok((at(floor)?, floor)),
     }
 }
 
@@ -395,6 +472,7 @@ mod tests {
             limits: Default::default(),
             max_input_pixels: u64::MAX,
             effort: Default::default(),
+            max_output_bytes: None,
         };
         assert!(matches!(
             reclassify(&job(&whole[..1000]), processing),

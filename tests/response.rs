@@ -1,0 +1,213 @@
+//! Response-level behaviour: Lambda's response size cap (reduce, then 413),
+//! SIH's fallback image, and the structured request log and EMF metrics of
+//! the real binary (which must never contain signatures or secrets).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use common::*;
+use image_handler::Config;
+use image_handler::origin::EmbeddedOrigin;
+use image_handler::request::Source;
+use image_handler::signature::{Keyring, SigningKey, sign_url};
+
+#[tokio::test]
+async fn outputs_above_the_cap_are_reduced_then_refused() {
+    let cap = 30_000;
+    let config = Config {
+        max_response_bytes: Some(cap),
+        ..Config::default()
+    };
+    let s = Server::start(config, Arc::new(EmbeddedOrigin)).await;
+
+    // a 1600x1000 JPEG at quality 80 is ~220 kB: quality goes down, then the size
+    let r = s.get("/dune.jpg?format=jpeg").await;
+    let img = r.image("image/jpeg");
+    assert!(r.body.len() as u64 <= cap, "{} bytes", r.body.len());
+    let reduced = r
+        .header("x-image-reduced")
+        .expect("the reduction is announced");
+    assert!(reduced.contains("quality=40"), "{reduced}");
+    assert!(
+        reduced.contains(&format!("width={}", img.get_width())),
+        "{reduced}"
+    );
+    assert!(
+        img.get_width() < 1600 && img.get_width() > 100,
+        "{}",
+        img.get_width()
+    );
+    // the aspect ratio survives
+    let ratio = f64::from(img.get_width()) / f64::from(img.get_height());
+    assert!((ratio - 1.6).abs() < 0.02, "{ratio}");
+
+    // lossless PNG has no quality to give: only the size goes down
+    let r = s.get("/alpha.png?format=png").await;
+    let img = r.image("image/png");
+    assert!(r.body.len() as u64 <= cap);
+    assert!(!r.header("x-image-reduced").unwrap().contains("quality"));
+    assert!(img.get_width() < 600);
+
+    // outputs that fit are untouched
+    let small = s.get("/dune.jpg?width=100").await;
+    assert_eq!(small.status, 200);
+    assert_eq!(small.header("x-image-reduced"), None);
+
+    // nothing fits: 413, as SIH
+    let tiny = Config {
+        max_response_bytes: Some(200),
+        ..Config::default()
+    };
+    let s = Server::start(tiny, Arc::new(EmbeddedOrigin)).await;
+    let r = s.get("/dune.jpg?format=png").await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (413, Some("TooLargeImageException"))
+    );
+}
+
+#[tokio::test]
+async fn fallback_image_keeps_the_error_status() {
+    let dir = TempDir::new("fallback");
+    standard_fixtures(&dir);
+    dir.write("fallback/missing.png", &png(&halves()));
+    let keys = Keyring::new(vec![SigningKey::new("k", "secret", None)]).unwrap();
+    let config = Config {
+        signing: Some(keys.clone()),
+        ..Config::default()
+    };
+    let origin = Arc::new(image_handler::origin::FsOrigin::new(&dir.path, 1 << 20).unwrap());
+    let handler = image_handler::Handler::new(config, origin.clone())
+        .unwrap()
+        .with_fallback(
+            origin,
+            Source {
+                bucket: None,
+                key: "fallback/missing.png".into(),
+            },
+        );
+    let s = Server::start_handler(handler).await;
+
+    for (url, status, code) in [
+        ("/nope.jpg", 404, "NoSuchKey"),
+        ("/quad.png?width=-1", 400, "InvalidParameter"),
+    ] {
+        let r = s.get(&sign_url(&keys, url, None, None).unwrap()).await;
+        assert_eq!(r.status, status, "{url}");
+        assert_eq!(r.header("content-type"), Some("image/png"), "{url}");
+        assert_eq!(r.header("x-error-code"), Some(code), "{url}");
+        assert_eq!(
+            r.header("cache-control"),
+            Some("public, max-age=60"),
+            "{url}"
+        );
+        assert_size(&decode(&r.body), 100, 200);
+    }
+    // an unsigned or forged request never gets an image, not even the fallback
+    for url in [
+        "/nope.jpg".to_string(),
+        "/nope.jpg?signature=00".to_string(),
+    ] {
+        let r = s.get(&url).await;
+        assert_eq!(r.header("content-type"), Some("application/json"), "{url}");
+    }
+}
+
+/// The binary's request log (LOG_FORMAT=json) and EMF metrics (METRICS=emf).
+#[test]
+fn request_log_and_metrics_never_carry_secrets() {
+    let secret = "very-secret-signing-key";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_image-handler"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("LOG_FORMAT", "json")
+        .env("METRICS", "emf")
+        .env("ENABLE_SIGNATURE", "Yes")
+        .env("SIGNATURE_SECRET", secret)
+        .env_remove("SIGNATURE_KEYS")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run image-handler serve");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr = line.trim().rsplit("http://").next().unwrap().to_string();
+
+    let keys = Keyring::new(vec![SigningKey::new("default", secret, None)]).unwrap();
+    let url = sign_url(&keys, "/dune.jpg?width=64&grayscale=true", None, None).unwrap();
+    let signature = url.rsplit("signature=").next().unwrap().to_string();
+    let ok = http_get(&addr, &url);
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    let bad = http_get(&addr, "/dune.jpg?width=64&signature=abcdef");
+    assert!(bad.starts_with("HTTP/1.1 403"), "{bad}");
+
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut out = String::new();
+    stdout.read_to_string(&mut out).unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+
+    let logs: Vec<serde_json::Value> = err
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let requests: Vec<&serde_json::Value> =
+        logs.iter().filter(|l| l["message"] == "request").collect();
+    assert_eq!(requests.len(), 2, "{err}");
+    let first = requests[0];
+    assert_eq!(first["status"], 200);
+    assert_eq!(first["path"], "/dune.jpg");
+    assert_eq!(first["key"], "dune.jpg");
+    assert_eq!(first["edits"], "resize,grayscale");
+    assert_eq!(first["format"], "image/jpeg");
+    assert!(first["bytes_in"].as_u64().unwrap() > 100_000);
+    assert!(first["bytes_out"].as_u64().unwrap() > 0);
+    assert!(first["transform_ms"].as_f64().unwrap() > 0.0);
+    assert!(first["encode_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(requests[1]["code"], "SignatureDoesNotMatch");
+
+    let emf: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(emf.len(), 2, "{out}");
+    assert_eq!(
+        emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "ImageHandler"
+    );
+    assert_eq!(emf[0]["Code"], "OK");
+    assert_eq!(emf[1]["Code"], "SignatureDoesNotMatch");
+
+    for text in [&err, &out] {
+        assert!(!text.contains(secret), "the secret leaked");
+        assert!(!text.contains(&signature), "a signature leaked");
+        assert!(!text.contains("abcdef"), "a signature leaked");
+    }
+}
+
+/// A minimal HTTP/1.1 GET, returning the status line and headers.
+fn http_get(addr: &str, target: &str) -> String {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response);
+    text.split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
