@@ -3,9 +3,11 @@
 //! `lambda_http` turns API Gateway REST (v1), HTTP API (v2) and ALB events
 //! into `http::Request`s; this adapter hands them to the one handler with the
 //! path as the event carried it (without an API Gateway stage, as SIH signs
-//! it) and returns the response. Every response has a `Content-Type`, so
-//! `lambda_http` base64-encodes images (`isBase64Encoded`) as API Gateway
-//! with `binaryMediaTypes */*` expects, and sends JSON errors as text.
+//! it) and returns the response. `lambda_http` then decides from the response
+//! headers whether a body goes out as base64 (`isBase64Encoded`, as API
+//! Gateway with `binaryMediaTypes */*` expects) or as text: images are sent
+//! as binary because every image response has an `image/*` `Content-Type`
+//! and never `x-lambda-http-content-encoding`; JSON errors go as text.
 
 use std::convert::Infallible;
 
@@ -65,7 +67,10 @@ pub async fn handle(handler: &Handler, event: Request) -> Response<Body> {
         Err(_) => http::Uri::from_static("/"),
     };
     let response = handler.handle(&request).await;
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
+    // lambda_http re-decides text or binary from the headers: this one would
+    // force text (and corrupt an image); the request deny list drops it too.
+    parts.headers.remove("x-lambda-http-content-encoding");
     let body = if body.is_empty() {
         Body::Empty
     } else if parts

@@ -78,6 +78,9 @@ const DENIED_HEADERS: &[&str] = &[
     "x-api-key",
     // DIT 7
     "set-cookie",
+    // lambda_http sends a body as UTF-8 text when a response carries this,
+    // which would corrupt every image byte >= 0x80
+    "x-lambda-http-content-encoding",
     // hop-by-hop
     "keep-alive",
     "proxy-authorization",

@@ -153,18 +153,22 @@ fn scale(ctx: &mut Ctx, factor: f64) -> Result<()> {
     let (sw, sh) = (side(w), side(h));
     check_output_size("proportion", sw, sh, &ctx.job.limits)?;
     if (sw, sh) != (u64::from(w), u64::from(h)) {
-        ctx.image = ctx
-            .image
-            .thumbnail_image_with_opts(
-                sw as i32,
-                VOption::new()
-                    .set("height", sh as i32)
-                    .set("size", "force")
-                    .set("no_rotate", true),
-            )
-            .map_err(vips)?;
+        ctx.image = scale_to(&ctx.image, sw as u32, sh as u32)?;
     }
     Ok(())
+}
+
+/// Resamples to exactly `width`x`height` (libvips thumbnail, already upright).
+pub fn scale_to(image: &VipsImage, width: u32, height: u32) -> Result<VipsImage> {
+    image
+        .thumbnail_image_with_opts(
+            width as i32,
+            VOption::new()
+                .set("height", height as i32)
+                .set("size", "force")
+                .set("no_rotate", true),
+        )
+        .map_err(vips)
 }
 
 fn extract(ctx: &mut Ctx, r: &Region) -> Result<()> {
@@ -341,16 +345,7 @@ fn resize(ctx: &mut Ctx, r: &Resize) -> Result<()> {
     )?;
     let (w, h) = plan.scaled;
     if (w, h) != (ctx.image.get_width() as u32, ctx.image.get_height() as u32) {
-        ctx.image = ctx
-            .image
-            .thumbnail_image_with_opts(
-                w as i32,
-                VOption::new()
-                    .set("height", h as i32)
-                    .set("size", "force")
-                    .set("no_rotate", true),
-            )
-            .map_err(vips)?;
+        ctx.image = scale_to(&ctx.image, w, h)?;
     }
     fit_to_box(ctx, &plan, r)
 }

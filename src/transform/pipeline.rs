@@ -321,16 +321,7 @@ fn fit_response_cap(
         let (w, h) = (ctx.image.get_width(), ctx.image.get_height());
         let width = ((f64::from(w) * scale).round() as i32).max(1);
         let height = ((f64::from(h) * scale).round() as i32).max(1);
-        let smaller = ctx
-            .image
-            .thumbnail_image_with_opts(
-                width,
-                VOption::new()
-                    .set("height", height)
-                    .set("size", "force")
-                    .set("no_rotate", true),
-            )
-            .map_err(vips)?;
+        let smaller = edits::scale_to(&ctx.image, width as u32, height as u32)?;
         ctx.encoded = encode::encode(&smaller, ctx.format, settings)?;
         if ctx.encoded.len() as u64 <= cap {
             ctx.image = smaller;
