@@ -150,6 +150,15 @@ pub fn edit_name(edit: &Edit) -> &'static str {
         Edit::Tint(_) => "tint",
         Edit::Linear { .. } => "linear",
         Edit::Convolve(_) => "convolve",
+        Edit::Modulate(_) => "modulate",
+        Edit::Median(_) => "median",
+        Edit::Gamma(..) => "gamma",
+        Edit::Threshold { .. } => "threshold",
+        Edit::Clahe { .. } => "clahe",
+        Edit::RemoveAlpha => "removeAlpha",
+        Edit::EnsureAlpha(_) => "ensureAlpha",
+        Edit::RoundCrop(_) => "roundCrop",
+        Edit::SmartCrop { .. } => "smartCrop",
     }
 }
 

@@ -859,16 +859,16 @@ async fn unsupported_edits_are_refused_in_each_style() {
     let (s, _dir) = server("unsupported", &[]).await;
     for (path, named) in [
         (
-            "/filters:round_corner(10,255,255,255)/quad.png".to_string(),
-            "round_corner",
+            "/filters:watermark(b,k,0,0)/quad.png".to_string(),
+            "watermark",
         ),
         (
             "/fit-in/100x100/filters:fill(blur)/quad.png".to_string(),
             "fill(blur)",
         ),
         (
-            edit("quad.png", r#"{"modulate":{"brightness":2}}"#),
-            "modulate",
+            edit("quad.png", r#"{"overlayWith":{"bucket":"b","key":"k"}}"#),
+            "overlayWith",
         ),
         (edit("quad.png", r#"{"rotate":45}"#), "rotate"),
         (
@@ -949,4 +949,265 @@ async fn sixteen_bit_originals_are_edited_on_the_same_scale() {
         .image("image/png");
     assert_size(&img, 50, 25);
     assert_rgb(&img, 25, 12, WHITE, 0.0);
+}
+
+#[tokio::test]
+async fn colour_filters_through_json_and_thumbor() {
+    // a red square on mid grey, with one white speck for the median
+    let mut red = canvas(60, 60, grey(128.0), &[(RED, 20, 20, 20, 20)]);
+    red.draw_rect_with_opts(
+        &WHITE,
+        5,
+        5,
+        1,
+        1,
+        rs_vips::voption::VOption::new().set("fill", true),
+    )
+    .unwrap();
+    // a gentle ramp from 100 to 150, for the adaptive equalisation
+    let ramp = VipsImage::grey(200, 60)
+        .and_then(|g| g.linear(&[50.0], &[100.0]))
+        .and_then(|g| g.cast(rs_vips::enums::BandFormat::Uchar))
+        .and_then(|g| VipsImage::bandjoin(&[g.copy()?, g.copy()?, g]))
+        .and_then(|g| {
+            g.copy_with_opts(rs_vips::voption::VOption::new().set("interpretation", "srgb"))
+        })
+        .unwrap();
+    let (s, _dir) = server("colour", &[("red.png", png(&red)), ("low.png", png(&ramp))]).await;
+
+    // modulate: saturation 0 is grey; a hue turn of 180 moves red towards cyan
+    let img = s
+        .get(&edit("red.png", r#"{"modulate":{"saturation":0}}"#))
+        .await
+        .image("image/png");
+    let [r, g, b] = rgb(&img, 30, 30);
+    assert!((r - g).abs() < 4.0 && (g - b).abs() < 4.0, "{r} {g} {b}");
+    let img = s
+        .get(&edit("red.png", r#"{"modulate":{"hue":180}}"#))
+        .await
+        .image("image/png");
+    let [r, g, b] = rgb(&img, 30, 30);
+    assert!(g > r && b > r, "{r} {g} {b}");
+    let img = s
+        .get("/filters:saturation(-100)/red.png")
+        .await
+        .image("image/png");
+    let [r, g, _] = rgb(&img, 30, 30);
+    assert!((r - g).abs() < 4.0);
+    // brightness 2 doubles lightness: the grey gets lighter
+    let img = s
+        .get(&edit("red.png", r#"{"modulate":{"brightness":1.5}}"#))
+        .await
+        .image("image/png");
+    assert!(rgb(&img, 2, 50)[0] > 170.0, "{:?}", rgb(&img, 2, 50));
+
+    // median removes the one-pixel speck
+    assert_rgb(
+        &s.get(&edit("red.png", r#"{"median":3}"#))
+            .await
+            .image("image/png"),
+        5,
+        5,
+        grey(128.0),
+        1.0,
+    );
+    assert_rgb(
+        &s.get("/red.png").await.image("image/png"),
+        5,
+        5,
+        WHITE,
+        1.0,
+    );
+
+    // threshold: grey 128 and red are below 200 in lightness, so black; with 100, white
+    let img = s
+        .get(&edit("red.png", r#"{"threshold":200}"#))
+        .await
+        .image("image/png");
+    assert_eq!(rgb(&img, 50, 50)[0], 0.0);
+    let img = s
+        .get(&edit("red.png", r#"{"threshold":100}"#))
+        .await
+        .image("image/png");
+    assert_eq!(rgb(&img, 50, 50)[0], 255.0);
+
+    // gamma 2.2 in, 1.0 out brightens mid grey
+    let img = s
+        .get(&edit("red.png", r#"{"gamma":[2.2,1.0]}"#))
+        .await
+        .image("image/png");
+    assert!(rgb(&img, 50, 50)[0] > 150.0, "{:?}", rgb(&img, 50, 50));
+
+    // adaptive equalisation spreads a low-contrast ramp; the contrast limit
+    // (maxSlope, sharp's default 3) keeps it closer to the original
+    let before = s.get("/low.png").await.image("image/png");
+    let unlimited = s
+        .get(&edit(
+            "low.png",
+            r#"{"clahe":{"width":20,"height":20,"maxSlope":0}}"#,
+        ))
+        .await
+        .image("image/png");
+    let limited = s
+        .get(&edit("low.png", r#"{"clahe":{"width":20,"height":20}}"#))
+        .await
+        .image("image/png");
+    assert_eq!(
+        (unlimited.get_width(), unlimited.get_height()),
+        (before.get_width(), before.get_height())
+    );
+    let spread = |i: &VipsImage| i.deviate().unwrap();
+    assert!(
+        spread(&unlimited) > spread(&before) * 1.25,
+        "{} vs {}",
+        spread(&unlimited),
+        spread(&before)
+    );
+    assert!(
+        spread(&limited) < spread(&unlimited),
+        "{} vs {}",
+        spread(&limited),
+        spread(&unlimited)
+    );
+
+    // alpha: removed, then added at half opacity
+    let img = s
+        .get(&edit("rgba.png", r#"{"removeAlpha":true}"#))
+        .await
+        .image("image/png");
+    assert_eq!(img.get_bands(), 3);
+    let img = s
+        .get(&format!(
+            "{}?format=png",
+            edit("quad.jpg", r#"{"ensureAlpha":0.5}"#)
+        ))
+        .await
+        .image("image/png");
+    assert_eq!(img.get_bands(), 4);
+    assert!((alpha(&img, 10, 10).unwrap() - 127.5).abs() <= 1.0);
+}
+
+#[tokio::test]
+async fn round_crops_and_corners() {
+    let (s, _dir) = server("round", &[]).await;
+    // SIH's roundCrop: a circle of half the shorter side, cropped to its box
+    let img = s
+        .get(&edit("quad.png", r#"{"roundCrop":true}"#))
+        .await
+        .image("image/png");
+    assert_size(&img, 100, 100);
+    assert_eq!(alpha(&img, 1, 1), Some(0.0));
+    assert_eq!(alpha(&img, 50, 50), Some(255.0));
+    // an ellipse with explicit radii and centre
+    let img = s
+        .get(&edit("quad.png", r#"{"roundCrop":{"rx":100,"ry":50}}"#))
+        .await
+        .image("image/png");
+    assert_size(&img, 200, 100);
+    assert_eq!(alpha(&img, 2, 2), Some(0.0));
+    assert_eq!(alpha(&img, 100, 50), Some(255.0));
+    // thumbor's round_corner: transparent corners, or filled with a colour
+    let img = s
+        .get("/filters:round_corner(20,0,0,0,1)/quad.png")
+        .await
+        .image("image/png");
+    assert_size(&img, 200, 100);
+    assert_eq!(alpha(&img, 0, 0), Some(0.0));
+    assert_eq!(alpha(&img, 100, 50), Some(255.0));
+    let img = s
+        .get("/filters:round_corner(20,0,255,0):format(jpeg)/quad.png")
+        .await
+        .image("image/jpeg");
+    assert_rgb(&img, 1, 1, GREEN, 40.0);
+    assert_rgb(&img, 100, 50, BLUE, 40.0);
+}
+
+#[tokio::test]
+async fn focal_points_and_smart_crops() {
+    // left half red, right half blue; a bright textured subject at the right for attention
+    let halves_lr = canvas(200, 100, BLUE, &[(RED, 0, 0, 100, 100)]);
+    let mut subject = canvas(300, 100, grey(10.0), &[]);
+    for i in 0..10 {
+        subject
+            .draw_rect_with_opts(
+                &[255.0, 220.0, 180.0],
+                230 + i * 5,
+                20 + (i % 3) * 15,
+                3,
+                40,
+                rs_vips::voption::VOption::new().set("fill", true),
+            )
+            .unwrap();
+    }
+    let (s, _dir) = server(
+        "focal",
+        &[("lr.png", png(&halves_lr)), ("subject.png", png(&subject))],
+    )
+    .await;
+
+    // query fx/fy centre the cover crop on a point
+    assert_rgb(
+        &s.get("/lr.png?width=100&height=100&fx=0&fy=0.5")
+            .await
+            .image("image/png"),
+        50,
+        50,
+        RED,
+        1.0,
+    );
+    assert_rgb(
+        &s.get("/lr.png?width=100&height=100&fx=1")
+            .await
+            .image("image/png"),
+        50,
+        50,
+        BLUE,
+        1.0,
+    );
+    let bad = s.get("/lr.png?width=100&height=100&fx=2").await;
+    assert!(assert_error(&bad, 400, "InvalidParameter").contains("fx="));
+    // thumbor focal(region), in the original's pixels
+    assert_rgb(
+        &s.get("/100x100/filters:focal(0x0:20x100)/lr.png")
+            .await
+            .image("image/png"),
+        50,
+        50,
+        RED,
+        1.0,
+    );
+    assert_rgb(
+        &s.get("/100x100/filters:focal(180x0:200x100)/lr.png")
+            .await
+            .image("image/png"),
+        50,
+        50,
+        BLUE,
+        1.0,
+    );
+
+    // smart crops keep the off-centre subject
+    let bright = |img: &VipsImage| img.avg().unwrap();
+    let centre = s.get("/100x100/subject.png").await.image("image/png");
+    for path in [
+        "/100x100/filters:smart_crop(0,0)/subject.png".to_string(),
+        "/100x100/smart/subject.png".to_string(),
+        edit(
+            "subject.png",
+            r#"{"smartCrop":{"faceIndex":0,"padding":0}}"#,
+        ),
+        edit(
+            "subject.png",
+            r#"{"smartCrop":true,"resize":{"width":100,"height":100}}"#,
+        ),
+    ] {
+        let img = s.get(&path).await.image("image/png");
+        assert_size(&img, 100, 100);
+        assert!(
+            bright(&img) > bright(&centre) * 2.0,
+            "{path}: {} vs {}",
+            bright(&img),
+            bright(&centre)
+        );
+    }
 }

@@ -24,8 +24,8 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::{
-    Color, Edit, Extend, Fit, ImageRequest, Kernel, Output, OutputFormat, Position, Region, Resize,
-    Rotation, Rules, Source, Trim, TrimBackground,
+    Color, Edit, Extend, Fit, ImageRequest, Kernel, Modulate, Output, OutputFormat, Position,
+    Region, Resize, Rotation, RoundCrop, Rules, Source, Trim, TrimBackground,
 };
 use crate::error::{Error, Result};
 
@@ -35,17 +35,8 @@ type Object = Map<String, Value>;
 /// sharp and SIH edits this service does not carry out yet.
 const UNSUPPORTED_EDITS: &[&str] = &[
     "overlayWith",
-    "smartCrop",
-    "roundCrop",
     "contentModeration",
     "animated",
-    "median",
-    "gamma",
-    "modulate",
-    "clahe",
-    "threshold",
-    "removeAlpha",
-    "ensureAlpha",
     "recomb",
     "boolean",
     "affine",
@@ -348,12 +339,144 @@ fn parse_edits(edits: &Object, rules: &Rules, formats: &mut Formats) -> Result<V
             n if CUSTOM_EDITS.contains(&n) && matches!(value, Value::Null | Value::Bool(false)) => {
                 None
             }
+            "modulate" => modulate(value)?.map(Edit::Modulate),
+            "median" => match value {
+                Value::Null | Value::Bool(false) => None,
+                Value::Bool(true) => Some(Edit::Median(3)),
+                v => Some(Edit::Median(odd("median", v, 1, 99)?)),
+            },
+            "gamma" => match value {
+                Value::Null | Value::Bool(false) => None,
+                Value::Bool(true) => Some(Edit::Gamma(2.2, 2.2)),
+                Value::Array(pair) if pair.len() == 2 => Some(Edit::Gamma(
+                    float_in("gamma[0]", &pair[0], 1.0, 3.0)?,
+                    float_in("gamma[1]", &pair[1], 1.0, 3.0)?,
+                )),
+                Value::Object(o) => {
+                    let g = field(o, "gamma")
+                        .map(|v| float_in("gamma.gamma", v, 1.0, 3.0))
+                        .transpose()?
+                        .unwrap_or(2.2);
+                    let out = field(o, "gammaOut")
+                        .map(|v| float_in("gamma.gammaOut", v, 1.0, 3.0))
+                        .transpose()?
+                        .unwrap_or(g);
+                    Some(Edit::Gamma(g, out))
+                }
+                v => {
+                    let g = float_in("gamma", v, 1.0, 3.0)?;
+                    Some(Edit::Gamma(g, g))
+                }
+            },
+            "threshold" => match value {
+                Value::Null | Value::Bool(false) => None,
+                Value::Bool(true) => Some(Edit::Threshold {
+                    value: 128,
+                    grayscale: true,
+                }),
+                Value::Object(o) => Some(Edit::Threshold {
+                    value: field(o, "threshold")
+                        .map(|v| whole("threshold.threshold", v, 0, 255))
+                        .transpose()?
+                        .unwrap_or(128) as u8,
+                    grayscale: field(o, "grayscale")
+                        .map(|v| flag("threshold.grayscale", v))
+                        .transpose()?
+                        .unwrap_or(true),
+                }),
+                v => Some(Edit::Threshold {
+                    value: whole("threshold", v, 0, 255)? as u8,
+                    grayscale: true,
+                }),
+            },
+            "clahe" => match value {
+                Value::Null | Value::Bool(false) => None,
+                Value::Object(o) => {
+                    let size = |k: &str| -> Result<u32> {
+                        let v = field(o, k).ok_or_else(|| {
+                            Error::param(
+                                &format!("clahe.{k}"),
+                                format!("clahe.{k} is missing: use a whole number from 1 to 1000"),
+                            )
+                        })?;
+                        whole(&format!("clahe.{k}"), v, 1, 1000)
+                    };
+                    Some(Edit::Clahe {
+                        width: size("width")?,
+                        height: size("height")?,
+                        max_slope: field(o, "maxSlope")
+                            .map(|v| whole("clahe.maxSlope", v, 0, 100))
+                            .transpose()?
+                            .unwrap_or(3),
+                    })
+                }
+                other => return Err(not_an_object("clahe", other)),
+            },
+            "removeAlpha" => flag(name, value)?.then_some(Edit::RemoveAlpha),
+            "ensureAlpha" => match value {
+                Value::Null | Value::Bool(false) => None,
+                Value::Bool(true) => Some(Edit::EnsureAlpha(1.0)),
+                v => Some(Edit::EnsureAlpha(float_in("ensureAlpha", v, 0.0, 1.0)?)),
+            },
+            "roundCrop" => match value {
+                Value::Bool(true) => Some(Edit::RoundCrop(RoundCrop::Ellipse {
+                    rx: None,
+                    ry: None,
+                    left: None,
+                    top: None,
+                })),
+                Value::Object(o) => {
+                    // SIH: a missing, falsy or non-positive value falls back to its default.
+                    let get = |k: &str| -> Result<Option<u32>> {
+                        match field(o, k) {
+                            None => Ok(None),
+                            Some(v) => Ok(Some(whole(&format!("roundCrop.{k}"), v, 0, 100_000)?)
+                                .filter(|n| *n > 0)),
+                        }
+                    };
+                    Some(Edit::RoundCrop(RoundCrop::Ellipse {
+                        rx: get("rx")?,
+                        ry: get("ry")?,
+                        left: get("left")?,
+                        top: get("top")?,
+                    }))
+                }
+                other => return Err(not_an_object("roundCrop", other)),
+            },
+            "smartCrop" => match value {
+                Value::Bool(true) => Some(Edit::SmartCrop { padding: 0 }),
+                Value::Object(o) => {
+                    // faceIndex is accepted and ignored: there is no face detection (docs/url-api.md).
+                    if let Some(v) = field(o, "faceIndex") {
+                        whole("smartCrop.faceIndex", v, 0, 100)?;
+                    }
+                    let padding = field(o, "padding")
+                        .map(|v| whole("smartCrop.padding", v, 0, 100_000))
+                        .transpose()?
+                        .unwrap_or(0);
+                    Some(Edit::SmartCrop { padding })
+                }
+                other => return Err(not_an_object("smartCrop", other)),
+            },
             n if UNSUPPORTED_EDITS.contains(&n) => {
                 return Err(Error::UnsupportedEdit(n.to_string()));
             }
             _ => None,
         };
         out.extend(edit);
+    }
+    // SIH's smartCrop with a two-sided resize: the resize's crop becomes content-aware.
+    let two_sided = out
+        .iter()
+        .any(|e| matches!(e, Edit::Resize(r) if r.width.is_some() && r.height.is_some()));
+    if two_sided && out.iter().any(|e| matches!(e, Edit::SmartCrop { .. })) {
+        out.retain(|e| !matches!(e, Edit::SmartCrop { .. }));
+        for e in &mut out {
+            if let Edit::Resize(r) = e {
+                r.fit = Fit::Cover;
+                r.position = Position::Attention;
+            }
+        }
     }
     // sharp's pipeline order; the sort is stable, so key order holds within a rank.
     out.sort_by_key(|e| match e {
@@ -694,6 +817,36 @@ fn sharpen(value: &Value) -> Result<Option<Option<f64>>> {
             ),
         )),
     }
+}
+
+/// `modulate`: `{brightness, saturation, hue, lightness}`.
+fn modulate(value: &Value) -> Result<Option<Modulate>> {
+    let o = match value {
+        Value::Null | Value::Bool(false) => return Ok(None),
+        Value::Object(o) => o,
+        other => return Err(not_an_object("modulate", other)),
+    };
+    let get = |k: &str, min: f64, max: f64, default: f64| -> Result<f64> {
+        field(o, k)
+            .map(|v| float_in(&format!("modulate.{k}"), v, min, max))
+            .transpose()
+            .map(|v| v.unwrap_or(default))
+    };
+    Ok(Some(Modulate {
+        brightness: get("brightness", 0.0, 100.0, 1.0)?,
+        saturation: get("saturation", 0.0, 100.0, 1.0)?,
+        hue: get("hue", -3600.0, 3600.0, 0.0)?,
+        lightness: get("lightness", -100.0, 100.0, 0.0)?,
+    }))
+}
+
+/// An odd whole number in `min..=max`.
+fn odd(param: &str, value: &Value, min: u32, max: u32) -> Result<u32> {
+    let n = whole(param, value, min, max)?;
+    if n % 2 == 0 {
+        return Err(Error::param(param, format!("{param}={n} must be odd")));
+    }
+    Ok(n)
 }
 
 /// `flatten`: `true` (onto black, as sharp) or `{background}`.
@@ -1528,19 +1681,98 @@ mod tests {
             assert_eq!(e.status(), 400, "{name}");
             assert!(e.to_string().contains(name), "{name}: {e}");
         }
-        // SIH's custom edits do nothing when false; sharp methods run whatever the value
+        // SIH's custom edits do nothing when false
         for name in CUSTOM_EDITS {
             assert!(edits(json!({ *name: false })).unwrap().is_empty(), "{name}");
             assert!(edits(json!({ *name: null })).unwrap().is_empty(), "{name}");
-            assert!(edits(json!({ *name: true })).is_err(), "{name}");
         }
-        assert!(edits(json!({"removeAlpha": false})).is_err());
+        assert!(edits(json!({"overlayWith": true})).is_err());
+        assert!(edits(json!({"removeAlpha": false})).unwrap().is_empty());
         assert!(edits(json!({"animated": false})).is_err());
         // an unsupported edit after a valid one still fails the whole request
         assert!(matches!(
             edits(json!({"grayscale": true, "overlayWith": {"bucket": "b", "key": "k"}})),
             Err(Error::UnsupportedEdit(n)) if n == "overlayWith"
         ));
+    }
+
+    #[test]
+    fn colour_and_shape_edits() {
+        assert_eq!(
+            edits(json!({"modulate": {"brightness": 2, "saturation": 0.5, "hue": 90}})).unwrap(),
+            vec![Edit::Modulate(Modulate {
+                brightness: 2.0,
+                saturation: 0.5,
+                hue: 90.0,
+                lightness: 0.0
+            })]
+        );
+        assert_eq!(
+            edits(json!({"median": true})).unwrap(),
+            vec![Edit::Median(3)]
+        );
+        assert_eq!(edits(json!({"median": 5})).unwrap(), vec![Edit::Median(5)]);
+        assert_eq!(
+            edits(json!({"gamma": 2.4})).unwrap(),
+            vec![Edit::Gamma(2.4, 2.4)]
+        );
+        assert_eq!(
+            edits(json!({"gamma": [2.2, 3.0]})).unwrap(),
+            vec![Edit::Gamma(2.2, 3.0)]
+        );
+        assert_eq!(
+            edits(json!({"threshold": {"threshold": 100, "grayscale": false}})).unwrap(),
+            vec![Edit::Threshold {
+                value: 100,
+                grayscale: false
+            }]
+        );
+        assert_eq!(
+            edits(json!({"clahe": {"width": 8, "height": 8}})).unwrap(),
+            vec![Edit::Clahe {
+                width: 8,
+                height: 8,
+                max_slope: 3
+            }]
+        );
+        assert_eq!(
+            edits(json!({"removeAlpha": true, "ensureAlpha": 0.5})).unwrap(),
+            vec![Edit::RemoveAlpha, Edit::EnsureAlpha(0.5)]
+        );
+        assert_eq!(
+            edits(json!({"roundCrop": {"rx": 0, "ry": 20, "left": 50}})).unwrap(),
+            vec![Edit::RoundCrop(RoundCrop::Ellipse {
+                rx: None,
+                ry: Some(20),
+                left: Some(50),
+                top: None
+            })]
+        );
+        assert_eq!(
+            edits(json!({"smartCrop": {"faceIndex": 1, "padding": 40}})).unwrap(),
+            vec![Edit::SmartCrop { padding: 40 }]
+        );
+        // with a two-sided resize, smartCrop makes its crop attention-based
+        let with_resize =
+            edits(json!({"smartCrop": true, "resize": {"width": 10, "height": 10}})).unwrap();
+        assert!(
+            matches!(&with_resize[..], [Edit::Resize(r)] if r.position == Position::Attention && r.fit == Fit::Cover)
+        );
+        for (bad, name) in [
+            (json!({"median": 4}), "median="),
+            (json!({"gamma": 0.5}), "gamma="),
+            (json!({"threshold": 300}), "threshold="),
+            (json!({"clahe": {"width": 8}}), "clahe.height"),
+            (
+                json!({"modulate": {"saturation": -1}}),
+                "modulate.saturation",
+            ),
+            (json!({"ensureAlpha": 2}), "ensureAlpha="),
+            (json!({"roundCrop": 5}), "roundCrop="),
+        ] {
+            let e = edits(bad.clone()).unwrap_err().to_string();
+            assert!(e.contains(name), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -202,6 +202,92 @@ pub enum Edit {
     },
     /// Convolve with a kernel.
     Convolve(Kernel),
+    /// Brightness, saturation and lightness multipliers and a hue rotation (sharp's `modulate`).
+    Modulate(Modulate),
+    /// Median filter over a square window of this odd size (3 to 99).
+    Median(u32),
+    /// Gamma correction: decode with the first exponent, encode with the second (1.0 to 3.0).
+    Gamma(f64, f64),
+    /// Pixels at or above the value become white, the rest black (sharp's `threshold`).
+    Threshold {
+        /// 0 to 255.
+        value: u8,
+        /// Threshold the lightness (one band) rather than each channel.
+        grayscale: bool,
+    },
+    /// Contrast-limited adaptive histogram equalisation over `width`x`height` regions.
+    Clahe {
+        /// Region width, 1 to 1000.
+        width: u32,
+        /// Region height, 1 to 1000.
+        height: u32,
+        /// Contrast limit, 0 to 100 (0: plain adaptive equalisation).
+        max_slope: u32,
+    },
+    /// Drop the alpha channel.
+    RemoveAlpha,
+    /// Add an alpha channel of this opacity (0 to 1) if there is none.
+    EnsureAlpha(f64),
+    /// Keep an ellipse (or rounded corners) and make the rest transparent.
+    RoundCrop(RoundCrop),
+    /// Crop to the most interesting part (libvips attention), for SIH's
+    /// `smartCrop` and thumbor's `smart_crop` (see docs/url-api.md).
+    SmartCrop {
+        /// Pixels kept around the region on each side, where the image allows.
+        padding: u32,
+    },
+}
+
+/// sharp's `modulate`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Modulate {
+    /// Brightness multiplier (1 leaves it).
+    pub brightness: f64,
+    /// Saturation multiplier (1 leaves it).
+    pub saturation: f64,
+    /// Hue rotation in degrees.
+    pub hue: f64,
+    /// Lightness added, 0 to 100 scale.
+    pub lightness: f64,
+}
+
+impl Default for Modulate {
+    fn default() -> Self {
+        Modulate {
+            brightness: 1.0,
+            saturation: 1.0,
+            hue: 0.0,
+            lightness: 0.0,
+        }
+    }
+}
+
+/// An ellipse to keep, or rounded corners.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum RoundCrop {
+    /// SIH's `roundCrop`: an ellipse with radii `rx`, `ry` centred at
+    /// (`left`, `top`); `None` radii are half the shorter side, `None`
+    /// centres the middle of the image.
+    Ellipse {
+        /// Horizontal radius.
+        rx: Option<u32>,
+        /// Vertical radius.
+        ry: Option<u32>,
+        /// Centre, from the left.
+        left: Option<u32>,
+        /// Centre, from the top.
+        top: Option<u32>,
+    },
+    /// thumbor's `round_corner`: corners of radii `rx`, `ry`; `background`
+    /// fills them (`None`: transparent).
+    Corners {
+        /// Horizontal radius.
+        rx: u32,
+        /// Vertical radius.
+        ry: u32,
+        /// Colour of the cut corners.
+        background: Option<Color>,
+    },
 }
 
 /// A rectangle in pixels.
@@ -394,6 +480,22 @@ pub enum Position {
     Entropy,
     /// The region a viewer looks at first (libvips attention).
     Attention,
+    /// Centre the kept region on this point, in thousandths of the width and
+    /// height (query `fx`/`fy`).
+    Focal {
+        /// 0 to 1000.
+        x: u16,
+        /// 0 to 1000.
+        y: u16,
+    },
+    /// Centre the kept region on this pixel of the image before resizing
+    /// (thumbor's `focal(AxB:CxD)`, the region's centre).
+    FocalPixel {
+        /// From the left.
+        x: u32,
+        /// From the top.
+        y: u32,
+    },
 }
 
 impl Position {

@@ -32,6 +32,8 @@ pub const PARAMS: &[&str] = &[
     "sharpen",
     "background",
     "dpr",
+    "fx",
+    "fy",
 ];
 
 /// Parses `path` (still percent-encoded, with its leading `/`) and the raw query string.
@@ -99,9 +101,22 @@ pub fn overlay(request: &mut ImageRequest, query: Option<&str>, limits: &Limits)
         .transpose()?
         .flatten();
     let fit = get("fit").map(|v| Fit::parse("fit", v)).transpose()?;
-    let position = get("position")
+    let mut position = get("position")
         .map(|v| Position::parse("position", v))
         .transpose()?;
+    // fx/fy: a focal point, as fractions of the width and height (default 0.5)
+    if get("fx").is_some() || get("fy").is_some() {
+        let fraction = |name: &str| -> Result<u16> {
+            match get(name).filter(|v| !v.is_empty()) {
+                Some(v) => Ok((parse_float_in(name, v, 0.0, 1.0)? * 1000.0).round() as u16),
+                None => Ok(500),
+            }
+        };
+        position = Some(Position::Focal {
+            x: fraction("fx")?,
+            y: fraction("fy")?,
+        });
+    }
     let background = get("background")
         .filter(|v| !v.is_empty())
         .map(|v| Color::parse("background", v))

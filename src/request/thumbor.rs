@@ -41,6 +41,7 @@ use super::{
     Color, Edit, Fit, ImageRequest, Kernel, Limits, Output, OutputFormat, Position, Region, Resize,
     Rules, Source, Trim, TrimBackground,
 };
+use super::{Modulate, RoundCrop};
 use crate::error::{Error, Result};
 
 /// A Thumbor path, parsed.
@@ -56,13 +57,7 @@ pub struct Parsed {
 
 /// Thumbor filters that this service recognises but does not carry out yet
 /// (they arrive with a later issue): naming one is [`Error::UnsupportedEdit`].
-pub const UNSUPPORTED_FILTERS: &[&str] = &[
-    "watermark",
-    "round_corner",
-    "focal",
-    "smart_crop",
-    "animated",
-];
+pub const UNSUPPORTED_FILTERS: &[&str] = &["watermark", "animated"];
 
 /// The largest trim tolerance: the RGB distance from black to white (√(3·255²) ≈ 441.7).
 const MAX_TRIM_TOLERANCE: u32 = 442;
@@ -840,6 +835,102 @@ fn apply_filter(
                 a: f,
                 b: 128.0 * (1.0 - f),
             });
+        }
+        "saturation" => {
+            let n = parse_float_in(name, argument(name, args)?, -100.0, 100.0)?;
+            edits.push(Edit::Modulate(Modulate {
+                saturation: 1.0 + n / 100.0,
+                ..Modulate::default()
+            }));
+        }
+        "round_corner" => {
+            // round_corner(a|b,r,g,b[,transparent])
+            let list = arguments(name, args, 4, 5)?;
+            let radius = |v: &str| -> Result<u32> {
+                v.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|r| *r <= 100_000)
+                    .ok_or_else(|| {
+                        Error::param(
+                            name,
+                            format!("round_corner radius {v:?} is not a whole number of pixels"),
+                        )
+                    })
+            };
+            let (rx, ry) = match list[0].split_once('|') {
+                Some((a, b)) => (radius(a)?, radius(b)?),
+                None => (radius(list[0])?, radius(list[0])?),
+            };
+            let channel = |v: &str| -> Result<u8> {
+                v.trim().parse::<u8>().map_err(|_| {
+                    Error::param(
+                        name,
+                        format!("round_corner colour channel {v:?} is not 0 to 255"),
+                    )
+                })
+            };
+            let color = Color {
+                r: channel(list[1])?,
+                g: channel(list[2])?,
+                b: channel(list[3])?,
+                a: 255,
+            };
+            let transparent = match list.get(4) {
+                Some(v) => flag_default_true(name, Some(v))?,
+                None => false,
+            };
+            let background = (!transparent).then_some(color);
+            edits.push(Edit::RoundCrop(RoundCrop::Corners { rx, ry, background }));
+        }
+        "focal" => {
+            // focal(AxB:CxD): the region's centre, in the original's pixels
+            let v = argument(name, args)?;
+            let bad = || {
+                Error::param(
+                    name,
+                    format!("focal({v}) is not a region: use focal(LEFTxTOP:RIGHTxBOTTOM)"),
+                )
+            };
+            let (a, b) = v.split_once(':').ok_or_else(bad)?;
+            let point = |p: &str| -> Option<(u32, u32)> {
+                let (x, y) = p.split_once('x')?;
+                Some((x.trim().parse().ok()?, y.trim().parse().ok()?))
+            };
+            let ((l, t), (r, bt)) = (point(a).ok_or_else(bad)?, point(b).ok_or_else(bad)?);
+            if r < l || bt < t || r > 1_000_000 || bt > 1_000_000 {
+                return Err(bad());
+            }
+            if let Some(resize) = resize.as_mut() {
+                resize.position = Position::FocalPixel {
+                    x: (l + r) / 2,
+                    y: (t + bt) / 2,
+                };
+            }
+        }
+        "smart_crop" => {
+            // smart_crop(faceIndex,padding): no face detection here; libvips attention instead
+            let list = arguments(name, args, 0, 2)?;
+            let padding = match list.get(1).map(|p| p.trim()).filter(|p| !p.is_empty()) {
+                Some(p) => p
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|p| *p <= 100_000)
+                    .ok_or_else(|| {
+                        Error::param(
+                            name,
+                            format!("smart_crop padding {p:?} is not a whole number of pixels"),
+                        )
+                    })?,
+                None => 0,
+            };
+            match resize.as_mut() {
+                Some(r) if r.width.is_some() && r.height.is_some() => {
+                    r.fit = Fit::Cover;
+                    r.position = Position::Attention;
+                }
+                _ => edits.push(Edit::SmartCrop { padding }),
+            }
         }
         _ if UNSUPPORTED_FILTERS.contains(&name) => {
             return Err(Error::UnsupportedEdit(name.to_string()));
@@ -1643,12 +1734,6 @@ mod tests {
                 "/filters:watermark(bucket,folder/key.png,0,0)/a.jpg",
                 "watermark",
             ),
-            (
-                "/filters:round_corner(20,255,255,255)/a.jpg",
-                "round_corner",
-            ),
-            ("/filters:focal(10x10:20x20)/a.jpg", "focal"),
-            ("/filters:smart_crop(1,40)/a.jpg", "smart_crop"),
             ("/filters:animated(false)/a.jpg", "animated"),
             ("/filters:grayscale():animated()/a.jpg", "animated"),
         ] {
@@ -1659,9 +1744,77 @@ mod tests {
             );
             assert_eq!(e.status(), 400);
         }
-        let r = parsed("/filters:notSupportedFilter():saturation(2):grayscale()/a.jpg");
+        let r = parsed("/filters:notSupportedFilter():grayscale()/a.jpg");
         assert_eq!(r.edits, vec![Edit::Grayscale]);
         assert_eq!(r.source.key, "a.jpg");
+    }
+
+    #[test]
+    fn shape_and_focus_filters() {
+        assert_eq!(
+            edits("/filters:round_corner(20|10,255,0,0)/a.jpg"),
+            vec![Edit::RoundCrop(RoundCrop::Corners {
+                rx: 20,
+                ry: 10,
+                background: Some(Color {
+                    r: 255,
+                    g: 0,
+                    b: 0,
+                    a: 255
+                })
+            })]
+        );
+        assert_eq!(
+            edits("/filters:round_corner(8,0,0,0,1)/a.jpg"),
+            vec![Edit::RoundCrop(RoundCrop::Corners {
+                rx: 8,
+                ry: 8,
+                background: None
+            })]
+        );
+        let r = parsed("/300x200/filters:focal(100x50:200x150)/a.jpg");
+        assert!(matches!(
+            r.edits[..],
+            [Edit::Resize(Resize {
+                position: Position::FocalPixel { x: 150, y: 100 },
+                ..
+            })]
+        ));
+        let r = parsed("/300x200/filters:smart_crop(1,40)/a.jpg");
+        assert!(matches!(
+            r.edits[..],
+            [Edit::Resize(Resize {
+                position: Position::Attention,
+                ..
+            })]
+        ));
+        assert_eq!(
+            edits("/filters:smart_crop(0,25)/a.jpg"),
+            vec![Edit::SmartCrop { padding: 25 }]
+        );
+        assert_eq!(
+            edits("/filters:saturation(-100)/a.jpg"),
+            vec![Edit::Modulate(Modulate {
+                saturation: 0.0,
+                ..Modulate::default()
+            })]
+        );
+        for bad in [
+            "/filters:round_corner(x,1,2,3)/a.jpg",
+            "/filters:round_corner(5,1,2)/a.jpg",
+            "/filters:focal(1x1)/a.jpg",
+            "/filters:focal(5x5:1x1)/a.jpg",
+            "/filters:saturation(200)/a.jpg",
+        ] {
+            let name = bad
+                .split(':')
+                .nth(1)
+                .and_then(|f| f.split('(').next())
+                .unwrap();
+            let e = err(bad);
+            assert_eq!(e.status(), 400, "{bad}");
+            assert!(e.to_string().contains(name), "{bad}: {e}");
+        }
     }
 
     #[test]

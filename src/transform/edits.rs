@@ -12,13 +12,15 @@ use rs_vips::voption::{Setter, VOption};
 use super::pipeline::{Ctx, vips};
 use crate::error::{Error, Result};
 use crate::request::{
-    Color, Edit, Extend, Fit, Kernel, Limits, Position, Region, Resize, Rotation, Trim,
+    Color, Edit, Extend, Fit, Kernel, Limits, Position, Region, Resize, Rotation, RoundCrop, Trim,
     TrimBackground,
 };
 
 /// How a resize is carried out on an image of a known size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResizePlan {
+    /// Size before scaling (what pixel positions such as a focal point refer to).
+    pub from: (u32, u32),
     /// Size after scaling.
     pub scaled: (u32, u32),
     /// The box to crop to (`cover`) or pad to (`contain`), if any.
@@ -92,7 +94,192 @@ pub fn apply(ctx: &mut Ctx, edit: &Edit) -> Result<()> {
             Ok(())
         }
         Edit::Convolve(kernel) => convolve(ctx, kernel),
+        Edit::Modulate(m) => {
+            // sharp: scale lightness and chroma, add lightness and hue, in LCh.
+            let m = *m;
+            ctx.image = map_colour(&ctx.image, |c| {
+                c.colourspace(Interpretation::Lch)?
+                    .linear(
+                        &[m.brightness, m.saturation, 1.0],
+                        &[m.lightness, 0.0, m.hue],
+                    )?
+                    .colourspace(Interpretation::Srgb)
+            })?;
+            Ok(())
+        }
+        Edit::Median(size) => {
+            let size = *size as i32;
+            ctx.image = map_colour(&ctx.image, |c| c.median(size))?;
+            Ok(())
+        }
+        Edit::Gamma(decode, encode) => {
+            let exponent = decode / encode;
+            ctx.image = map_colour(&ctx.image, |c| {
+                c.gamma_with_opts(VOption::new().set("exponent", exponent))
+            })?;
+            Ok(())
+        }
+        Edit::Threshold { value, grayscale } => {
+            let (value, grayscale) = (f64::from(*value), *grayscale);
+            ctx.image = map_colour(&ctx.image, |c| {
+                let c = if grayscale {
+                    c.colourspace(Interpretation::BW)?
+                } else {
+                    c.copy()?
+                };
+                let n = c.get_bands() as usize;
+                c.relational_const(rs_vips::enums::OperationRelational::Moreeq, &vec![value; n])
+            })?;
+            Ok(())
+        }
+        Edit::Clahe {
+            width,
+            height,
+            max_slope,
+        } => clahe(ctx, *width, *height, *max_slope),
+        Edit::RemoveAlpha => {
+            if ctx.image.hasalpha() {
+                let bands = ctx.image.get_bands();
+                ctx.image = ctx
+                    .image
+                    .extract_band_with_opts(0, VOption::new().set("n", bands - 1))
+                    .map_err(vips)?;
+            }
+            Ok(())
+        }
+        Edit::EnsureAlpha(alpha) => {
+            if !ctx.image.hasalpha() {
+                let max = if matches!(
+                    ctx.image.get_format(),
+                    Ok(rs_vips::enums::BandFormat::Uchar)
+                ) {
+                    255.0
+                } else {
+                    65535.0
+                };
+                ctx.image = ctx.image.bandjoin_const(&[alpha * max]).map_err(vips)?;
+            }
+            Ok(())
+        }
+        Edit::RoundCrop(shape) => round_crop(ctx, shape),
+        Edit::SmartCrop { padding } => smart_crop(ctx, *padding),
     }
+}
+
+/// Contrast-limited adaptive equalisation of the lightness (CIE L*), keeping colour.
+fn clahe(ctx: &mut Ctx, width: u32, height: u32, max_slope: u32) -> Result<()> {
+    ctx.random_access()?;
+    let (w, h) = size(&ctx.image);
+    let (width, height) = (width.min(w).max(1) as i32, height.min(h).max(1) as i32);
+    ctx.image = map_colour(&ctx.image, |c| {
+        let lab = c.colourspace(Interpretation::Lab)?;
+        let l = lab
+            .extract_band(0)?
+            .linear(&[255.0 / 100.0], &[0.0])?
+            .cast(rs_vips::enums::BandFormat::Uchar)?
+            .hist_local_with_opts(
+                width,
+                height,
+                VOption::new().set("max_slope", max_slope as i32),
+            )?
+            .linear(&[100.0 / 255.0], &[0.0])?;
+        let ab = lab.extract_band_with_opts(1, VOption::new().set("n", 2))?;
+        VipsImage::bandjoin(&[l, ab])?
+            .copy_with_opts(VOption::new().set("interpretation", "lab"))?
+            .colourspace(Interpretation::Srgb)
+    })?;
+    Ok(())
+}
+
+/// Keeps an ellipse (cropped to its bounding box, as SIH does) or cuts
+/// rounded corners, through an anti-aliased SVG mask.
+fn round_crop(ctx: &mut Ctx, shape: &RoundCrop) -> Result<()> {
+    let (w, h) = size(&ctx.image);
+    let svg = match *shape {
+        RoundCrop::Ellipse { rx, ry, left, top } => {
+            let r = w.min(h) / 2;
+            let (rx, ry) = (rx.unwrap_or(r).max(1), ry.unwrap_or(r).max(1));
+            let (cx, cy) = (left.unwrap_or(w / 2), top.unwrap_or(h / 2));
+            format!(r#"<ellipse cx="{cx}" cy="{cy}" rx="{rx}" ry="{ry}" fill="white"/>"#)
+        }
+        RoundCrop::Corners { rx, ry, .. } => {
+            format!(
+                r#"<rect x="0" y="0" width="{w}" height="{h}" rx="{rx}" ry="{ry}" fill="white"/>"#
+            )
+        }
+    };
+    let svg =
+        format!(r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}">{svg}</svg>"#);
+    let mask = VipsImage::svgload_buffer(svg.as_bytes())
+        .and_then(|m| m.extract_band(3))
+        .map_err(vips)?;
+    let (image, _) = with_background(&ctx.image, Color::TRANSPARENT)?;
+    let bands = image.get_bands();
+    let colour = image
+        .extract_band_with_opts(0, VOption::new().set("n", bands - 1))
+        .map_err(vips)?;
+    let alpha = image
+        .extract_band(bands - 1)
+        .and_then(|a| a.multiply(&mask))
+        .and_then(|a| a.linear(&[1.0 / 255.0], &[0.0]))
+        .and_then(|a| a.cast(rs_vips::enums::BandFormat::Uchar))
+        .map_err(vips)?;
+    ctx.image = VipsImage::bandjoin(&[colour, alpha]).map_err(vips)?;
+    match *shape {
+        RoundCrop::Corners {
+            background: Some(color),
+            ..
+        } => {
+            ctx.image = flatten(&ctx.image, color)?;
+        }
+        RoundCrop::Ellipse { rx, ry, left, top } => {
+            let r = w.min(h) / 2;
+            let (rx, ry) = (rx.unwrap_or(r).max(1), ry.unwrap_or(r).max(1));
+            let (cx, cy) = (left.unwrap_or(w / 2), top.unwrap_or(h / 2));
+            let x0 = cx.saturating_sub(rx);
+            let y0 = cy.saturating_sub(ry);
+            let x1 = (cx + rx).min(w);
+            let y1 = (cy + ry).min(h);
+            if x1 > x0 && y1 > y0 && (x1 - x0, y1 - y0) != (w, h) {
+                ctx.image = ctx
+                    .image
+                    .extract_area(x0 as i32, y0 as i32, (x1 - x0) as i32, (y1 - y0) as i32)
+                    .map_err(vips)?;
+            }
+        }
+        RoundCrop::Corners { .. } => {}
+    }
+    Ok(())
+}
+
+/// A square of the shorter side (less `padding` on each side) around libvips'
+/// attention point, then widened by `padding` where the image allows.
+fn smart_crop(ctx: &mut Ctx, padding: u32) -> Result<()> {
+    ctx.random_access()?;
+    let (w, h) = size(&ctx.image);
+    let side = w.min(h);
+    let inner = side.saturating_sub(2 * padding).max(1);
+    let (mut ax, mut ay) = (0i32, 0i32);
+    ctx.image
+        .smartcrop_with_opts(
+            inner as i32,
+            inner as i32,
+            VOption::new()
+                .set("interesting", "attention")
+                .set("attention_x", &mut ax)
+                .set("attention_y", &mut ay),
+        )
+        .map_err(vips)?;
+    let half = side / 2;
+    let left = (ax.max(0) as u32).saturating_sub(half).min(w - side);
+    let top = (ay.max(0) as u32).saturating_sub(half).min(h - side);
+    if (side, side) != (w, h) {
+        ctx.image = ctx
+            .image
+            .extract_area(left as i32, top as i32, side as i32, side as i32)
+            .map_err(vips)?;
+    }
+    Ok(())
 }
 
 /// Applies `f` to the colour bands only, keeping any alpha band as it is.
@@ -440,7 +627,11 @@ pub fn plan_resize(w: u32, h: u32, r: &Resize, limits: &Limits) -> Result<Resize
             (bw, bh)
         }
     });
-    Ok(ResizePlan { scaled, boxed })
+    Ok(ResizePlan {
+        from: (w, h),
+        scaled,
+        boxed,
+    })
 }
 
 fn cap(s: f64, r: &Resize) -> f64 {
@@ -493,6 +684,19 @@ pub fn fit_to_box(ctx: &mut Ctx, plan: &ResizePlan, r: &Resize) -> Result<()> {
                         )
                         .map_err(vips)?
                 }
+                Position::Focal { .. } | Position::FocalPixel { .. } => {
+                    // Centre the box on the point, as far as the image allows.
+                    let (fx, fy) = focal_fraction(r.position, plan.from);
+                    let left = (fx * f64::from(w) - f64::from(bw) / 2.0)
+                        .round()
+                        .clamp(0.0, f64::from(w - bw)) as i32;
+                    let top = (fy * f64::from(h) - f64::from(bh) / 2.0)
+                        .round()
+                        .clamp(0.0, f64::from(h - bh)) as i32;
+                    ctx.image
+                        .extract_area(left, top, bw as i32, bh as i32)
+                        .map_err(vips)?
+                }
                 p => {
                     let (fx, fy) = anchor(p);
                     let left = ((w - bw) as f64 * fx).round() as i32;
@@ -534,7 +738,23 @@ fn anchor(p: Position) -> (f64, f64) {
         Position::SouthWest => (0.0, 1.0),
         Position::West => (0.0, 0.5),
         Position::NorthWest => (0.0, 0.0),
-        Position::Centre | Position::Entropy | Position::Attention => (0.5, 0.5),
+        Position::Centre
+        | Position::Entropy
+        | Position::Attention
+        | Position::Focal { .. }
+        | Position::FocalPixel { .. } => (0.5, 0.5),
+    }
+}
+
+/// A focal point as fractions of the image it refers to (`from` for pixels).
+fn focal_fraction(p: Position, from: (u32, u32)) -> (f64, f64) {
+    match p {
+        Position::Focal { x, y } => (f64::from(x) / 1000.0, f64::from(y) / 1000.0),
+        Position::FocalPixel { x, y } => (
+            (f64::from(x) / f64::from(from.0.max(1))).min(1.0),
+            (f64::from(y) / f64::from(from.1.max(1))).min(1.0),
+        ),
+        _ => (0.5, 0.5),
     }
 }
 
@@ -548,7 +768,11 @@ fn compass(p: Position) -> CompassDirection {
         Position::SouthWest => CompassDirection::SouthWest,
         Position::West => CompassDirection::West,
         Position::NorthWest => CompassDirection::NorthWest,
-        Position::Centre | Position::Entropy | Position::Attention => CompassDirection::Centre,
+        Position::Centre
+        | Position::Entropy
+        | Position::Attention
+        | Position::Focal { .. }
+        | Position::FocalPixel { .. } => CompassDirection::Centre,
     }
 }
 
@@ -602,6 +826,7 @@ mod tests {
         assert_eq!(
             cover,
             ResizePlan {
+                from: (1600, 1000),
                 scaled: (480, 300),
                 boxed: Some((300, 300))
             }
@@ -610,6 +835,7 @@ mod tests {
         assert_eq!(
             contain,
             ResizePlan {
+                from: (1600, 1000),
                 scaled: (300, 188),
                 boxed: Some((300, 300))
             }
@@ -652,6 +878,7 @@ mod tests {
         assert_eq!(
             plan(200, 100, small),
             ResizePlan {
+                from: (200, 100),
                 scaled: (200, 100),
                 boxed: Some((200, 100))
             }
