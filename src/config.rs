@@ -80,6 +80,8 @@ pub struct Config {
     pub fallback: Option<crate::request::Source>,
     /// Print CloudWatch EMF metrics to stdout (`METRICS=emf`; on by default under Lambda).
     pub emf_metrics: bool,
+    /// Named transformations (`PRESETS` JSON or `PRESETS_FILE`) and `PRESETS_ONLY`.
+    pub presets: crate::request::Presets,
 }
 
 /// The binary body that fits API Gateway's and Lambda's 6 MB response once
@@ -131,6 +133,7 @@ impl Default for Config {
             max_response_bytes: None,
             fallback: None,
             emf_metrics: false,
+            presets: crate::request::Presets::default(),
         }
     }
 }
@@ -266,6 +269,38 @@ impl Config {
                         problem: "needs SIGNATURE_KEYS, SIGNATURE_SECRET or SECRETS_MANAGER with SECRET_KEY".into(),
                     });
                 }
+            }
+        }
+        let presets = match (get("PRESETS"), get("PRESETS_FILE")) {
+            (Some((var, json)), _) => Some((var, json)),
+            (None, Some((var, path))) => Some((
+                var,
+                std::fs::read_to_string(&path).map_err(|e| ConfigError {
+                    var,
+                    value: path.clone(),
+                    problem: format!("cannot be read: {e}"),
+                })?,
+            )),
+            _ => None,
+        };
+        if let Some((var, json)) = presets {
+            c.presets =
+                crate::request::Presets::from_json(&json, &c.limits).map_err(|problem| {
+                    ConfigError {
+                        var,
+                        value: json.chars().take(60).collect(),
+                        problem,
+                    }
+                })?;
+        }
+        if let Some((var, v)) = get("PRESETS_ONLY") {
+            c.presets.only = yes_no(var, &v)?;
+            if c.presets.only && c.presets.is_empty() {
+                return Err(ConfigError {
+                    var,
+                    value: v,
+                    problem: "needs PRESETS or PRESETS_FILE".into(),
+                });
             }
         }
         if let Some((var, v)) = get("METRICS") {

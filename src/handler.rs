@@ -25,6 +25,9 @@ use crate::transform::{Accepted, Engine, Job};
 /// The path answered with a libvips health check.
 pub const HEALTH_PATH: &str = "/health";
 
+/// `/info/<key>`: the original's metadata as JSON.
+pub const INFO_PREFIX: &str = "/info/";
+
 /// Answers image requests.
 #[derive(Clone)]
 pub struct Handler {
@@ -156,14 +159,48 @@ impl Handler {
         }
         let config = &self.config;
         let (path, query) = (req.uri().path(), req.uri().query());
-        let parsed = request::parse(path, &config.rules(), config.rewrite.as_ref())?;
+        // `/info/<key>` and `?info`: the original's metadata instead of an image
+        let info_path = path.strip_prefix(INFO_PREFIX).map(|key| format!("/{key}"));
+        let parsed = request::parse(
+            info_path.as_deref().unwrap_or(path),
+            &config.rules(),
+            config.rewrite.as_ref(),
+        )?;
         let (grant, query_applies) = self.authorise(&parsed, path, query).await?;
-        let mut request = parsed.request;
-        if query_applies {
+        let params: Vec<(String, String)> = match query_applies {
+            true => form_urlencoded::parse(query.unwrap_or("").as_bytes())
+                .into_owned()
+                .collect(),
+            false => Vec::new(),
+        };
+        let info = info_path.is_some() || params.iter().any(|(k, _)| k == "info");
+        let mut request = parsed.request.clone();
+        self.apply_presets(&mut request, &parsed, &params)?;
+        if query_applies && !config.presets.only {
             request::query::overlay(&mut request, query, &config.limits)?;
         }
         log.request(&request);
         grant.allows(&request.source.key)?;
+        if info {
+            let original = match self.origin.fetch(&request.source, None).await? {
+                Fetched::Full(original) => original,
+                Fetched::Unchanged(_) => {
+                    return Err(Error::Origin {
+                        detail: "unexpected 304".into(),
+                    });
+                }
+            };
+            log.bytes_in = original.bytes.len() as u64;
+            let info = self.engine.info(original.bytes).await?;
+            let body = serde_json::to_value(&info).unwrap_or_default();
+            let mut res = response::json(config, StatusCode::OK, &body);
+            res.headers_mut().insert(
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_str(&config.cache_control)
+                    .unwrap_or(header::HeaderValue::from_static("no-store")),
+            );
+            return Ok(res);
+        }
 
         // The format depends on Accept only when none was asked for and automatic format is on.
         let vary_accept = request.output.format.is_none() && config.auto_format.enabled();
@@ -229,6 +266,45 @@ impl Handler {
         log.format = Some(encoded.format.mime());
         log.reduced = encoded.reduced.is_some();
         Ok(response::image(config, &variant, encoded, timings))
+    }
+
+    /// Applies the presets the path (`preset:<name>`) and the query
+    /// (`?preset=<name>`) name, in that order. With `PRESETS_ONLY`, a request
+    /// with any other edit is refused.
+    fn apply_presets(
+        &self,
+        request: &mut request::ImageRequest,
+        parsed: &request::Parsed,
+        params: &[(String, String)],
+    ) -> Result<()> {
+        let presets = &self.config.presets;
+        let from_query = params
+            .iter()
+            .filter(|(k, _)| k == "preset")
+            .map(|(_, v)| v.as_str());
+        let names: Vec<&str> = parsed
+            .presets
+            .iter()
+            .map(String::as_str)
+            .chain(from_query)
+            .collect();
+        if presets.only {
+            let edited = !parsed.request.edits.is_empty()
+                || parsed.request.output != request::Output::default()
+                || params
+                    .iter()
+                    .any(|(k, _)| request::query::PARAMS.contains(&k.as_str()));
+            if edited || names.is_empty() {
+                return Err(Error::param(
+                    "preset",
+                    "only presets are allowed here: use ?preset=<name> and nothing else",
+                ));
+            }
+        }
+        for name in names {
+            request::query::overlay(request, Some(presets.get(name)?), &self.config.limits)?;
+        }
+        Ok(())
     }
 
     /// Who may ask: thumbor's path signature when the path has one (it signs

@@ -1211,3 +1211,121 @@ async fn focal_points_and_smart_crops() {
         );
     }
 }
+
+#[tokio::test]
+async fn presets_and_presets_only() {
+    let dir = TempDir::new("edits-presets");
+    standard_fixtures(&dir);
+    let presets = r#"{"thumbnail":"width=30&height=30&fit=cover","coverphoto":{"width":80,"height":40,"fit":"cover","grayscale":true}}"#;
+    let lookup = |only: &str| {
+        let only = only.to_string();
+        move |k: &str| match k {
+            "PRESETS" => Some(presets.to_string()),
+            "PRESETS_ONLY" => Some(only.clone()),
+            _ => None,
+        }
+    };
+    let s = Server::fs(Config::from_lookup(lookup("No")).unwrap(), &dir).await;
+    assert_size(
+        &s.get("/quad.png?preset=thumbnail").await.image("image/png"),
+        30,
+        30,
+    );
+    assert_size(
+        &s.get("/preset:thumbnail/quad.png").await.image("image/png"),
+        30,
+        30,
+    );
+    let img = s
+        .get(&edit("quad.png", "{}").replace("edits\":{}", ""))
+        .await;
+    assert_eq!(img.status, 200);
+    let cover = s
+        .get("/quad.png?preset=coverphoto")
+        .await
+        .image("image/png");
+    assert_size(&cover, 80, 40);
+    let [r, g, b] = rgb(&cover, 10, 10);
+    assert!((r - g).abs() < 2.0 && (g - b).abs() < 2.0);
+    // explicit parameters still override a preset when presets are not exclusive
+    // (a width replaces the preset's resize, as query parameters replace any style's)
+    assert_size(
+        &s.get("/quad.png?preset=thumbnail&width=50")
+            .await
+            .image("image/png"),
+        50,
+        25,
+    );
+    assert_size(
+        &s.get("/quad.png?preset=thumbnail&fit=fill")
+            .await
+            .image("image/png"),
+        30,
+        30,
+    );
+    assert!(
+        assert_error(
+            &s.get("/quad.png?preset=nope").await,
+            400,
+            "InvalidParameter"
+        )
+        .contains("nope")
+    );
+
+    // presets-only: anything but a preset is refused
+    let s = Server::fs(Config::from_lookup(lookup("Yes")).unwrap(), &dir).await;
+    assert_size(
+        &s.get("/quad.png?preset=thumbnail").await.image("image/png"),
+        30,
+        30,
+    );
+    assert_size(
+        &s.get("/quad.png?preset=thumbnail&utm_source=mail")
+            .await
+            .image("image/png"),
+        30,
+        30,
+    );
+    for refused in [
+        "/quad.png",
+        "/quad.png?width=10",
+        "/quad.png?preset=thumbnail&width=50",
+        "/100x100/quad.png?preset=thumbnail",
+    ] {
+        assert!(
+            assert_error(&s.get(refused).await, 400, "InvalidParameter").contains("preset"),
+            "{refused}"
+        );
+    }
+    // a preset that does not parse stops the service at start
+    let bad = Config::from_lookup(|k| (k == "PRESETS").then(|| r#"{"x":"width=-1"}"#.to_string()));
+    assert!(bad.unwrap_err().to_string().contains("width"));
+}
+
+#[tokio::test]
+async fn info_reads_the_header() {
+    let (s, _dir) = server("info", &[]).await;
+    for path in ["/quad.png?info", "/info/quad.png", "/info/quad.png?width=5"] {
+        let r = s.get(path).await;
+        assert_eq!(r.status, 200, "{path}");
+        let info = r.json();
+        assert_eq!(info["width"], 200, "{path}");
+        assert_eq!(info["height"], 100);
+        assert_eq!(info["format"], "png");
+        assert_eq!(info["pages"], 1);
+        assert_eq!(info["alpha"], false);
+        assert_eq!(info["space"], "srgb");
+        assert!(info["bytes"].as_u64().unwrap() > 0);
+    }
+    // EXIF orientation: the upright size and the tag
+    let info = s.get("/exif6.jpg?info").await.json();
+    assert_eq!(
+        (
+            info["width"].as_u64(),
+            info["height"].as_u64(),
+            info["orientation"].as_u64()
+        ),
+        (Some(200), Some(100), Some(6))
+    );
+    assert_eq!(s.get("/info/nope.png").await.status, 404);
+}

@@ -46,6 +46,83 @@ pub struct Parsed {
     pub request: ImageRequest,
     /// thumbor's path signature and the part of the path it signs, if present.
     pub thumbor_hmac: Option<(String, String)>,
+    /// Presets named in the path (thumbor's `preset:<name>`).
+    pub presets: Vec<String>,
+}
+
+/// Named transformations (`PRESETS`): each is a query string of this style's
+/// parameters, applied as if it were in the URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Presets {
+    presets: Vec<(String, String)>,
+    /// Refuse every edit that does not come from a preset (`PRESETS_ONLY`).
+    pub only: bool,
+}
+
+impl Presets {
+    /// Reads `{"name": "width=300&height=300", "other": {"width": 800, ...}}`,
+    /// checking every preset with the query parser.
+    pub fn from_json(text: &str, limits: &Limits) -> std::result::Result<Presets, String> {
+        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
+            .map_err(|e| format!("is not a JSON object of presets: {e}"))?;
+        let mut presets = Vec::new();
+        for (name, value) in map {
+            let query = match value {
+                serde_json::Value::String(q) => q,
+                serde_json::Value::Object(o) => {
+                    let mut q = form_urlencoded::Serializer::new(String::new());
+                    for (k, v) in o {
+                        let v = match v {
+                            serde_json::Value::String(s) => s,
+                            other => other.to_string(),
+                        };
+                        q.append_pair(&k, &v);
+                    }
+                    q.finish()
+                }
+                _ => {
+                    return Err(format!(
+                        "preset {name:?} is neither a query string nor an object"
+                    ));
+                }
+            };
+            let mut probe = ImageRequest {
+                source: Source {
+                    bucket: None,
+                    key: "k".into(),
+                },
+                edits: Vec::new(),
+                output: Output::default(),
+                headers: Vec::new(),
+            };
+            query::overlay(&mut probe, Some(&query), limits)
+                .map_err(|e| format!("preset {name:?}: {e}"))?;
+            presets.push((name, query));
+        }
+        Ok(Presets {
+            presets,
+            only: false,
+        })
+    }
+
+    /// The query string of a preset, or 400 naming it.
+    pub fn get(&self, name: &str) -> Result<&str> {
+        self.presets
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, q)| q.as_str())
+            .ok_or_else(|| {
+                Error::param(
+                    "preset",
+                    format!("preset={name:?} is not a configured preset"),
+                )
+            })
+    }
+
+    /// Whether any preset is configured.
+    pub fn is_empty(&self) -> bool {
+        self.presets.is_empty()
+    }
 }
 
 /// Detects the request style of `path` (raw, percent-encoded) and parses it,
@@ -60,6 +137,7 @@ pub fn parse(path: &str, rules: &Rules, rewrite: Option<&rewrite::Rewrite>) -> R
         return Ok(Parsed {
             request: default::parse(&json, rules)?,
             thumbor_hmac: None,
+            presets: Vec::new(),
         });
     }
     let path = match rewrite {
@@ -73,6 +151,7 @@ pub fn parse(path: &str, rules: &Rules, rewrite: Option<&rewrite::Rewrite>) -> R
     Ok(Parsed {
         request: parsed.request,
         thumbor_hmac: parsed.hmac,
+        presets: parsed.presets,
     })
 }
 

@@ -53,6 +53,8 @@ pub struct Parsed {
     /// base64url HMAC and the rest of the path it signs (without the leading
     /// `/`, still percent-encoded as received).
     pub hmac: Option<(String, String)>,
+    /// Presets named by `preset:<name>` segments, to apply before the filters' edits.
+    pub presets: Vec<String>,
 }
 
 /// Thumbor filters that this service recognises but does not carry out yet
@@ -133,6 +135,7 @@ pub fn parse(path: &str, rules: &Rules<'_>) -> Result<Parsed> {
             headers: Vec::new(),
         },
         hmac,
+        presets: options.presets,
     })
 }
 
@@ -206,6 +209,8 @@ struct Options {
     /// `filters:` segments, percent-decoded, in URL order.
     filters: Vec<String>,
     bucket: Option<String>,
+    /// `preset:<name>` segments, in URL order.
+    presets: Vec<String>,
 }
 
 impl Options {
@@ -300,6 +305,16 @@ impl Options {
                         )
                     })?;
                     self.filters.push(decoded.into_owned());
+                    return Ok(true);
+                }
+                if let Some(name) = segment.strip_prefix("preset:") {
+                    if name.is_empty() {
+                        return Err(Error::param(
+                            "preset",
+                            "the preset: segment names no preset: write preset:<name>/",
+                        ));
+                    }
+                    self.presets.push(name.to_string());
                     return Ok(true);
                 }
                 if let Some(bucket) = segment.strip_prefix(S3) {

@@ -32,6 +32,19 @@ pub enum SourceFormat {
 }
 
 impl SourceFormat {
+    /// The format's short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceFormat::Jpeg => "jpeg",
+            SourceFormat::Png => "png",
+            SourceFormat::Webp => "webp",
+            SourceFormat::Avif => "avif",
+            SourceFormat::Heic => "heic",
+            SourceFormat::Gif => "gif",
+            SourceFormat::Tiff => "tiff",
+        }
+    }
+
     /// The same format as an output, if it can be written.
     pub fn writable(self) -> Option<OutputFormat> {
         Some(match self {

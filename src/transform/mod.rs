@@ -140,6 +140,62 @@ impl Engine {
     }
 }
 
+/// What `?info` reports about an original, read from its header alone.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Info {
+    /// Width in pixels (upright, after EXIF orientation).
+    pub width: u32,
+    /// Height in pixels of one frame (upright).
+    pub height: u32,
+    /// The format, e.g. `jpeg`.
+    pub format: &'static str,
+    /// Frames (pages) in the file.
+    pub pages: u32,
+    /// Whether it has an alpha channel.
+    pub alpha: bool,
+    /// The EXIF orientation, 1 to 8.
+    pub orientation: u8,
+    /// The colour space, as libvips names it (`srgb`, `b-w`, `cmyk`, ...).
+    pub space: String,
+    /// The file size in bytes.
+    pub bytes: u64,
+}
+
+impl Engine {
+    /// Reads an original's header (no pixels are decoded).
+    pub async fn info(&self, bytes: Bytes) -> Result<Info> {
+        self.blocking(move || {
+            let format = format::sniff(&bytes)?;
+            let header =
+                VipsImage::new_from_buffer(&bytes, "").map_err(|e| Error::InvalidImage {
+                    detail: e.to_string(),
+                })?;
+            let orientation = header.get_orientation().clamp(1, 8) as u8;
+            let pages = header.get_int("n-pages").unwrap_or(1).max(1) as u32;
+            let (w, h) = (
+                header.get_width().max(0) as u32,
+                header.get_page_height().max(0) as u32,
+            );
+            let (width, height) = if orientation >= 5 { (h, w) } else { (w, h) };
+            let space = header
+                .get_interpretation()
+                .map(|i| format!("{i:?}").to_ascii_lowercase())
+                .unwrap_or_else(|_| "unknown".into());
+            Ok(Info {
+                width,
+                height,
+                format: format.name(),
+                pages,
+                alpha: header.hasalpha(),
+                orientation,
+                space,
+                bytes: bytes.len() as u64,
+            })
+        })
+        .await
+    }
+}
+
 /// Whether a file name has an image extension (for listing examples).
 pub fn looks_like_image_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
