@@ -133,6 +133,7 @@ fn main() {
             max_input_pixels: 50_000_000,
             effort: Effort::default(),
             max_output_bytes: None,
+            overlays: Vec::new(),
         };
         let (mut ours, mut floor) = (Vec::new(), Vec::new());
         for i in 0..iters + 2 {

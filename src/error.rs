@@ -54,6 +54,9 @@ pub enum Error {
         /// The signing key's prefix.
         prefix: String,
     },
+    /// An overlay is larger than the image it is drawn on (SIH's message).
+    #[error("Image to overlay must have same dimensions or smaller")]
+    OverlayTooLarge,
     /// The request names no image key.
     #[error("The request names no image: use /<key>?width=...")]
     MissingKey,
@@ -158,6 +161,7 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Error::InvalidParameter { .. }
+            | Error::OverlayTooLarge
             | Error::InvalidResize
             | Error::RequestType
             | Error::DecodeRequest(_)
@@ -190,6 +194,7 @@ impl Error {
         match self {
             Error::InvalidParameter { .. } => "InvalidParameter",
             Error::InvalidResize => "InvalidResizeException",
+            Error::OverlayTooLarge => "BadRequest",
             Error::RequestType => "RequestTypeError",
             Error::DecodeRequest(_) => "DecodeRequest::CannotDecodeRequest",
             Error::UnsupportedEdit(_) => "UnsupportedEdit",

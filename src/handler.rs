@@ -25,6 +25,9 @@ use crate::transform::{Accepted, Engine, Job};
 /// The path answered with a libvips health check.
 pub const HEALTH_PATH: &str = "/health";
 
+/// The most overlays one request may draw.
+pub const MAX_OVERLAYS: usize = 4;
+
 /// `/info/<key>`: the original's metadata as JSON.
 pub const INFO_PREFIX: &str = "/info/";
 
@@ -216,7 +219,9 @@ impl Handler {
         };
 
         // A client holding this variant's ETag lets the origin answer "unchanged" unread.
-        let variant_tag = response::variant_tag(&request, accepted);
+        let overlays = self.fetch_overlays(&request, &grant).await?;
+        let overlay_ids: Vec<&str> = overlays.iter().map(|o| o.meta.identity.as_str()).collect();
+        let variant_tag = response::variant_tag(&request, accepted, &overlay_ids);
         let known = response::known_identity(req.headers(), &variant_tag);
         let fetch_started = Instant::now();
         let fetched = self.origin.fetch(&request.source, known.as_deref()).await?;
@@ -255,6 +260,7 @@ impl Handler {
             max_input_pixels: config.max_input_pixels,
             effort: config.effort,
             max_output_bytes: config.max_response_bytes,
+            overlays: overlays.into_iter().map(|o| o.bytes).collect(),
         };
         let encoded = self.engine.run(job).await?;
         let timings = Timings {
@@ -266,6 +272,56 @@ impl Handler {
         log.format = Some(encoded.format.mime());
         log.reduced = encoded.reduced.is_some();
         Ok(response::image(config, &variant, encoded, timings))
+    }
+
+    /// Fetches the originals of the request's overlays, under the same bucket
+    /// allow-list and tenant prefix as the main original (at most
+    /// [`MAX_OVERLAYS`]).
+    async fn fetch_overlays(
+        &self,
+        request: &request::ImageRequest,
+        grant: &Grant,
+    ) -> Result<Vec<crate::origin::Original>> {
+        let sources: Vec<&Source> = request
+            .edits
+            .iter()
+            .filter_map(|e| match e {
+                request::Edit::Overlay(o) => Some(&o.source),
+                _ => None,
+            })
+            .collect();
+        if sources.len() > MAX_OVERLAYS {
+            return Err(Error::param(
+                "overlay",
+                format!(
+                    "{} overlays is too many: at most {MAX_OVERLAYS}",
+                    sources.len()
+                ),
+            ));
+        }
+        let mut out = Vec::with_capacity(sources.len());
+        for source in sources {
+            if let Some(bucket) = &source.bucket {
+                self.config.rules().check_bucket(bucket)?;
+            }
+            grant.allows(&source.key)?;
+            match self.origin.fetch(source, None).await {
+                Ok(Fetched::Full(original)) => out.push(original),
+                Ok(Fetched::Unchanged(_)) => {
+                    return Err(Error::Origin {
+                        detail: "unexpected 304 for an overlay".into(),
+                    });
+                }
+                Err(Error::NotFound { key }) => {
+                    return Err(Error::param(
+                        "overlay",
+                        format!("the overlay image {key} does not exist"),
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 
     /// Applies the presets the path (`preset:<name>`) and the query

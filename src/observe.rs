@@ -159,6 +159,7 @@ pub fn edit_name(edit: &Edit) -> &'static str {
         Edit::EnsureAlpha(_) => "ensureAlpha",
         Edit::RoundCrop(_) => "roundCrop",
         Edit::SmartCrop { .. } => "smartCrop",
+        Edit::Overlay(_) => "overlay",
     }
 }
 

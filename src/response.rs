@@ -34,15 +34,21 @@ pub struct Timings {
 }
 
 /// What names a variant of any original: the normalised request, what the
-/// client accepted (when the format was negotiated) and the engine version.
-pub fn variant_tag(request: &ImageRequest, accepted: Accepted) -> String {
+/// client accepted (when the format was negotiated), the engine version and
+/// the identities of other originals drawn into it (overlays).
+pub fn variant_tag(request: &ImageRequest, accepted: Accepted, others: &[&str]) -> String {
     let mut h = Sha256::new();
-    for part in [
+    let (canonical, accepted) = (
+        request.canonical(),
+        serde_json::to_string(&accepted).unwrap_or_default(),
+    );
+    let fixed = [
         env!("CARGO_PKG_VERSION"),
         ENGINE_REVISION,
-        &request.canonical(),
-        &serde_json::to_string(&accepted).unwrap_or_default(),
-    ] {
+        canonical.as_str(),
+        accepted.as_str(),
+    ];
+    for part in fixed.iter().chain(others) {
         h.update(part.as_bytes());
         h.update([0]);
     }

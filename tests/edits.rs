@@ -858,17 +858,14 @@ async fn blur_softens_an_edge() {
 async fn unsupported_edits_are_refused_in_each_style() {
     let (s, _dir) = server("unsupported", &[]).await;
     for (path, named) in [
-        (
-            "/filters:watermark(b,k,0,0)/quad.png".to_string(),
-            "watermark",
-        ),
+        ("/filters:animated(false)/quad.png".to_string(), "animated"),
         (
             "/fit-in/100x100/filters:fill(blur)/quad.png".to_string(),
             "fill(blur)",
         ),
         (
-            edit("quad.png", r#"{"overlayWith":{"bucket":"b","key":"k"}}"#),
-            "overlayWith",
+            edit("quad.png", r#"{"contentModeration":true}"#),
+            "contentModeration",
         ),
         (edit("quad.png", r#"{"rotate":45}"#), "rotate"),
         (
@@ -1328,4 +1325,96 @@ async fn info_reads_the_header() {
         (Some(200), Some(100), Some(6))
     );
     assert_eq!(s.get("/info/nope.png").await.status, 404);
+}
+
+#[tokio::test]
+async fn overlays_in_every_style() {
+    // a 40x20 green mark with a transparent 10 px band on its left
+    let mark = canvas(40, 20, GREEN, &[]).bandjoin_const(&[255.0]).unwrap();
+    let mut mark = mark
+        .copy_with_opts(rs_vips::voption::VOption::new().set("interpretation", "srgb"))
+        .unwrap();
+    mark.draw_rect_with_opts(
+        &[0.0, 0.0, 0.0, 0.0],
+        0,
+        0,
+        10,
+        20,
+        rs_vips::voption::VOption::new().set("fill", true),
+    )
+    .unwrap();
+    let (s, dir) = server(
+        "overlay",
+        &[
+            ("mark.png", png(&mark)),
+            ("big.png", png(&canvas(400, 400, RED, &[]))),
+        ],
+    )
+    .await;
+    let json = |overlay: &str| edit("quad.png", &format!(r#"{{"overlayWith":{overlay}}}"#));
+
+    // SIH: -10,-10 puts the mark 10 px from the bottom-right corner
+    let img = s
+        .get(&json(
+            r#"{"key":"mark.png","options":{"left":"-10","top":"-10"}}"#,
+        ))
+        .await
+        .image("image/png");
+    assert_size(&img, 200, 100);
+    assert_rgb(&img, 200 - 10 - 5, 100 - 10 - 5, GREEN, 1.0); // inside the mark
+    assert_rgb(&img, 200 - 10 - 35, 100 - 10 - 5, BLUE, 1.0); // its transparent band shows the base
+    assert_rgb(&img, 195, 95, BLUE, 1.0); // outside it
+    // percentages, ratios and transparency
+    let img = s.get(&json(r#"{"key":"mark.png","options":{"left":"50p","top":"0"},"wRatio":"50","hRatio":"50","alpha":50}"#)).await;
+    let img = img.image("image/png");
+    // 50% of the base is 100x50: the 40x20 mark fits inside at 2.5x = 100x50
+    let [r, g, b] = rgb(&img, 100 + 30, 25);
+    assert!(
+        g > 100.0 && b > 100.0 && r < 30.0,
+        "half green over blue: {r} {g} {b}"
+    );
+    // after a resize the geometry uses the resized base
+    let img = s.get(&edit("quad.png", r#"{"resize":{"width":100},"overlayWith":{"key":"mark.png","options":{"left":-1,"top":-1}}}"#)).await;
+    let img = img.image("image/png");
+    assert_size(&img, 100, 50);
+    assert_rgb(&img, 100 - 1 - 5, 50 - 1 - 5, GREEN, 1.0);
+
+    // thumbor watermark(bucket,key,x,y,alpha[,wRatio,hRatio]) and the query form
+    let img = s
+        .get("/filters:watermark(,mark.png,-10,-10,0)/quad.png")
+        .await
+        .image("image/png");
+    assert_rgb(&img, 185, 85, GREEN, 1.0);
+    let img = s
+        .get("/quad.png?overlay=mark.png&overlay_x=center&overlay_y=center")
+        .await
+        .image("image/png");
+    assert_rgb(&img, 100 + 10, 50, GREEN, 1.0);
+    assert_rgb(&img, 100 - 15, 50, BLUE, 1.0);
+
+    // SIH's error for an overlay larger than the base, and a missing overlay
+    let r = s.get(&json(r#"{"key":"big.png"}"#)).await;
+    assert_eq!(
+        assert_error(&r, 400, "BadRequest"),
+        "Image to overlay must have same dimensions or smaller"
+    );
+    assert!(
+        assert_error(
+            &s.get("/quad.png?overlay=nope.png").await,
+            400,
+            "InvalidParameter"
+        )
+        .contains("nope.png")
+    );
+    // an overlay bucket outside the allow-list is refused
+    let r = s
+        .get("/filters:watermark(other,mark.png,0,0,0)/quad.png")
+        .await;
+    assert_eq!(r.status, 403);
+    // the overlay's identity is in the ETag: replacing the mark changes it
+    let url = "/quad.png?overlay=mark.png";
+    let before = s.get(url).await.header("etag").unwrap().to_string();
+    dir.write("mark.png", &png(&canvas(30, 30, WHITE, &[])));
+    let after = s.get(url).await.header("etag").unwrap().to_string();
+    assert_ne!(before, after);
 }

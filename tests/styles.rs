@@ -240,10 +240,16 @@ async fn thumbor_paths() {
         (denied.status, error_code(&denied).as_str()),
         (403, "ImageBucket::CannotAccessBucket")
     );
+    // a watermark from an allowed bucket
+    assert_size(
+        &s.get("/filters:watermark(main,quad.png,0,0,50)/quad.png")
+            .await
+            .image("image/png"),
+        200,
+        100,
+    );
     // not yet supported edits are refused, not silently ignored
-    let unsupported = s
-        .get("/filters:watermark(main,quad.png,0,0,50)/quad.png")
-        .await;
+    let unsupported = s.get("/filters:animated(false)/quad.png").await;
     assert_eq!(
         (unsupported.status, error_code(&unsupported).as_str()),
         (400, "UnsupportedEdit")

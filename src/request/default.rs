@@ -34,7 +34,6 @@ type Object = Map<String, Value>;
 
 /// sharp and SIH edits this service does not carry out yet.
 const UNSUPPORTED_EDITS: &[&str] = &[
-    "overlayWith",
     "contentModeration",
     "animated",
     "recomb",
@@ -340,6 +339,7 @@ fn parse_edits(edits: &Object, rules: &Rules, formats: &mut Formats) -> Result<V
                 None
             }
             "modulate" => modulate(value)?.map(Edit::Modulate),
+            "overlayWith" => Some(Edit::Overlay(overlay(value, rules)?)),
             "median" => match value {
                 Value::Null | Value::Bool(false) => None,
                 Value::Bool(true) => Some(Edit::Median(3)),
@@ -817,6 +817,72 @@ fn sharpen(value: &Value) -> Result<Option<Option<f64>>> {
             ),
         )),
     }
+}
+
+/// `overlayWith`: `{bucket, key, alpha, wRatio, hRatio, options: {left, top}}`,
+/// with SIH's rules: an `alpha` outside 0 to 100 is opaque, ratios other than
+/// whole numbers 0 to 100 are ignored, `left`/`top` are pixels (negative from
+/// the far edge) or `Np` percentages.
+fn overlay(value: &Value, rules: &Rules) -> Result<super::Overlay> {
+    let Value::Object(o) = value else {
+        return Err(not_an_object("overlayWith", value));
+    };
+    let bucket = match field(o, "bucket") {
+        None => None,
+        Some(Value::String(b)) => {
+            rules.check_bucket(b)?;
+            Some(b.clone())
+        }
+        Some(other) => {
+            return Err(Error::param(
+                "overlayWith.bucket",
+                format!("overlayWith.bucket={} is not a bucket name", show(other)),
+            ));
+        }
+    };
+    let key = match field(o, "key") {
+        Some(Value::String(k)) if !k.is_empty() && !k.contains('\0') => k.clone(),
+        other => {
+            return Err(Error::param(
+                "overlayWith.key",
+                format!(
+                    "overlayWith.key={} is not an image key",
+                    other.map(show).unwrap_or_else(|| "missing".into())
+                ),
+            ));
+        }
+    };
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let alpha = field(o, "alpha")
+        .and_then(number_like)
+        .filter(|a| (0.0..=100.0).contains(a))
+        .map(|a| a as u8)
+        .unwrap_or(0);
+    let ratio = |k: &str| -> Option<u8> {
+        field(o, k)
+            .and_then(text)
+            .and_then(|s| s.trim().parse::<u8>().ok())
+            .filter(|r| *r <= 100)
+    };
+    let options = field(o, "options").and_then(|v| v.as_object());
+    let offset = |k: &str| -> Result<super::Offset> {
+        match options.and_then(|opts| field(opts, k)).and_then(text) {
+            Some(v) => super::Offset::parse(&format!("overlayWith.options.{k}"), &v),
+            None => Ok(super::Offset::Pixels(0)),
+        }
+    };
+    Ok(super::Overlay {
+        source: Source { bucket, key },
+        left: offset("left")?,
+        top: offset("top")?,
+        alpha,
+        width_ratio: ratio("wRatio"),
+        height_ratio: ratio("hRatio"),
+    })
 }
 
 /// `modulate`: `{brightness, saturation, hue, lightness}`.
@@ -1687,12 +1753,16 @@ mod tests {
             assert!(edits(json!({ *name: null })).unwrap().is_empty(), "{name}");
         }
         assert!(edits(json!({"overlayWith": true})).is_err());
+        assert!(matches!(
+            &edits(json!({"overlayWith": {"bucket": "validBucket", "key": "logo.png", "alpha": 150, "wRatio": "x", "options": {"left": "-10", "top": "50p"}}})).unwrap()[..],
+            [Edit::Overlay(o)] if o.alpha == 0 && o.width_ratio.is_none() && o.left == super::super::Offset::Pixels(-10) && o.top == super::super::Offset::Percent(50)
+        ));
         assert!(edits(json!({"removeAlpha": false})).unwrap().is_empty());
         assert!(edits(json!({"animated": false})).is_err());
         // an unsupported edit after a valid one still fails the whole request
         assert!(matches!(
-            edits(json!({"grayscale": true, "overlayWith": {"bucket": "b", "key": "k"}})),
-            Err(Error::UnsupportedEdit(n)) if n == "overlayWith"
+            edits(json!({"grayscale": true, "contentModeration": {"minConfidence": 50}})),
+            Err(Error::UnsupportedEdit(n)) if n == "contentModeration"
         ));
     }
 

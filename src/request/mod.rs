@@ -309,12 +309,84 @@ pub enum Edit {
     EnsureAlpha(f64),
     /// Keep an ellipse (or rounded corners) and make the rest transparent.
     RoundCrop(RoundCrop),
+    /// Draw another original on top (SIH's `overlayWith`, thumbor's `watermark`).
+    Overlay(Overlay),
     /// Crop to the most interesting part (libvips attention), for SIH's
     /// `smartCrop` and thumbor's `smart_crop` (see docs/url-api.md).
     SmartCrop {
         /// Pixels kept around the region on each side, where the image allows.
         padding: u32,
     },
+}
+
+/// An image drawn on top, with SIH's geometry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Overlay {
+    /// The overlay's original, from the same origin and allow-list.
+    pub source: Source,
+    /// Offset from the left; negative counts from the right.
+    pub left: Offset,
+    /// Offset from the top; negative counts from the bottom.
+    pub top: Offset,
+    /// Transparency 0 (opaque) to 100 (invisible).
+    pub alpha: u8,
+    /// Width as a percentage of the base image's, 0 to 100 (SIH's `wRatio`).
+    pub width_ratio: Option<u8>,
+    /// Height as a percentage of the base image's, 0 to 100 (SIH's `hRatio`).
+    pub height_ratio: Option<u8>,
+}
+
+/// An overlay offset, in SIH's forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Offset {
+    /// Pixels; a negative value counts from the far edge (`size + v - overlay`).
+    Pixels(i64),
+    /// `Np`: a percentage of the base; negative counts from the far edge.
+    Percent(i32),
+    /// thumbor's `center`.
+    Center,
+}
+
+impl Offset {
+    /// SIH's `calcOverlaySizeOption`: where the overlay starts along one side.
+    pub fn resolve(self, image: i64, overlay: i64) -> i64 {
+        match self {
+            Offset::Pixels(v) if v < 0 => image + v - overlay,
+            Offset::Pixels(v) => v,
+            Offset::Percent(p) if p < 0 => image + (image * i64::from(p)).div_euclid(100) - overlay,
+            Offset::Percent(p) => (image * i64::from(p)).div_euclid(100),
+            Offset::Center => (image - overlay) / 2,
+        }
+    }
+
+    /// Parses `10`, `-10`, `50p`, `-50p` (percentages -100 to 100) or `center`.
+    pub fn parse(param: &str, value: &str) -> Result<Offset> {
+        let v = value.trim();
+        let bad = || {
+            Error::param(
+                param,
+                format!(
+                    "{param}={value:?} is not an offset: use pixels (-10), a percentage (50p) or center"
+                ),
+            )
+        };
+        if v.eq_ignore_ascii_case("center") {
+            return Ok(Offset::Center);
+        }
+        if let Some(p) = v.strip_suffix('p') {
+            let p: i32 = p.parse().map_err(|_| bad())?;
+            return if (-100..=100).contains(&p) {
+                Ok(Offset::Percent(p))
+            } else {
+                Err(bad())
+            };
+        }
+        let n: i64 = v.parse().map_err(|_| bad())?;
+        if n.abs() > 100_000 {
+            return Err(bad());
+        }
+        Ok(Offset::Pixels(n))
+    }
 }
 
 /// sharp's `modulate`.
@@ -824,6 +896,25 @@ mod tests {
         for bad in ["", "ff", "fffff", "ggg", "#12345", "rebeccapurplex", "ääää"] {
             let err = Color::parse("background", bad).unwrap_err();
             assert!(err.to_string().contains("background="), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn overlay_offsets_as_sih() {
+        // SIH's calcOverlaySizeOption vectors (overlay.spec.ts)
+        assert_eq!(Offset::parse("x", "50p").unwrap().resolve(100, 10), 50);
+        assert_eq!(Offset::parse("x", "-50p").unwrap().resolve(100, 50), 0);
+        assert_eq!(Offset::parse("x", "-60").unwrap().resolve(100, 50), -10);
+        assert_eq!(Offset::parse("x", "-50").unwrap().resolve(100, 50), 0);
+        assert_eq!(Offset::parse("x", "center").unwrap().resolve(100, 50), 25);
+        for bad in ["", "abc", "101p", "-101p", "1e9", "5px"] {
+            assert!(
+                Offset::parse("overlay_x", bad)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("overlay_x="),
+                "{bad}"
+            );
         }
     }
 

@@ -10,8 +10,8 @@
 //! parameters apply on top of the other URL styles ([`overlay`]).
 
 use super::{
-    Color, Edit, Fit, ImageRequest, Limits, Output, OutputFormat, Position, Resize, Rotation,
-    Source,
+    Color, Edit, Fit, ImageRequest, Limits, Offset, Output, OutputFormat, Overlay, Position,
+    Resize, Rotation, Source,
 };
 use crate::error::{Error, Result};
 
@@ -34,6 +34,11 @@ pub const PARAMS: &[&str] = &[
     "dpr",
     "fx",
     "fy",
+    "overlay",
+    "overlay_x",
+    "overlay_y",
+    "overlay_alpha",
+    "overlay_ratio",
 ];
 
 /// Parses `path` (still percent-encoded, with its leading `/`) and the raw query string.
@@ -186,6 +191,49 @@ pub fn overlay(request: &mut ImageRequest, query: Option<&str>, limits: &Limits)
         replace(edits, |e| matches!(e, Edit::Flatten(_)), flatten, Slot::End);
     }
 
+    if let Some(key) = get("overlay") {
+        let overlay = (!key.is_empty())
+            .then(|| -> Result<Edit> {
+                let offset = |name: &str| {
+                    get(name)
+                        .filter(|v| !v.is_empty())
+                        .map(|v| Offset::parse(name, v))
+                        .transpose()
+                };
+                let percent = |name: &str| -> Result<Option<u8>> {
+                    get(name)
+                        .filter(|v| !v.is_empty())
+                        .map(|v| {
+                            v.parse::<u8>().ok().filter(|p| *p <= 100).ok_or_else(|| {
+                                Error::param(
+                                    name,
+                                    format!("{name}={v:?} is not a percentage from 0 to 100"),
+                                )
+                            })
+                        })
+                        .transpose()
+                };
+                let ratio = percent("overlay_ratio")?;
+                Ok(Edit::Overlay(Overlay {
+                    source: Source {
+                        bucket: request.source.bucket.clone(),
+                        key: key.to_string(),
+                    },
+                    left: offset("overlay_x")?.unwrap_or(Offset::Pixels(0)),
+                    top: offset("overlay_y")?.unwrap_or(Offset::Pixels(0)),
+                    alpha: percent("overlay_alpha")?.unwrap_or(0),
+                    width_ratio: ratio,
+                    height_ratio: ratio,
+                }))
+            })
+            .transpose()?;
+        replace(
+            &mut request.edits,
+            |e| matches!(e, Edit::Overlay(_)),
+            overlay,
+            Slot::End,
+        );
+    }
     if let Some(v) = get("format").filter(|v| !v.is_empty()) {
         request.output.format = OutputFormat::parse("format", v)?;
     }

@@ -41,7 +41,7 @@ use super::{
     Color, Edit, Fit, ImageRequest, Kernel, Limits, Output, OutputFormat, Position, Region, Resize,
     Rules, Source, Trim, TrimBackground,
 };
-use super::{Modulate, RoundCrop};
+use super::{Modulate, Offset, Overlay, RoundCrop};
 use crate::error::{Error, Result};
 
 /// A Thumbor path, parsed.
@@ -59,7 +59,7 @@ pub struct Parsed {
 
 /// Thumbor filters that this service recognises but does not carry out yet
 /// (they arrive with a later issue): naming one is [`Error::UnsupportedEdit`].
-pub const UNSUPPORTED_FILTERS: &[&str] = &["watermark", "animated"];
+pub const UNSUPPORTED_FILTERS: &[&str] = &["animated"];
 
 /// The largest trim tolerance: the RGB distance from black to white (√(3·255²) ≈ 441.7).
 const MAX_TRIM_TOLERANCE: u32 = 442;
@@ -850,6 +850,58 @@ fn apply_filter(
                 a: f,
                 b: 128.0 * (1.0 - f),
             });
+        }
+        "watermark" => {
+            // watermark(bucket,key,x,y,alpha[,wRatio,hRatio]); the key may hold commas? No: SIH splits on commas.
+            let list = arguments(name, args, 4, 7)?;
+            let bucket = list[0].trim();
+            let key = list[1].trim();
+            if key.is_empty() {
+                return Err(Error::param(name, "watermark names no image key"));
+            }
+            let key = percent_decode_str(key)
+                .decode_utf8()
+                .map_err(|_| Error::param(name, "the watermark key is not UTF-8"))?;
+            let alpha = match list.get(4).map(|a| a.trim()).filter(|a| !a.is_empty()) {
+                Some(a) => a.parse::<u8>().ok().filter(|a| *a <= 100).ok_or_else(|| {
+                    Error::param(
+                        name,
+                        format!("watermark alpha {a:?} is not a transparency from 0 to 100"),
+                    )
+                })?,
+                None => 0,
+            };
+            let ratio = |i: usize| -> Result<Option<u8>> {
+                match list
+                    .get(i)
+                    .map(|r| r.trim())
+                    .filter(|r| !r.is_empty() && *r != "none")
+                {
+                    Some(r) => r
+                        .parse::<u8>()
+                        .ok()
+                        .filter(|r| *r <= 100)
+                        .map(Some)
+                        .ok_or_else(|| {
+                            Error::param(
+                                name,
+                                format!("watermark ratio {r:?} is not a percentage from 0 to 100"),
+                            )
+                        }),
+                    None => Ok(None),
+                }
+            };
+            edits.push(Edit::Overlay(Overlay {
+                source: Source {
+                    bucket: Some(bucket.to_string()).filter(|b| !b.is_empty()),
+                    key: key.into_owned(),
+                },
+                left: Offset::parse(name, list[2])?,
+                top: Offset::parse(name, list[3])?,
+                alpha,
+                width_ratio: ratio(5)?,
+                height_ratio: ratio(6)?,
+            }));
         }
         "saturation" => {
             let n = parse_float_in(name, argument(name, args)?, -100.0, 100.0)?;
@@ -1744,11 +1796,6 @@ mod tests {
     #[test]
     fn unsupported_and_unknown_filters() {
         for (path, name) in [
-            ("/filters:watermark(b,k,0,0)/a.jpg", "watermark"),
-            (
-                "/filters:watermark(bucket,folder/key.png,0,0)/a.jpg",
-                "watermark",
-            ),
             ("/filters:animated(false)/a.jpg", "animated"),
             ("/filters:grayscale():animated()/a.jpg", "animated"),
         ] {
@@ -1762,6 +1809,27 @@ mod tests {
         let r = parsed("/filters:notSupportedFilter():grayscale()/a.jpg");
         assert_eq!(r.edits, vec![Edit::Grayscale]);
         assert_eq!(r.source.key, "a.jpg");
+    }
+
+    #[test]
+    fn watermark_filter() {
+        let r = parsed("/filters:watermark(b,folder/key.png,-10,50p,20,25,30)/a.jpg");
+        assert!(matches!(&r.edits[..], [Edit::Overlay(o)]
+            if o.source.bucket.as_deref() == Some("b") && o.source.key == "folder/key.png"
+            && o.left == Offset::Pixels(-10) && o.top == Offset::Percent(50)
+            && o.alpha == 20 && o.width_ratio == Some(25) && o.height_ratio == Some(30)));
+        let r = parsed("/filters:watermark(,logo.png,center,0,0)/a.jpg");
+        assert!(
+            matches!(&r.edits[..], [Edit::Overlay(o)] if o.source.bucket.is_none() && o.left == Offset::Center)
+        );
+        for bad in [
+            "/filters:watermark(b,k,x,0,0)/a.jpg",
+            "/filters:watermark(b,,0,0,0)/a.jpg",
+            "/filters:watermark(b,k,0,0,101)/a.jpg",
+            "/filters:watermark(b,k)/a.jpg",
+        ] {
+            assert_eq!(err(bad).status(), 400, "{bad}");
+        }
     }
 
     #[test]

@@ -9,11 +9,12 @@ use rs_vips::VipsImage;
 use rs_vips::enums::{Angle, BandFormat, CompassDirection, Direction, Interpretation};
 use rs_vips::voption::{Setter, VOption};
 
+use super::format;
 use super::pipeline::{Ctx, vips};
 use crate::error::{Error, Result};
 use crate::request::{
-    Color, Edit, Extend, Fit, Kernel, Limits, Position, Region, Resize, Rotation, RoundCrop, Trim,
-    TrimBackground,
+    Color, Edit, Extend, Fit, Kernel, Limits, Overlay, Position, Region, Resize, Rotation,
+    RoundCrop, Trim, TrimBackground,
 };
 
 /// How a resize is carried out on an image of a known size.
@@ -163,7 +164,96 @@ pub fn apply(ctx: &mut Ctx, edit: &Edit) -> Result<()> {
         }
         Edit::RoundCrop(shape) => round_crop(ctx, shape),
         Edit::SmartCrop { padding } => smart_crop(ctx, *padding),
+        Edit::Overlay(overlay) => draw_overlay(ctx, overlay),
     }
+}
+
+/// Draws the next overlay with SIH's geometry: scaled to `wRatio`/`hRatio`
+/// percent of the base (fitting inside), made `alpha` percent transparent,
+/// placed at `left`/`top` (negative from the far edge, `Np` percent).
+fn draw_overlay(ctx: &mut Ctx, o: &Overlay) -> Result<()> {
+    let bytes = ctx
+        .job
+        .overlays
+        .get(ctx.next_overlay)
+        .cloned()
+        .ok_or_else(|| Error::Processing {
+            detail: "an overlay's original was not fetched".into(),
+        })?;
+    ctx.next_overlay += 1;
+    format::sniff(&bytes)?;
+    let (bw, bh) = size(&ctx.image);
+    let mut overlay =
+        VipsImage::new_from_buffer_with_opts(&bytes, "", VOption::new().set("fail_on", "error"))
+            .and_then(|i| i.autorot())
+            .map_err(|e| Error::InvalidImage {
+                detail: format!("overlay: {e}"),
+            })?;
+    let (ow, oh) = size(&overlay);
+    if u64::from(ow) * u64::from(oh) > ctx.job.max_input_pixels {
+        return Err(Error::TooManyPixels {
+            width: u64::from(ow),
+            height: u64::from(oh),
+            pixels: u64::from(ow) * u64::from(oh),
+            limit: ctx.job.max_input_pixels,
+        });
+    }
+    if overlay.get_typeof("icc-profile-data").unwrap_or(0) != 0 {
+        overlay = overlay
+            .icc_transform_with_opts("srgb", VOption::new().set("embedded", true))
+            .map_err(vips)?;
+    }
+    if o.width_ratio.is_some() || o.height_ratio.is_some() {
+        let bw_box = o
+            .width_ratio
+            .map(|r| (u64::from(bw) * u64::from(r) / 100).max(1) as u32)
+            .unwrap_or(ow.max(1));
+        let bh_box = o
+            .height_ratio
+            .map(|r| (u64::from(bh) * u64::from(r) / 100).max(1) as u32)
+            .unwrap_or(oh.max(1));
+        let s = (f64::from(bw_box) / f64::from(ow.max(1)))
+            .min(f64::from(bh_box) / f64::from(oh.max(1)));
+        let (w, h) = (
+            ((f64::from(ow) * s).floor() as u32).max(1),
+            ((f64::from(oh) * s).floor() as u32).max(1),
+        );
+        overlay = scale_to(&overlay, w, h)?;
+    }
+    let (ow, oh) = size(&overlay);
+    if ow > bw || oh > bh {
+        return Err(Error::OverlayTooLarge);
+    }
+    let (overlay, _) = with_background(&overlay, Color::TRANSPARENT)?;
+    let overlay = if o.alpha > 0 {
+        let keep = 1.0 - f64::from(o.alpha.min(100)) / 100.0;
+        let n = overlay.get_bands() as usize;
+        let mut a = vec![1.0; n];
+        a[n - 1] = keep;
+        overlay
+            .linear(&a, &vec![0.0; n])
+            .and_then(|i| i.cast(rs_vips::enums::BandFormat::Uchar))
+            .map_err(vips)?
+    } else {
+        overlay
+    };
+    let x = o
+        .left
+        .resolve(i64::from(bw), i64::from(ow))
+        .clamp(-100_000, 100_000) as i32;
+    let y = o
+        .top
+        .resolve(i64::from(bh), i64::from(oh))
+        .clamp(-100_000, 100_000) as i32;
+    let base = ctx.image.colourspace(Interpretation::Srgb).map_err(vips)?;
+    ctx.image = base
+        .composite2_with_opts(
+            &overlay,
+            rs_vips::enums::BlendMode::Over,
+            VOption::new().set("x", x).set("y", y),
+        )
+        .map_err(vips)?;
+    Ok(())
 }
 
 /// Contrast-limited adaptive equalisation of the lightness (CIE L*), keeping colour.

@@ -41,6 +41,9 @@ pub struct Job {
     /// The largest output the transport can carry (Lambda's 6 MB response);
     /// a larger output is reduced to fit.
     pub max_output_bytes: Option<u64>,
+    /// The originals of the request's overlays, in the order of its
+    /// `Edit::Overlay`s (fetched by the handler, which owns the origin).
+    pub overlays: Vec<Bytes>,
 }
 
 /// A finished transform.

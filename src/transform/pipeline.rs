@@ -52,6 +52,8 @@ pub struct Ctx<'a> {
     pub encoded: Vec<u8>,
     /// How the output was reduced to fit the response cap, if it was.
     pub reduced: Option<Reduction>,
+    /// Overlays drawn so far (the next one's bytes are `job.overlays[next_overlay]`).
+    pub next_overlay: usize,
 }
 
 impl Ctx<'_> {
@@ -138,6 +140,7 @@ fn open(job: &Job) -> Result<Ctx<'_>> {
         hoisted: None,
         encoded: Vec::new(),
         reduced: None,
+        next_overlay: 0,
     })
 }
 
@@ -464,6 +467,7 @@ mod tests {
             max_input_pixels: u64::MAX,
             effort: Default::default(),
             max_output_bytes: None,
+            overlays: Vec::new(),
         };
         assert!(matches!(
             reclassify(&job(&whole[..1000]), processing),
