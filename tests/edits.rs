@@ -1418,3 +1418,49 @@ async fn overlays_in_every_style() {
     let after = s.get(url).await.header("etag").unwrap().to_string();
     assert_ne!(before, after);
 }
+
+#[tokio::test]
+async fn progressive_and_near_lossless_encoding() {
+    let (s, _dir) = server("encoding", &[("dune.jpg", sample("dune.jpg"))]).await;
+    // progressive JPEG: a SOF2 marker; baseline: SOF0
+    let has = |b: &[u8], marker: u8| b.windows(2).any(|w| w == [0xFF, marker]);
+    let progressive = s.get("/dune.jpg?width=200&progressive=true").await;
+    assert!(has(&progressive.body, 0xC2) && !has(&progressive.body, 0xC0));
+    let baseline = s.get("/dune.jpg?width=200").await;
+    assert!(has(&baseline.body, 0xC0) && !has(&baseline.body, 0xC2));
+    let json = s
+        .get(&edit(
+            "dune.jpg",
+            r#"{"resize":{"width":200},"jpeg":{"progressive":true}}"#,
+        ))
+        .await;
+    assert!(has(&json.body, 0xC2));
+    // interlaced PNG: the IHDR's interlace byte is 1
+    let png = s
+        .get(&edit("quad.png", r#"{"png":{"progressive":true}}"#))
+        .await;
+    assert_eq!(png.body[28], 1, "Adam7 interlace");
+    // near-lossless WebP: lossless coding (VP8L) at a smaller size than lossless
+    let near = s
+        .get(&edit(
+            "dune.jpg",
+            r#"{"resize":{"width":300},"webp":{"nearLossless":true,"quality":60}}"#,
+        ))
+        .await;
+    let lossless = s
+        .get(&edit(
+            "dune.jpg",
+            r#"{"resize":{"width":300},"webp":{"lossless":true}}"#,
+        ))
+        .await;
+    assert!(
+        near.body.windows(4).any(|w| w == b"VP8L"),
+        "near-lossless is lossless coding"
+    );
+    assert!(
+        near.body.len() < lossless.body.len(),
+        "{} vs {}",
+        near.body.len(),
+        lossless.body.len()
+    );
+}

@@ -229,6 +229,8 @@ pub fn parse(json: &Object, rules: &Rules) -> Result<ImageRequest> {
             preferred,
             quality: options.and_then(|o| o.quality),
             lossless: options.is_some_and(|o| o.lossless),
+            near_lossless: options.is_some_and(|o| o.near_lossless),
+            progressive: options.is_some_and(|o| o.progressive),
             effort: field(json, "effort").map(webp_effort),
             max_bytes: None,
         },
@@ -292,6 +294,8 @@ struct FormatOptions {
     format: OutputFormat,
     quality: Option<u8>,
     lossless: bool,
+    near_lossless: bool,
+    progressive: bool,
 }
 
 /// Maps the `edits` object into sharp's order (see the module docs).
@@ -1061,21 +1065,25 @@ fn format_object(name: &str, value: &Value, formats: &mut Formats) -> Result<()>
             ));
         }
     };
-    let (quality, lossless) = match value {
+    let (quality, lossless, near_lossless, progressive) = match value {
         Value::Null | Value::Bool(false) => return Ok(()),
-        Value::Bool(true) => (None, false),
+        Value::Bool(true) => (None, false, false, false),
         Value::Object(object) => {
             let quality = field(object, "quality")
                 .map(|v| whole(&format!("{name}.quality"), v, 1, 100))
                 .transpose()?
                 .map(|q| q as u8);
-            let lossless = match field(object, "lossless") {
-                Some(v) => flag(&format!("{name}.lossless"), v)?,
-                None => false,
+            let option = |key: &str| -> Result<bool> {
+                match field(object, key) {
+                    Some(v) => flag(&format!("{name}.{key}"), v),
+                    None => Ok(false),
+                }
             };
             (
                 quality,
-                lossless && matches!(format, OutputFormat::Webp | OutputFormat::Avif),
+                option("lossless")? && matches!(format, OutputFormat::Webp | OutputFormat::Avif),
+                option("nearLossless")? && format == OutputFormat::Webp,
+                option("progressive")? && matches!(format, OutputFormat::Jpeg | OutputFormat::Png),
             )
         }
         other => return Err(not_an_object(name, other)),
@@ -1086,6 +1094,8 @@ fn format_object(name: &str, value: &Value, formats: &mut Formats) -> Result<()>
         format,
         quality,
         lossless,
+        near_lossless,
+        progressive,
     });
     Ok(())
 }

@@ -229,6 +229,11 @@ pub struct Output {
     pub quality: Option<u8>,
     /// Lossless WebP or AVIF.
     pub lossless: bool,
+    /// Near-lossless WebP (lossless coding of slightly preprocessed pixels;
+    /// `quality` sets the preprocessing, 100 is none).
+    pub near_lossless: bool,
+    /// Progressive JPEG, interlaced PNG.
+    pub progressive: bool,
     /// Encoder effort for this request (WebP 0 to 6, AVIF 0 to 9); `None` uses the configured one.
     pub effort: Option<u8>,
     /// Lower the quality of lossy formats until the output fits in this many bytes.

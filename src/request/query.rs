@@ -39,6 +39,7 @@ pub const PARAMS: &[&str] = &[
     "overlay_y",
     "overlay_alpha",
     "overlay_ratio",
+    "progressive",
 ];
 
 /// Parses `path` (still percent-encoded, with its leading `/`) and the raw query string.
@@ -233,6 +234,9 @@ pub fn overlay(request: &mut ImageRequest, query: Option<&str>, limits: &Limits)
             overlay,
             Slot::End,
         );
+    }
+    if let Some(v) = get("progressive") {
+        request.output.progressive = parse_bool("progressive", v)?;
     }
     if let Some(v) = get("format").filter(|v| !v.is_empty()) {
         request.output.format = OutputFormat::parse("format", v)?;

@@ -59,6 +59,10 @@ pub struct Settings {
     pub quality: Option<u8>,
     /// Lossless WebP or AVIF.
     pub lossless: bool,
+    /// Near-lossless WebP.
+    pub near_lossless: bool,
+    /// Progressive JPEG, interlaced PNG.
+    pub progressive: bool,
     /// Encoder effort.
     pub effort: Effort,
 }
@@ -68,6 +72,8 @@ pub fn encode(image: &VipsImage, format: OutputFormat, settings: Settings) -> Re
     let Settings {
         quality,
         lossless,
+        near_lossless,
+        progressive,
         effort,
     } = settings;
     let q = |default: u8| i32::from(quality.unwrap_or(default));
@@ -76,11 +82,13 @@ pub fn encode(image: &VipsImage, format: OutputFormat, settings: Settings) -> Re
             VOption::new()
                 .set("Q", q(JPEG_QUALITY))
                 .set("optimize_coding", true)
+                .set("interlace", progressive)
                 .set("strip", true),
         ),
         OutputFormat::Png => {
             let mut opts = VOption::new()
                 .set("compression", 6)
+                .set("interlace", progressive)
                 .set("filter", PNG_FILTER_NONE)
                 .set("strip", true);
             if let Some(quality) = quality {
@@ -93,6 +101,7 @@ pub fn encode(image: &VipsImage, format: OutputFormat, settings: Settings) -> Re
                 .set("Q", q(WEBP_QUALITY))
                 .set("effort", i32::from(effort.webp))
                 .set("lossless", lossless)
+                .set("near_lossless", near_lossless)
                 .set("strip", true),
         ),
         OutputFormat::Avif => image.heifsave_buffer_with_opts(

@@ -272,11 +272,13 @@ fn encode_output(ctx: &mut Ctx) -> Result<()> {
     let settings = encode::Settings {
         quality: output.quality,
         lossless: output.lossless,
+        near_lossless: output.near_lossless,
+        progressive: output.progressive,
         effort,
     };
     let start_quality = settings.quality.or(encode::default_quality(ctx.format));
     ctx.encoded = match (output.max_bytes, start_quality) {
-        (Some(max), Some(quality)) if !output.lossless => {
+        (Some(max), Some(quality)) if !output.lossless && !output.near_lossless => {
             encode_within(ctx, settings, quality, 1, max)?.0
         }
         _ => encode::encode(&ctx.image, ctx.format, settings)?,
