@@ -5,6 +5,7 @@
 //! listed in the README's configuration table. Every value is validated at
 //! start-up, with an error naming the variable.
 
+use crate::ops::invalidate::{UrlStyles, distribution_id};
 use crate::request::rewrite::Rewrite;
 use crate::request::{Limits, Rules};
 use crate::signature::{Keyring, Secret, SigningKey};
@@ -82,6 +83,18 @@ pub struct Config {
     pub emf_metrics: bool,
     /// Named transformations (`PRESETS` JSON or `PRESETS_FILE`) and `PRESETS_ONLY`.
     pub presets: crate::request::Presets,
+    /// Invalidate the variants of originals named by S3 event notifications
+    /// (Lambda; `INVALIDATE_ON_CHANGE=Yes` with `DISTRIBUTION_ID`).
+    pub invalidate_on_change: Option<ChangeInvalidation>,
+}
+
+/// Automatic invalidation when originals change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeInvalidation {
+    /// The CloudFront distribution (`DISTRIBUTION_ID`).
+    pub distribution_id: String,
+    /// The URL styles the site uses (`INVALIDATE_URL_STYLES`, default `query`).
+    pub styles: UrlStyles,
 }
 
 /// The binary body that fits API Gateway's and Lambda's 6 MB response once
@@ -134,6 +147,7 @@ impl Default for Config {
             fallback: None,
             emf_metrics: false,
             presets: crate::request::Presets::default(),
+            invalidate_on_change: None,
         }
     }
 }
@@ -342,6 +356,37 @@ impl Config {
         if let Some((var, v)) = get("TRANSFORM_CONCURRENCY") {
             c.transform_concurrency = number(var, &v, 1, 1024)? as usize;
         }
+        let styles = match get("INVALIDATE_URL_STYLES") {
+            Some((var, v)) => UrlStyles::parse(&v).map_err(|problem| ConfigError {
+                var,
+                value: v.clone(),
+                problem,
+            })?,
+            None => UrlStyles::QUERY,
+        };
+        let distribution = get("DISTRIBUTION_ID")
+            .map(|(var, v)| {
+                distribution_id(&v).map_err(|e| ConfigError {
+                    var,
+                    value: v.clone(),
+                    problem: format!("is not a distribution id ({e})"),
+                })
+            })
+            .transpose()?;
+        if let Some((var, v)) = get("INVALIDATE_ON_CHANGE")
+            && yes_no(var, &v)?
+        {
+            let distribution_id = distribution.ok_or_else(|| ConfigError {
+                var: "DISTRIBUTION_ID",
+                value: String::new(),
+                problem: "must name the CloudFront distribution when INVALIDATE_ON_CHANGE=Yes"
+                    .into(),
+            })?;
+            c.invalidate_on_change = Some(ChangeInvalidation {
+                distribution_id,
+                styles,
+            });
+        }
         if let Some((var, v)) = get("WEBP_EFFORT") {
             c.effort.webp = number(var, &v, 0, 6)? as u8;
         }
@@ -537,9 +582,41 @@ mod tests {
             ("CORS_ENABLED", "maybe"),
             ("ERROR_MAX_AGE", "x"),
             ("AVIF_EFFORT", "10"),
+            ("INVALIDATE_ON_CHANGE", "sometimes"),
+            ("INVALIDATE_URL_STYLES", "query,imgix"),
+            ("DISTRIBUTION_ID", "d111.cloudfront.net"),
         ] {
             let e = cfg(&[(k, v)]).unwrap_err().to_string();
             assert!(e.contains(k), "{e}");
         }
+    }
+
+    #[test]
+    fn invalidation_on_change() {
+        assert!(cfg(&[]).unwrap().invalidate_on_change.is_none());
+        // the distribution alone (for the CLI) does not turn it on
+        assert!(
+            cfg(&[("DISTRIBUTION_ID", "E123")])
+                .unwrap()
+                .invalidate_on_change
+                .is_none()
+        );
+        let on = cfg(&[
+            ("INVALIDATE_ON_CHANGE", "Yes"),
+            (
+                "DISTRIBUTION_ID",
+                "arn:aws:cloudfront::123456789012:distribution/E2QWRUHAPOMQZL",
+            ),
+            ("INVALIDATE_URL_STYLES", "query,thumbor"),
+        ])
+        .unwrap()
+        .invalidate_on_change
+        .unwrap();
+        assert_eq!(on.distribution_id, "E2QWRUHAPOMQZL");
+        assert!(on.styles.thumbor && on.styles.query);
+        let e = cfg(&[("INVALIDATE_ON_CHANGE", "Yes")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("DISTRIBUTION_ID"), "{e}");
     }
 }

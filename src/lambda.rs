@@ -1,5 +1,9 @@
-//! The AWS Lambda entry point, a thin adapter over [`Handler`].
+//! The AWS Lambda entry point, a thin adapter over [`Handler`] (and, for S3
+//! event notifications, over [`ChangeInvalidator`]).
 //!
+//! Each event is recognised by its shape. S3 event notifications (direct, or
+//! through SNS or SQS) go to the change invalidator when
+//! `INVALIDATE_ON_CHANGE=Yes`; everything else is read as an HTTP event.
 //! `lambda_http` turns API Gateway REST (v1), HTTP API (v2) and ALB events
 //! into `http::Request`s; this adapter hands them to the one handler with the
 //! path as the event carried it (without an API Gateway stage, as SIH signs
@@ -10,13 +14,20 @@
 //! and never `x-lambda-http-content-encoding`; JSON errors go as text.
 
 use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use http::uri::PathAndQuery;
-use lambda_http::{Body, Request, RequestExt, Response, service_fn};
+use lambda_http::lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Body, Request, RequestExt, Response, Service, service_fn};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use serde_json::Value;
 
 use crate::handler::Handler;
 use crate::observe::RequestId;
+use crate::ops::OpsError;
+use crate::ops::events::{self, ChangeInvalidator};
 
 /// Characters that cannot stand in a URI path as they are; `%` is kept, since
 /// event paths arrive percent-encoded.
@@ -31,13 +42,123 @@ const PATH_UNSAFE: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'}');
 
+/// How long before the invocation's deadline retries of an invalidation stop.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
+/// The time an invalidation may take when the invocation has no deadline (tests).
+const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
+
+/// What the function answers: HTTP events with the image handler, S3 event
+/// notifications with the change invalidator (when configured).
+#[derive(Clone)]
+pub struct Function {
+    handler: Handler,
+    changes: Option<Arc<ChangeInvalidator>>,
+}
+
+impl Function {
+    /// A function that answers HTTP events; S3 notifications are refused.
+    pub fn new(handler: Handler) -> Function {
+        Function {
+            handler,
+            changes: None,
+        }
+    }
+
+    /// Also invalidates the variants of originals named by S3 event notifications.
+    pub fn with_change_invalidation(mut self, changes: ChangeInvalidator) -> Function {
+        self.changes = Some(Arc::new(changes));
+        self
+    }
+}
+
+/// Why an invocation failed; Lambda retries it (S3 invokes asynchronously)
+/// and then sends it to the dead-letter destination, if one is configured.
+#[derive(Debug, thiserror::Error)]
+pub enum FunctionError {
+    /// The payload is neither an S3 notification nor an API Gateway or ALB event.
+    #[error("not an S3 event notification, API Gateway or ALB event: {0}")]
+    UnknownEvent(String),
+    /// An S3 notification arrived but invalidation on change is off.
+    #[error(
+        "an S3 event notification arrived but INVALIDATE_ON_CHANGE is not Yes (with DISTRIBUTION_ID): remove the notification or turn invalidation on"
+    )]
+    InvalidationOff,
+    /// The notification could not be read, or the invalidation failed.
+    #[error(transparent)]
+    Invalidation(#[from] OpsError),
+}
+
+impl From<FunctionError> for Diagnostic {
+    fn from(e: FunctionError) -> Diagnostic {
+        let error_type = match &e {
+            FunctionError::UnknownEvent(_) => "ImageHandler::UnknownEvent",
+            FunctionError::InvalidationOff => "ImageHandler::InvalidationOff",
+            FunctionError::Invalidation(OpsError::Aws { .. }) => "ImageHandler::InvalidationFailed",
+            FunctionError::Invalidation(_) => "ImageHandler::InvalidEvent",
+        };
+        Diagnostic {
+            error_type: error_type.into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
 /// Runs the Lambda runtime loop until the runtime stops it.
-pub async fn run(handler: Handler) -> Result<(), lambda_http::Error> {
-    lambda_http::run(service_fn(move |event: Request| {
-        let handler = handler.clone();
-        async move { Ok::<_, Infallible>(handle(&handler, event).await) }
+pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
+    lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let function = function.clone();
+        async move { dispatch(&function, event).await }
     }))
     .await
+}
+
+/// Answers one invocation: an S3 event notification (recognised by its
+/// shape) is handed to the change invalidator; anything else is read as an
+/// API Gateway or ALB event and answered by [`handle`], exactly as
+/// `lambda_http` would.
+pub async fn dispatch(
+    function: &Function,
+    event: LambdaEvent<Value>,
+) -> Result<Value, FunctionError> {
+    let LambdaEvent { payload, context } = event;
+    if let Some(changes) = events::recognise(&payload) {
+        let changes = changes?;
+        if changes.is_empty() {
+            // S3's test event, or records that change no original: nothing to do.
+            return Ok(
+                serde_json::json!({"changes": 0, "paths": [], "invalidations": [], "warnings": []}),
+            );
+        }
+        let Some(invalidator) = &function.changes else {
+            return Err(FunctionError::InvalidationOff);
+        };
+        let deadline = match context.deadline {
+            0 => Instant::now() + DEFAULT_BUDGET,
+            _ => {
+                let left = context
+                    .deadline()
+                    .duration_since(SystemTime::now())
+                    .unwrap_or_default();
+                Instant::now() + left.saturating_sub(DEADLINE_MARGIN)
+            }
+        };
+        let report = invalidator.handle(&changes, deadline).await?;
+        return serde_json::to_value(report)
+            .map_err(|e| FunctionError::Invalidation(OpsError::Input(e.to_string())));
+    }
+    // `LambdaRequest` reads itself from raw JSON, trying each HTTP event shape in turn.
+    let request: LambdaRequest = serde_json::from_str(&payload.to_string())
+        .map_err(|e| FunctionError::UnknownEvent(e.to_string()))?;
+    let handler = function.handler.clone();
+    let mut adapter = lambda_http::Adapter::from(service_fn(move |request: Request| {
+        let handler = handler.clone();
+        async move { Ok::<_, Infallible>(handle(&handler, request).await) }
+    }));
+    let response = match adapter.call(LambdaEvent::new(request, context)).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    };
+    serde_json::to_value(response).map_err(|e| FunctionError::UnknownEvent(e.to_string()))
 }
 
 /// Adapts one event to the handler and back.

@@ -7,9 +7,13 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use image_handler::config::LAMBDA_RESPONSE_BYTES;
 use image_handler::keys::{Keys, SecretsManagerKeys};
-use image_handler::lambda;
+use image_handler::lambda::{self, Function};
+use image_handler::ops::cli::{self as ops_cli, InvalidateArgs, SrcsetArgs, UrlArgs};
+use image_handler::ops::events::ChangeInvalidator;
+use image_handler::ops::invalidate::Invalidator;
+use image_handler::ops::urls::keyring_from_env;
 use image_handler::origin::{EmbeddedOrigin, FsOrigin, Origin, S3Origin, S3Settings};
-use image_handler::signature::{self, Keyring, SigningKey};
+use image_handler::signature;
 use image_handler::{Config, Handler, serve};
 
 #[derive(Parser)]
@@ -46,12 +50,44 @@ enum Command {
         #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
     },
+    /// Invalidate every cached variant of originals at CloudFront (`/<key>*`).
+    ///
+    /// Exit codes: 0 every invalidation created (and completed, with --wait);
+    /// 2 some were not; 1 none was, or the input was wrong.
+    Invalidate(InvalidateArgs),
+    /// Print the URL of an image variant in the recommended style, `/<key>?<edits>`.
+    Url(UrlArgs),
+    /// Print `<img srcset sizes width height>` (or `<picture>`) markup for an original.
+    Srcset(SrcsetArgs),
 }
 
 fn main() -> ExitCode {
     let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
-        .unwrap_or_else(|_| "image_handler=info".into());
+    // Under the Lambda runtime this executable is the `bootstrap`, started without arguments.
+    let cli = match (!lambda).then(Cli::try_parse).transpose() {
+        Ok(cli) => cli,
+        // Usage errors exit with 1 (clap's own 2 means a partial failure here); help exits with 0.
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    // The operations commands print their own report (and a progress bar): only warnings are logged.
+    let quiet = matches!(
+        cli.as_ref().map(|c| &c.command),
+        Some(Command::Invalidate(_) | Command::Url(_) | Command::Srcset(_))
+    );
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL").unwrap_or_else(|_| {
+        if quiet {
+            "image_handler=warn".into()
+        } else {
+            "image_handler=info".into()
+        }
+    });
     let json_logs = match std::env::var("LOG_FORMAT").as_deref() {
         Ok("json") => true,
         Ok("text") => false,
@@ -77,17 +113,19 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
-    // Under the Lambda runtime this executable is the `bootstrap`, started without arguments.
-    if lambda {
+    let Some(cli) = cli else {
         return runtime.block_on(lambda_command());
-    }
-    match Cli::parse().command {
+    };
+    match cli.command {
         Command::Serve { origin, listen } => runtime.block_on(serve_command(origin, listen)),
         Command::Sign {
             url,
             expires,
             key_id,
         } => sign_command(&url, expires.as_deref(), key_id.as_deref()),
+        Command::Invalidate(args) => runtime.block_on(ops_cli::invalidate(args)),
+        Command::Url(args) => ops_cli::url(args),
+        Command::Srcset(args) => runtime.block_on(ops_cli::srcset(args)),
     }
 }
 
@@ -147,7 +185,8 @@ async fn serve_command(origin: Option<String>, listen: SocketAddr) -> ExitCode {
     }
 }
 
-/// Lambda mode: the S3 origin over `SOURCE_BUCKETS`, driven by the runtime API.
+/// Lambda mode: the S3 origin over `SOURCE_BUCKETS`, driven by the runtime API;
+/// with `INVALIDATE_ON_CHANGE=Yes`, S3 event notifications invalidate `/<key>*`.
 async fn lambda_command() -> ExitCode {
     let mut config = match Config::from_env() {
         Ok(c) => c,
@@ -162,11 +201,29 @@ async fn lambda_command() -> ExitCode {
         Ok(o) => o,
         Err(e) => return fail(&e),
     };
+    let changes = config.invalidate_on_change.clone();
+    let buckets = config.source_buckets.clone();
     let handler = match handler(config, origin).await {
         Ok(h) => h,
         Err(e) => return fail(&e),
     };
-    match lambda::run(handler).await {
+    let mut function = Function::new(handler);
+    if let Some(changes) = changes {
+        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        match Invalidator::new(&shared, &changes.distribution_id) {
+            Ok(invalidator) => {
+                function = function.with_change_invalidation(ChangeInvalidator::new(
+                    invalidator,
+                    buckets,
+                    changes.styles,
+                ));
+            }
+            Err(e) => return fail(&e.to_string()),
+        }
+    }
+    match lambda::run(function).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("lambda runtime: {e}")),
     }
@@ -215,15 +272,7 @@ async fn handler(config: Config, origin: Arc<dyn Origin>) -> Result<Handler, Str
 }
 
 fn sign_command(url: &str, expires: Option<&str>, key_id: Option<&str>) -> ExitCode {
-    let keys = match (
-        std::env::var("SIGNATURE_KEYS"),
-        std::env::var("SIGNATURE_SECRET"),
-    ) {
-        (Ok(json), _) => Keyring::from_json(&json).map_err(|e| format!("SIGNATURE_KEYS {e}")),
-        (_, Ok(secret)) => Keyring::new(vec![SigningKey::new("default", &secret, None)]),
-        _ => Err("set SIGNATURE_KEYS or SIGNATURE_SECRET to the signing secret(s)".to_string()),
-    };
-    let keys = match keys {
+    let keys = match keyring_from_env() {
         Ok(k) => k,
         Err(e) => return fail(&e),
     };
