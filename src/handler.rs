@@ -334,9 +334,12 @@ impl Handler {
         params: &[(String, String)],
     ) -> Result<()> {
         let presets = &self.config.presets;
+        // The last value, as for every parameter: a signature covers only the last
+        // value of each name, so applying earlier ones would let them be added unsigned.
         let from_query = params
             .iter()
-            .filter(|(k, _)| k == "preset")
+            .rev()
+            .find(|(k, _)| k == "preset")
             .map(|(_, v)| v.as_str());
         let names: Vec<&str> = parsed
             .presets

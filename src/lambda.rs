@@ -103,8 +103,18 @@ impl From<FunctionError> for Diagnostic {
     }
 }
 
-/// Runs the Lambda runtime loop until the runtime stops it.
+/// Runs the Lambda runtime loop until the runtime stops it. Behind a Lambda
+/// Function URL in `RESPONSE_STREAM` mode (`LAMBDA_INVOKE_MODE`), responses
+/// are streamed (no 6 MB cap; S3 events are then not handled by this function).
 pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
+    if std::env::var("LAMBDA_INVOKE_MODE").as_deref() == Ok("RESPONSE_STREAM") {
+        let handler = function.handler.clone();
+        return lambda_http::run_with_streaming_response(service_fn(move |request: Request| {
+            let handler = handler.clone();
+            async move { Ok::<_, Infallible>(handle(&handler, request).await) }
+        }))
+        .await;
+    }
     lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let function = function.clone();
         async move { dispatch(&function, event).await }

@@ -213,6 +213,11 @@ struct Function {
 impl Function {
     /// Sets up the bucket and secret (unique per `name`) and starts the emulator and the function.
     async fn start(name: &str) -> Function {
+        Function::start_with(name, &[]).await
+    }
+
+    /// The same with extra settings.
+    async fn start_with(name: &str, extra: &[(&'static str, &str)]) -> Function {
         let bucket = format!("ih-runtime-{name}-{}", std::process::id());
         moto()
             .bucket(&bucket, &[("photos/dune.jpg", sample("dune.jpg"), None)])
@@ -232,6 +237,10 @@ impl Function {
             ("SECRETS_MANAGER", secret_id),
             ("SECRET_KEY", SECRET_FIELD.to_string()),
         ];
+        let settings: Vec<(&'static str, String)> = settings
+            .into_iter()
+            .chain(extra.iter().map(|(k, v)| (*k, v.to_string())))
+            .collect();
 
         let port = free_port();
         let emulator = Command::new("cargo-lambda")
@@ -556,4 +565,47 @@ async fn request_headers_cannot_turn_an_image_into_text() {
         let body = binary_body(&response, shape);
         assert!(body == expected.body, "{shape}: the image differs");
     }
+}
+
+/// Behind a Lambda Function URL in RESPONSE_STREAM mode the binary streams
+/// the response (no envelope, no 6 MB cap): through the emulator's Function
+/// URL endpoint the client gets a plain HTTP response with the image.
+#[tokio::test]
+async fn function_url_streaming_mode() {
+    let function =
+        Function::start_with("stream", &[("LAMBDA_INVOKE_MODE", "RESPONSE_STREAM")]).await;
+    let signature = SigningKey::new("k", SECRET, None).sign("/photos/dune.jpg", Some("width=120"));
+    let url = format!(
+        "http://127.0.0.1:{}/lambda-url/_/photos/dune.jpg?width=120&signature={signature}",
+        function.port
+    );
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut response = None;
+    for _ in 0..50 {
+        match client.get(&url).header("accept", "image/webp").send().await {
+            Ok(r) => {
+                response = Some(r);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let response = response.expect("the emulator's Function URL answers");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/webp");
+    let body = response.bytes().await.unwrap();
+    assert!(is_webp(&body));
+    assert_size(&decode(&body), 120, 75);
+    // unsigned: the JSON error, streamed as is
+    let unsigned = client
+        .get(format!(
+            "http://127.0.0.1:{}/lambda-url/_/photos/dune.jpg?width=120",
+            function.port
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 400);
+    let json: serde_json::Value = serde_json::from_slice(&unsigned.bytes().await.unwrap()).unwrap();
+    assert_eq!(json["code"], "AuthorizationQueryParametersError");
 }

@@ -488,3 +488,18 @@ fn sign_command_prints_a_verifiable_url() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("zzz"));
 }
+
+#[tokio::test]
+async fn an_added_preset_cannot_ride_on_a_signature() {
+    let keys = Keyring::new(vec![SigningKey::new("k", "secret", None)]).unwrap();
+    let presets = r#"{"small":"width=20","huge":"width=4000"}"#;
+    let mut config =
+        Config::from_lookup(|k| (k == "PRESETS").then(|| presets.to_string())).unwrap();
+    config.signing = Some(keys.clone());
+    let (s, _dir) = server("preset-sig", config).await;
+    let url = signature::sign_url(&keys, "/quad.png?preset=small", None, None).unwrap();
+    assert_size(&s.get(&url).await.image("image/png"), 20, 10);
+    // an extra, unsigned preset placed before the signed one changes nothing
+    let forged = url.replace("?preset=small", "?preset=huge&preset=small");
+    assert_size(&s.get(&forged).await.image("image/png"), 20, 10);
+}
