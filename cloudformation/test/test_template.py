@@ -1,0 +1,550 @@
+"""The template's security shape, evaluated for real parameter choices.
+
+Parses cloudformation/image-handler.yaml with cfn-lint's decoder, resolves it
+for a set of parameter values the way CloudFormation would (conditions,
+Fn::If, Fn::Sub, Fn::Split, Fn::Select, Fn::Join; other resources stay
+symbolic as "<Name>" or "<Name.Attr>"), then asserts on the IAM policies,
+buckets and CloudFront settings of that stack. Each checker is also run on a
+deliberately broken copy, so that it is known to catch what it looks for.
+
+    python3 -m unittest discover -s cloudformation/test -v
+"""
+
+import copy
+import json
+import re
+import unittest
+from pathlib import Path
+
+from cfnlint.decode import decode_str
+
+HERE = Path(__file__).resolve().parent
+TEMPLATE_PATH = HERE.parent / "image-handler.yaml"
+ACCOUNT, REGION, PARTITION = "123456789012", "eu-west-1", "aws"
+STACK = "images"
+NO_VALUE = object()
+
+
+def load_template():
+    template, matches = decode_str(TEMPLATE_PATH.read_text())
+    assert not matches, matches
+    return template
+
+
+TEMPLATE = load_template()
+
+
+def parameters(**overrides):
+    values = {name: p.get("Default") for name, p in TEMPLATE["Parameters"].items()}
+    values.update(
+        ArtifactBucket="artifacts-bucket",
+        FunctionZipKey="image-handler/function-abc.zip",
+        LayerZipKey="image-handler/layer-def.zip",
+        SourceBuckets="photos-bucket",
+    )
+    values.update(overrides)
+    for name, value in values.items():
+        assert value is not None, f"parameter {name} needs a value"
+        allowed = TEMPLATE["Parameters"][name].get("AllowedValues")
+        if allowed:
+            assert str(value) in [str(a) for a in allowed], (name, value)
+        pattern = TEMPLATE["Parameters"][name].get("AllowedPattern")
+        if pattern:
+            assert re.fullmatch(pattern, str(value)), (name, value, pattern)
+    return {k: str(v) for k, v in values.items()}
+
+
+class Stack:
+    """The template resolved for one set of parameter values."""
+
+    def __init__(self, template, params, region=REGION):
+        self.template = template
+        self.params = params
+        self.pseudo = {
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Region": region,
+            "AWS::Partition": PARTITION,
+            "AWS::StackName": STACK,
+            "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}/8e4e7c30-0c2b-11ef-9d6b-0a1b2c3d4e5f",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        self.conditions = {}
+        for name in template.get("Conditions", {}):
+            self.condition(name)
+        self.resources = {}
+        for name, res in template["Resources"].items():
+            cond = res.get("Condition")
+            if cond is None or self.condition(cond):
+                self.resources[name] = {
+                    "Type": res["Type"],
+                    "Properties": self.resolve(res.get("Properties", {})),
+                    "DependsOn": res.get("DependsOn"),
+                }
+        self.outputs = {
+            name: self.resolve(out["Value"])
+            for name, out in template.get("Outputs", {}).items()
+            if "Condition" not in out or self.condition(out["Condition"])
+        }
+
+    def condition(self, name):
+        if name not in self.conditions:
+            self.conditions[name] = bool(self.resolve(self.template["Conditions"][name]))
+        return self.conditions[name]
+
+    def ref(self, name):
+        if name in self.params:
+            return self.params[name]
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name in self.pseudo:
+            return self.pseudo[name]
+        assert name in self.template["Resources"], f"Ref to unknown {name}"
+        res = self.template["Resources"][name]
+        assert "Condition" not in res or self.condition(res["Condition"]), f"Ref to {name}, which this stack does not create"
+        return f"<{name}>"
+
+    def getatt(self, name, attr):
+        res = self.template["Resources"][name]
+        assert "Condition" not in res or self.condition(res["Condition"]), f"GetAtt of {name}, which this stack does not create"
+        if res["Type"] == "AWS::Lambda::Url" and attr == "FunctionUrl":
+            return f"https://<{name}.{attr}>/"
+        return f"<{name}.{attr}>"
+
+    def sub(self, text, extra):
+        def value(match):
+            key = match.group(1)
+            if key.startswith("!"):
+                return "${" + key[1:] + "}"
+            if key in extra:
+                return str(extra[key])
+            if "." in key:
+                return self.getatt(*key.split(".", 1))
+            return str(self.ref(key))
+
+        return re.sub(r"\$\{([^}]*)\}", value, text)
+
+    def resolve(self, node):
+        if isinstance(node, list):
+            items = [self.resolve(n) for n in node]
+            return [i for i in items if i is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            (key, arg), = node.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Fn::GetAtt":
+                name, attr = arg if isinstance(arg, list) else arg.split(".", 1)
+                return self.getatt(name, attr)
+            if key == "Fn::If":
+                cond, yes, no = arg
+                return self.resolve(yes if self.condition(cond) else no)
+            if key == "Fn::Equals":
+                a, b = (self.resolve(x) for x in arg)
+                return str(a) == str(b)
+            if key == "Fn::Not":
+                return not self.resolve(arg[0])
+            if key == "Fn::And":
+                return all(self.resolve(x) for x in arg)
+            if key == "Fn::Or":
+                return any(self.resolve(x) for x in arg)
+            if key == "Condition":
+                return self.condition(arg)
+            if key == "Fn::Sub":
+                if isinstance(arg, str):
+                    return self.sub(arg, {})
+                text, extra = arg
+                return self.sub(text, {k: self.resolve(v) for k, v in extra.items()})
+            if key == "Fn::Split":
+                sep, text = arg
+                return str(self.resolve(text)).split(sep)
+            if key == "Fn::Select":
+                index, items = arg
+                return self.resolve(items)[int(index)]
+            if key == "Fn::Join":
+                sep, items = arg
+                return sep.join(str(i) for i in self.resolve(items))
+        out = {}
+        for k, v in node.items():
+            r = self.resolve(v)
+            if r is not NO_VALUE:
+                out[k] = r
+        return out
+
+    def of_type(self, kind):
+        return {n: r for n, r in self.resources.items() if r["Type"] == kind}
+
+    def role_statements(self):
+        """(role, statement) for every statement of every role the stack creates."""
+        for name, role in self.of_type("AWS::IAM::Role").items():
+            for policy in role["Properties"].get("Policies", []):
+                for st in as_list(policy["PolicyDocument"]["Statement"]):
+                    yield name, st
+
+
+def as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+# ---------------------------------------------------------------- checkers
+
+
+def wildcard_allow_problems(stack):
+    problems = []
+    for role, st in stack.role_statements():
+        if st["Effect"] != "Allow":
+            continue
+        for action in as_list(st["Action"]):
+            if "*" in action:
+                problems.append(f"{role}: wildcard action {action}")
+        for resource in as_list(st["Resource"]):
+            if resource == "*":
+                problems.append(f"{role}: {st.get('Sid')} on every resource")
+        if "NotAction" in st or "NotResource" in st:
+            problems.append(f"{role}: NotAction/NotResource in an Allow")
+    return problems
+
+
+def s3_problems(stack):
+    """Object access only under the source buckets (and the fallback object)."""
+    buckets = stack.params["SourceBuckets"].split(",")
+    prefix = stack.params["SourcePrefix"]
+    allowed_objects = {f"arn:aws:s3:::{b}/{prefix}*" for b in buckets}
+    if stack.params["EnableDefaultFallbackImage"] == "Yes":
+        fb = stack.params["FallbackImageS3Bucket"] or buckets[0]
+        allowed_objects.add(f"arn:aws:s3:::{fb}/{stack.params['FallbackImageS3Key']}")
+    allowed_buckets = {f"arn:aws:s3:::{b}" for b in buckets}
+    problems = []
+    for role, st in stack.role_statements():
+        if st["Effect"] != "Allow":
+            continue
+        for action in as_list(st["Action"]):
+            if not action.startswith("s3:"):
+                continue
+            if action == "s3:ListBucket":
+                problems.append(f"{role}: s3:ListBucket is not needed (missing keys already answer 404)")
+            for resource in as_list(st["Resource"]):
+                wanted = allowed_buckets if action in ("s3:GetBucketNotification", "s3:PutBucketNotification") else allowed_objects
+                if resource not in wanted:
+                    problems.append(f"{role}: {action} on {resource}")
+    return problems
+
+
+def secret_problems(stack):
+    on = stack.params["EnableSignature"] == "Yes"
+    found = [(r, st) for r, st in stack.role_statements() if any(a.startswith("secretsmanager:") for a in as_list(st["Action"]))]
+    if not on:
+        return [f"{r}: secrets access while signing is off" for r, _ in found]
+    want = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{stack.params['SecretsManagerSecret']}-??????"
+    if [(r, as_list(st["Action"]), as_list(st["Resource"])) for r, st in found] != [("ImageFunctionRole", ["secretsmanager:GetSecretValue"], [want])]:
+        return [f"secrets access is not GetSecretValue on {want} only: {found}"]
+    return []
+
+
+def kms_problems(stack):
+    found = [st for _, st in stack.role_statements() if any(a.startswith("kms:") for a in as_list(st["Action"]))]
+    key = stack.params["KmsKeyArn"]
+    if not key:
+        return [f"kms access without KmsKeyArn: {found}"] if found else []
+    if len(found) != 1 or as_list(found[0]["Action"]) != ["kms:Decrypt"] or as_list(found[0]["Resource"]) != [key] or "Condition" not in found[0]:
+        return [f"kms access is not Decrypt on {key} through S3/Secrets Manager: {found}"]
+    return []
+
+
+def invalidation_problems(stack):
+    found = [(r, st) for r, st in stack.role_statements() if any(a.startswith("cloudfront:") for a in as_list(st["Action"]))]
+    if stack.params["InvalidateOnOverwrite"] != "Yes":
+        return [f"cloudfront access while InvalidateOnOverwrite is off: {found}"] if found else []
+    want = [("InvalidationFunctionRole", ["cloudfront:CreateInvalidation"], ["arn:aws:cloudfront::123456789012:distribution/<Distribution>"])]
+    got = [(r, as_list(st["Action"]), as_list(st["Resource"])) for r, st in found]
+    return [] if got == want else [f"cloudfront access is not CreateInvalidation on this distribution only: {got}"]
+
+
+def log_problems(stack):
+    """Each role writes only to its own function's log group."""
+    problems = []
+    functions = stack.of_type("AWS::Lambda::Function")
+    own = {}
+    for fn in functions.values():
+        role = fn["Properties"]["Role"].strip("<>").split(".")[0]
+        group = fn["Properties"].get("LoggingConfig", {}).get("LogGroup")
+        own[role] = group
+    for role, st in stack.role_statements():
+        for action in as_list(st["Action"]):
+            if not action.startswith("logs:"):
+                continue
+            if action == "logs:CreateLogGroup":
+                problems.append(f"{role}: may create log groups")
+            group = own.get(role)
+            if group is None or as_list(st["Resource"]) != [f"<{group.strip('<>')}.Arn>"]:
+                problems.append(f"{role}: {action} on {st['Resource']}, not its function's own log group {group}")
+    return problems
+
+
+def bucket_problems(stack):
+    problems = []
+    policies = {p["Properties"]["Bucket"]: p["Properties"]["PolicyDocument"] for p in stack.of_type("AWS::S3::BucketPolicy").values()}
+    for name, bucket in stack.of_type("AWS::S3::Bucket").items():
+        props = bucket["Properties"]
+        block = props.get("PublicAccessBlockConfiguration", {})
+        for flag in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
+            if block.get(flag) is not True:
+                problems.append(f"{name}: {flag} is not on")
+        if not props.get("BucketEncryption"):
+            problems.append(f"{name}: not encrypted")
+        if not props.get("OwnershipControls"):
+            problems.append(f"{name}: no ownership controls")
+        if not props.get("LifecycleConfiguration"):
+            problems.append(f"{name}: no lifecycle rule")
+        doc = policies.get(f"<{name}>")
+        tls = [
+            st for st in as_list((doc or {}).get("Statement", []))
+            if st["Effect"] == "Deny"
+            and st.get("Principal") == "*"
+            and st.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+            and set(as_list(st["Resource"])) >= {f"<{name}.Arn>", f"<{name}.Arn>/*"}
+            and "s3:*" in as_list(st["Action"])
+        ]
+        if not tls:
+            problems.append(f"{name}: no TLS-only bucket policy")
+    return problems
+
+
+CHECKERS = [wildcard_allow_problems, s3_problems, secret_problems, kms_problems, invalidation_problems, log_problems, bucket_problems]
+
+VARIANTS = {
+    "defaults": {},
+    "everything": dict(
+        SourceBuckets="photos-bucket,archive.example.com,third-bucket",
+        SourcePrefix="public/",
+        EnableSignature="Yes",
+        SecretsManagerSecret="image-handler/signing",
+        SecretsManagerKey="signatureKey",
+        EnableDefaultFallbackImage="Yes",
+        FallbackImageS3Bucket="fallback-bucket",
+        FallbackImageS3Key="errors/missing.png",
+        KmsKeyArn="arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        ReservedConcurrency="50",
+        AlarmEmail="ops@example.com",
+        InvalidateOnOverwrite="Yes",
+        DomainNames="img.example.com,images.example.com",
+        AcmCertificateArn="arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555",
+        WebAclArn="arn:aws:wafv2:us-east-1:123456789012:global/webacl/images/abcd",
+        OriginShieldRegion="eu-west-1",
+    ),
+    "function-url": dict(OriginType="FunctionUrl"),
+    "function-url-everything": dict(OriginType="FunctionUrl", InvalidateOnOverwrite="Yes", EnableSignature="Yes", SecretsManagerSecret="s", SecretsManagerKey="k"),
+    "fallback-in-first-source-bucket": dict(SourceBuckets="a-bucket,b-bucket", EnableDefaultFallbackImage="Yes", FallbackImageS3Key="fallback.jpg"),
+    "ten-buckets": dict(SourceBuckets=",".join(f"bucket-{i:02d}" for i in range(10))),
+}
+
+
+def stack(**overrides):
+    return Stack(TEMPLATE, parameters(**overrides))
+
+
+class SecurityShape(unittest.TestCase):
+    def test_every_variant_passes_every_checker(self):
+        for name, overrides in VARIANTS.items():
+            s = stack(**overrides)
+            for checker in CHECKERS:
+                with self.subTest(variant=name, checker=checker.__name__):
+                    self.assertEqual(checker(s), [])
+
+    def test_source_bucket_arns_are_exact(self):
+        s = stack(**VARIANTS["everything"])
+        read = [st for r, st in s.role_statements() if st.get("Sid") == "ReadOriginals"]
+        self.assertEqual(
+            read[0]["Resource"],
+            ["arn:aws:s3:::photos-bucket/public/*", "arn:aws:s3:::archive.example.com/public/*", "arn:aws:s3:::third-bucket/public/*"],
+        )
+        ten = stack(**VARIANTS["ten-buckets"])
+        read = [st for r, st in ten.role_statements() if st.get("Sid") == "ReadOriginals"][0]
+        self.assertEqual(read["Resource"], [f"arn:aws:s3:::bucket-{i:02d}/*" for i in range(10)])
+        fallback = [st for r, st in stack(**VARIANTS["fallback-in-first-source-bucket"]).role_statements() if st.get("Sid") == "ReadFallbackImage"]
+        self.assertEqual(fallback[0]["Resource"], "arn:aws:s3:::a-bucket/fallback.jpg")
+
+    def test_parameter_patterns_refuse_bad_bucket_lists(self):
+        pattern = TEMPLATE["Parameters"]["SourceBuckets"]["AllowedPattern"]
+        for bad in ["a, b", "", "UPPER", "a,", ",".join(f"bucket-{i:02d}" for i in range(11))]:
+            self.assertIsNone(re.fullmatch(pattern, bad), bad)
+        self.assertIsNone(re.fullmatch(TEMPLATE["Parameters"]["SecretsManagerSecret"]["AllowedPattern"], "arn:aws:secretsmanager:x"))
+
+
+class CheckersCatchMistakes(unittest.TestCase):
+    """Each checker fails on a template broken in the way it looks for."""
+
+    def broken(self, mutate, **overrides):
+        template = copy.deepcopy(TEMPLATE)
+        mutate(template)
+        return Stack(template, parameters(**overrides))
+
+    def statements(self, template, role="ImageFunctionRole"):
+        return template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+
+    def test_wildcards(self):
+        s = self.broken(lambda t: self.statements(t).append({"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::photos-bucket/*"}))
+        self.assertTrue(wildcard_allow_problems(s))
+        s = self.broken(lambda t: self.statements(t).append({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}))
+        self.assertTrue(wildcard_allow_problems(s))
+
+    def test_s3_outside_source_buckets(self):
+        s = self.broken(lambda t: self.statements(t).append({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::someone-else/*"}))
+        self.assertTrue(s3_problems(s))
+        s = self.broken(lambda t: self.statements(t).append({"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::photos-bucket"}))
+        self.assertTrue(s3_problems(s))
+
+    def test_secret_when_signing_is_off(self):
+        def unconditional(t):
+            st = self.statements(t)
+            for i, item in enumerate(st):
+                if isinstance(item, dict) and "Fn::If" in item and item["Fn::If"][0] == "SigningOn":
+                    st[i] = item["Fn::If"][1]
+        self.assertTrue(secret_problems(self.broken(unconditional)))
+        self.assertEqual(secret_problems(self.broken(lambda t: None)), [])
+
+    def test_kms_and_cloudfront_without_their_options(self):
+        s = self.broken(lambda t: self.statements(t).append({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "arn:aws:kms:eu-west-1:123456789012:key/x"}))
+        self.assertTrue(kms_problems(s))
+        s = self.broken(lambda t: self.statements(t).append({"Effect": "Allow", "Action": "cloudfront:CreateInvalidation", "Resource": "arn:aws:cloudfront::123456789012:distribution/E1"}))
+        self.assertTrue(invalidation_problems(s))
+
+    def test_logs_outside_own_group(self):
+        s = self.broken(lambda t: self.statements(t).append({"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": {"Fn::Sub": "arn:aws:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/*"}}))
+        self.assertTrue(log_problems(s))
+
+    def test_bucket_without_protections(self):
+        def unprotect(t):
+            t["Resources"]["LogBucket"]["Properties"]["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] = False
+            del t["Resources"]["LogBucketPolicy"]
+        problems = bucket_problems(self.broken(unprotect))
+        self.assertTrue(any("BlockPublicPolicy" in p for p in problems), problems)
+        self.assertTrue(any("TLS-only" in p for p in problems), problems)
+
+
+class Behaviour(unittest.TestCase):
+    def test_function(self):
+        s = stack()
+        fn = s.resources["ImageFunction"]["Properties"]
+        self.assertEqual(fn["Runtime"], "provided.al2023")
+        self.assertEqual(fn["Architectures"], ["x86_64"])
+        self.assertEqual(fn["Handler"], "bootstrap")
+        self.assertEqual(fn["Timeout"], 29)
+        self.assertEqual(fn["MemorySize"], "1769")
+        self.assertEqual(fn["Layers"], ["<LibvipsLayer>"])
+        self.assertNotIn("ReservedConcurrentExecutions", fn)
+        self.assertEqual(stack(ReservedConcurrency="25").resources["ImageFunction"]["Properties"]["ReservedConcurrentExecutions"], "25")
+        env = fn["Environment"]["Variables"]
+        self.assertEqual(env["SOURCE_BUCKETS"], "photos-bucket")
+        self.assertEqual(env["AUTO_FORMAT"], "avif,webp")
+        self.assertEqual(env["ERROR_MAX_AGE"], "10")
+        self.assertNotIn("MAX_RESPONSE_BYTES", env, "API Gateway: the binary's own 6 MB default")
+        self.assertEqual(env["LAMBDA_INVOKE_MODE"], "BUFFERED")
+        url = stack(OriginType="FunctionUrl").resources["ImageFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual((url["LAMBDA_INVOKE_MODE"], url["MAX_RESPONSE_BYTES"]), ("RESPONSE_STREAM", "20971520"))
+
+    def test_every_parameter_is_used(self):
+        text = json.dumps(TEMPLATE["Resources"]) + json.dumps(TEMPLATE["Outputs"]) + json.dumps(TEMPLATE["Conditions"])
+        for name in TEMPLATE["Parameters"]:
+            self.assertRegex(text, r'"Ref": "%s"|\$\{%s\}' % (name, name), name)
+
+    def test_cache_key(self):
+        policy = stack().resources["CachePolicy"]["Properties"]["CachePolicyConfig"]
+        self.assertEqual((policy["MinTTL"], policy["DefaultTTL"], policy["MaxTTL"]), (0, 86400, 31536000))
+        key = policy["ParametersInCacheKeyAndForwardedToOrigin"]
+        self.assertEqual(key["HeadersConfig"], {"HeaderBehavior": "whitelist", "Headers": ["accept"]})
+        self.assertEqual(key["QueryStringsConfig"], {"QueryStringBehavior": "all"})
+        self.assertEqual(key["CookiesConfig"], {"CookieBehavior": "none"})
+        self.assertIs(key["EnableAcceptEncodingGzip"], False)
+        self.assertIs(key["EnableAcceptEncodingBrotli"], False)
+        origin = stack().resources["OriginRequestPolicy"]["Properties"]["OriginRequestPolicyConfig"]
+        self.assertEqual(
+            [origin["HeadersConfig"]["HeaderBehavior"], origin["QueryStringsConfig"]["QueryStringBehavior"], origin["CookiesConfig"]["CookieBehavior"]],
+            ["none"] * 3,
+        )
+
+    def test_distribution(self):
+        for variant in ("defaults", "function-url", "everything"):
+            s = stack(**VARIANTS[variant])
+            d = s.resources["Distribution"]["Properties"]["DistributionConfig"]
+            b = d["DefaultCacheBehavior"]
+            self.assertEqual(b["ViewerProtocolPolicy"], "redirect-to-https")
+            self.assertEqual((b["AllowedMethods"], b["CachedMethods"]), (["GET", "HEAD"], ["GET", "HEAD"]))
+            self.assertIs(b["Compress"], True)
+            self.assertEqual(b["FunctionAssociations"], [{"EventType": "viewer-request", "FunctionARN": "<ViewerRequestFunction.FunctionMetadata.FunctionARN>"}])
+            self.assertEqual((d["HttpVersion"], d["IPV6Enabled"]), ("http2and3", True))
+            self.assertEqual(d["Logging"]["Bucket"], "<LogBucket.DomainName>")
+            errors = {e["ErrorCode"]: e["ErrorCachingMinTTL"] for e in d["CustomErrorResponses"]}
+            self.assertEqual(set(errors), {400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504})
+            self.assertEqual(set(errors.values()), {"10"})
+            (origin,) = d["Origins"]
+            self.assertEqual(origin["CustomOriginConfig"]["OriginProtocolPolicy"], "https-only")
+        d = stack(**VARIANTS["everything"]).resources["Distribution"]["Properties"]["DistributionConfig"]
+        self.assertEqual(d["Origins"][0]["OriginShield"], {"Enabled": True, "OriginShieldRegion": "eu-west-1"})
+        self.assertEqual(d["ViewerCertificate"]["MinimumProtocolVersion"], "TLSv1.2_2021")
+        self.assertEqual(d["Aliases"], ["img.example.com", "images.example.com"])
+        self.assertNotIn("OriginShield", stack().resources["Distribution"]["Properties"]["DistributionConfig"]["Origins"][0])
+
+    def test_rest_api_origin(self):
+        s = stack()
+        api = s.resources["RestApi"]["Properties"]
+        self.assertEqual((api["EndpointConfiguration"]["Types"], api["BinaryMediaTypes"]), (["REGIONAL"], ["*/*"]))
+        methods = s.of_type("AWS::ApiGateway::Method")
+        self.assertEqual(sorted(m["Properties"]["HttpMethod"] for m in methods.values()), ["GET", "GET", "HEAD", "HEAD"])
+        for m in methods.values():
+            self.assertEqual(m["Properties"]["Integration"]["Type"], "AWS_PROXY")
+        stage = s.resources["ApiStage"]["Properties"]
+        fmt = json.loads(stage["AccessLogSetting"]["Format"])
+        self.assertIn("$context.requestId", fmt.values())
+        self.assertNotIn("FunctionUrl", s.resources)
+        origin = s.resources["Distribution"]["Properties"]["DistributionConfig"]["Origins"][0]
+        self.assertEqual((origin["DomainName"], origin["OriginPath"]), (f"<RestApi>.execute-api.{REGION}.amazonaws.com", "/image"))
+        for name in ("RestApiGetPermission", "RestApiHeadPermission"):
+            self.assertRegex(s.resources[name]["Properties"]["SourceArn"], r":<RestApi>/image/(GET|HEAD)/\*$")
+
+    def test_function_url_origin(self):
+        s = stack(OriginType="FunctionUrl")
+        self.assertEqual(s.resources["FunctionUrl"]["Properties"]["AuthType"], "AWS_IAM")
+        self.assertEqual(s.resources["FunctionUrl"]["Properties"]["InvokeMode"], "RESPONSE_STREAM")
+        self.assertFalse(s.of_type("AWS::ApiGateway::RestApi"))
+        origin = s.resources["Distribution"]["Properties"]["DistributionConfig"]["Origins"][0]
+        self.assertEqual(origin["OriginAccessControlId"], "<FunctionUrlOriginAccessControl.Id>")
+        self.assertNotIn("OriginPath", origin)
+        for name in ("FunctionUrlCloudFrontPermission", "FunctionUrlCloudFrontInvokePermission"):
+            p = s.resources[name]["Properties"]
+            self.assertEqual(p["Principal"], "cloudfront.amazonaws.com")
+            self.assertEqual(p["SourceArn"], f"arn:aws:cloudfront::{ACCOUNT}:distribution/<Distribution>")
+
+    def test_invalidation_on_overwrite(self):
+        self.assertFalse([n for n in stack().resources if "Invalidation" in n or "BucketNotifications" in n])
+        s = stack(**VARIANTS["everything"])
+        env = s.resources["InvalidationFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual((env["INVALIDATE_ON_CHANGE"], env["DISTRIBUTION_ID"]), ("Yes", "<Distribution>"))
+        custom = s.resources["BucketNotifications"]["Properties"]
+        self.assertEqual(custom["Buckets"], ["photos-bucket", "archive.example.com", "third-bucket"])
+        self.assertEqual(custom["Prefix"], "public/")
+        self.assertEqual(s.resources["BucketNotificationsFunction"]["Properties"]["Handler"], "bucket_notifications.handler")
+
+    def test_alarms(self):
+        names = set(stack().of_type("AWS::CloudWatch::Alarm"))
+        self.assertEqual(names, {"FunctionErrorsAlarm", "FunctionThrottlesAlarm", "FunctionDurationAlarm", "Origin5xxAlarmRestApi"})
+        # CloudFront's metrics can be alarmed on in us-east-1 only
+        east = set(Stack(TEMPLATE, parameters(), region="us-east-1").of_type("AWS::CloudWatch::Alarm"))
+        self.assertEqual(east, {"FunctionErrorsAlarm", "FunctionThrottlesAlarm", "FunctionDurationAlarm", "CloudFront5xxAlarm"})
+        url = set(stack(OriginType="FunctionUrl").of_type("AWS::CloudWatch::Alarm"))
+        self.assertIn("Origin5xxAlarmFunctionUrl", url)
+        for alarm in stack().of_type("AWS::CloudWatch::Alarm").values():
+            self.assertEqual(alarm["Properties"]["AlarmActions"], ["<AlarmTopic>"])
+        self.assertIn("InvalidationDeadLetterAlarm", stack(**VARIANTS["everything"]).of_type("AWS::CloudWatch::Alarm"))
+        self.assertIn("AlarmEmailSubscription", stack(**VARIANTS["everything"]).resources)
+
+    def test_outputs(self):
+        out = stack().outputs
+        self.assertEqual(out["ApiEndpoint"], "https://<Distribution.DomainName>")
+        self.assertEqual(out["DistributionId"], "<Distribution>")
+        self.assertEqual(out["CloudFrontLoggingBucket"], "<LogBucket>")
+        self.assertEqual(stack(**VARIANTS["everything"]).outputs["ImageUrl"], "https://img.example.com")
+
+
+if __name__ == "__main__":
+    unittest.main()

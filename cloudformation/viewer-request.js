@@ -1,0 +1,158 @@
+// image-handler: CloudFront viewer-request function (runtime cloudfront-js-2.0).
+//
+// Its output is the cache key, so that one variant of an image is cached once:
+// - `Accept` becomes `image/avif`, `image/webp` or nothing: the one format the
+//   service would pick from it (same rule as src/transform/format.rs, with
+//   AUTO_FORMAT applied), so the thousands of browser Accept strings make at
+//   most three cache entries;
+// - the query keeps only the parameters the service reads, sorted by name, one
+//   value each (the last, as the service and its signatures read them).
+//
+// The template inlines this file; AUTO_FORMAT is filled from the AutoFormat
+// parameter there. cloudformation/test/viewer-request.test.mjs keeps the two
+// in sync and runs both under Node.
+
+var AUTO_FORMAT = 'avif,webp';
+
+// docs/url-api.md's edit parameters (src/request/query.rs PARAMS), the signed
+// URL's `signature` and `expires` (src/signature.rs), and `preset` and `info`
+// (src/handler.rs), sorted. tests/deployment.rs checks this list against them.
+var PARAMS = ['background', 'blur', 'dpr', 'expires', 'fit', 'flip', 'flop', 'format', 'fx', 'fy', 'grayscale', 'greyscale', 'height', 'info', 'overlay', 'overlay_alpha', 'overlay_ratio', 'overlay_x', 'overlay_y', 'position', 'preset', 'progressive', 'quality', 'rotate', 'sharpen', 'signature', 'width'];
+
+// Parameters whose every value applies, in order (none: the last value wins
+// for every name, as in the service and in SIH's string to sign).
+var LISTS = [];
+
+var NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+// Whether an Accept value accepts `type`: a media range equal to it whose
+// parameters hold no `q=` of zero or less (a refusal).
+function accepts(accept, type) {
+    var ranges = accept.split(',');
+    for (var i = 0; i < ranges.length; i++) {
+        var parts = ranges[i].split(';');
+        if (parts[0].trim().toLowerCase() !== type) {
+            continue;
+        }
+        var refused = false;
+        for (var j = 1; j < parts.length; j++) {
+            var p = parts[j].trim();
+            if (p.indexOf('q=') === 0) {
+                var q = p.slice(2).trim();
+                if (NUMBER.test(q) && Number(q) <= 0) {
+                    refused = true;
+                }
+            }
+        }
+        if (!refused) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// The one Accept value the cache key keeps, or '' for none.
+function normalAccept(headers) {
+    var header = headers.accept;
+    if (!header) {
+        return '';
+    }
+    var values = [];
+    if (header.multiValue && header.multiValue.length) {
+        for (var i = 0; i < header.multiValue.length; i++) {
+            values.push(header.multiValue[i].value);
+        }
+    } else {
+        values.push(header.value || '');
+    }
+    var accept = values.join(',');
+    var auto = AUTO_FORMAT.toLowerCase() === 'yes' ? ['avif', 'webp'] : AUTO_FORMAT.toLowerCase().split(',');
+    for (var k = 0; k < auto.length; k++) {
+        var format = auto[k].trim();
+        if ((format === 'avif' || format === 'webp') && accepts(accept, 'image/' + format)) {
+            return 'image/' + format;
+        }
+    }
+    return '';
+}
+
+// A query parameter name as the service reads it (form-urlencoded: `+` is a
+// space, %XX decoded); undefined when it does not decode.
+function decodeName(raw) {
+    try {
+        return decodeURIComponent(raw.replace(/\+/g, ' '));
+    } catch (e) {
+        return undefined;
+    }
+}
+
+// [name, raw value] pairs in request order.
+function pairs(request) {
+    var out = [];
+    var raw = typeof request.rawQueryString === 'function' ? request.rawQueryString() : undefined;
+    if (typeof raw === 'string' && raw.length > 0) {
+        var segments = raw.split('&');
+        for (var i = 0; i < segments.length; i++) {
+            if (segments[i] === '') {
+                continue;
+            }
+            var eq = segments[i].indexOf('=');
+            if (eq < 0) {
+                out.push([segments[i], '']);
+            } else {
+                out.push([segments[i].slice(0, eq), segments[i].slice(eq + 1)]);
+            }
+        }
+        return out;
+    }
+    // Without the raw string (older runtimes, the console's test tool), the
+    // parsed object: its multiValue lists keep each name's own order.
+    var qs = request.querystring || {};
+    for (var name in qs) {
+        var entry = qs[name];
+        if (entry.multiValue && entry.multiValue.length) {
+            for (var j = 0; j < entry.multiValue.length; j++) {
+                out.push([name, entry.multiValue[j].value]);
+            }
+        } else {
+            out.push([name, entry.value === undefined ? '' : entry.value]);
+        }
+    }
+    return out;
+}
+
+function normalQuery(request) {
+    var kept = {};
+    var all = pairs(request);
+    for (var i = 0; i < all.length; i++) {
+        var name = decodeName(all[i][0]);
+        if (name === undefined || PARAMS.indexOf(name) < 0) {
+            continue;
+        }
+        if (LISTS.indexOf(name) >= 0 && kept[name]) {
+            kept[name].push(all[i][1]);
+        } else {
+            kept[name] = [all[i][1]];
+        }
+    }
+    var names = Object.keys(kept).sort();
+    var parts = [];
+    for (var j = 0; j < names.length; j++) {
+        for (var k = 0; k < kept[names[j]].length; k++) {
+            parts.push(names[j] + '=' + kept[names[j]][k]);
+        }
+    }
+    return parts.join('&');
+}
+
+function handler(event) {
+    var request = event.request;
+    var accept = normalAccept(request.headers);
+    if (accept) {
+        request.headers.accept = { value: accept };
+    } else {
+        delete request.headers.accept;
+    }
+    request.querystring = normalQuery(request);
+    return request;
+}
