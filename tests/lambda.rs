@@ -10,9 +10,8 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use common::*;
@@ -21,54 +20,6 @@ use image_handler::keys::{Keys, SecretsManagerKeys};
 use image_handler::origin::{S3Origin, S3Settings};
 use image_handler::signature::SigningKey;
 use image_handler::{Config, Handler};
-
-/// Kills a child process when dropped, also when a test fails.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn invoke(port: u16, event: &serde_json::Value) -> serde_json::Value {
-    let file = std::env::temp_dir().join(format!(
-        "image-handler-event-{}-{port}.json",
-        std::process::id()
-    ));
-    std::fs::write(&file, event.to_string()).unwrap();
-    let out = Command::new("cargo-lambda")
-        .args([
-            "lambda",
-            "invoke",
-            "--invoke-address",
-            "127.0.0.1",
-            "--invoke-port",
-            &port.to_string(),
-            "--data-file",
-        ])
-        .arg(&file)
-        .arg("_")
-        .output()
-        .expect("cargo-lambda is installed (pip install cargo-lambda)");
-    let _ = std::fs::remove_file(&file);
-    assert!(
-        out.status.success(),
-        "invoke failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-}
 
 fn fixture(name: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(format!(
@@ -206,8 +157,7 @@ struct Function {
     /// The service's settings, as environment variables (without the Lambda
     /// and AWS client ones).
     settings: Vec<(&'static str, String)>,
-    _function: Guard,
-    _emulator: Guard,
+    runtime: LambdaRuntime,
 }
 
 impl Function {
@@ -242,59 +192,17 @@ impl Function {
             .chain(extra.iter().map(|(k, v)| (*k, v.to_string())))
             .collect();
 
-        let port = free_port();
-        let emulator = Command::new("cargo-lambda")
-            .args([
-                "lambda",
-                "watch",
-                "--only-lambda-apis",
-                "--invoke-address",
-                "127.0.0.1",
-                "--invoke-port",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cargo-lambda is installed (pip install cargo-lambda)");
-        let emulator = Guard(emulator);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the runtime emulator did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-
-        let function = Command::new(env!("CARGO_BIN_EXE_image-handler"))
-            .env(
-                "AWS_LAMBDA_RUNTIME_API",
-                format!("http://127.0.0.1:{port}/.rt"),
-            )
-            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-            .env("AWS_ENDPOINT_URL", &moto().endpoint)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .envs(settings.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run the function");
+        let runtime = LambdaRuntime::start(&settings);
         Function {
-            port,
+            port: runtime.port,
             settings,
-            _function: Guard(function),
-            _emulator: emulator,
+            runtime,
         }
     }
 
     /// Sends one event through the runtime emulator and returns the envelope.
     fn invoke(&self, event: &serde_json::Value) -> serde_json::Value {
-        invoke(self.port, event)
+        self.runtime.invoke(event)
     }
 
     /// The plain HTTP server over the same bucket, settings and secret, set

@@ -9,7 +9,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -926,54 +926,6 @@ async fn s3_notifications_invalidate_through_the_lambda_dispatch() {
     assert!(error.to_string().contains("NoSuchDistribution"), "{error}");
 }
 
-/// Kills a child process when dropped, also when a test fails.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn emulator_invoke(port: u16, event: &Value) -> Value {
-    let file = std::env::temp_dir().join(format!(
-        "image-handler-ops-event-{}-{port}.json",
-        std::process::id()
-    ));
-    std::fs::write(&file, event.to_string()).unwrap();
-    let out = Command::new("cargo-lambda")
-        .args([
-            "lambda",
-            "invoke",
-            "--invoke-address",
-            "127.0.0.1",
-            "--invoke-port",
-            &port.to_string(),
-            "--data-file",
-        ])
-        .arg(&file)
-        .arg("_")
-        .output()
-        .expect("cargo-lambda is installed (pip install cargo-lambda)");
-    let _ = std::fs::remove_file(&file);
-    assert!(
-        out.status.success(),
-        "invoke failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_invalidates_on_s3_events_under_the_lambda_runtime() {
     let dist = distribution().await;
@@ -981,54 +933,17 @@ async fn the_binary_invalidates_on_s3_events_under_the_lambda_runtime() {
     moto()
         .bucket(&bucket, &[("photos/dune.jpg", sample("dune.jpg"), None)])
         .await;
-    let port = free_port();
-    let emulator = Command::new("cargo-lambda")
-        .args([
-            "lambda",
-            "watch",
-            "--only-lambda-apis",
-            "--invoke-address",
-            "127.0.0.1",
-            "--invoke-port",
-            &port.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("cargo-lambda is installed (pip install cargo-lambda)");
-    let _emulator = Guard(emulator);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the runtime emulator did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let function = Command::new(env!("CARGO_BIN_EXE_image-handler"))
-        .env(
-            "AWS_LAMBDA_RUNTIME_API",
-            format!("http://127.0.0.1:{port}/.rt"),
-        )
-        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-        .env("SOURCE_BUCKETS", &bucket)
-        .env("AWS_ENDPOINT_URL", &moto().endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("S3_FORCE_PATH_STYLE", "Yes")
-        .env("INVALIDATE_ON_CHANGE", "Yes")
-        .env("DISTRIBUTION_ID", &dist)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run the function");
-    let _function = Guard(function);
+    let runtime = LambdaRuntime::start(&[
+        ("SOURCE_BUCKETS", bucket.clone()),
+        ("S3_FORCE_PATH_STYLE", "Yes".to_string()),
+        ("INVALIDATE_ON_CHANGE", "Yes".to_string()),
+        ("DISTRIBUTION_ID", dist.clone()),
+    ]);
+    let runtime = std::sync::Arc::new(runtime);
 
     let event = fixture("s3-event-put-delete.json", &bucket);
-    let response = tokio::task::spawn_blocking(move || emulator_invoke(port, &event))
+    let r = runtime.clone();
+    let response = tokio::task::spawn_blocking(move || r.invoke(&event))
         .await
         .unwrap();
     assert_eq!(
@@ -1052,7 +967,8 @@ async fn the_binary_invalidates_on_s3_events_under_the_lambda_runtime() {
         .unwrap(),
     )
     .unwrap();
-    let response = tokio::task::spawn_blocking(move || emulator_invoke(port, &http_event))
+    let r = runtime.clone();
+    let response = tokio::task::spawn_blocking(move || r.invoke(&http_event))
         .await
         .unwrap();
     assert_eq!(response["statusCode"], 200, "{response}");

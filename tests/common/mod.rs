@@ -515,3 +515,118 @@ impl Moto {
         }
     }
 }
+
+// ---------------------------------------------------------------- Lambda runtime emulator
+
+/// Kills a child process when dropped, also when a test fails.
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// The real binary under cargo-lambda's runtime emulator (`pip install
+/// cargo-lambda`), talking to moto with test credentials.
+pub struct LambdaRuntime {
+    /// The emulator's invoke port.
+    pub port: u16,
+    _function: ChildGuard,
+    _emulator: ChildGuard,
+}
+
+impl LambdaRuntime {
+    /// Starts the emulator, waits for it, then starts the function with `settings`.
+    pub fn start(settings: &[(&str, String)]) -> LambdaRuntime {
+        use std::process::{Command, Stdio};
+        let port = free_port();
+        let emulator = Command::new("cargo-lambda")
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+            ])
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cargo-lambda is installed (pip install cargo-lambda)");
+        let emulator = ChildGuard(emulator);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the runtime emulator did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let function = Command::new(env!("CARGO_BIN_EXE_image-handler"))
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{port}/.rt"),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+            .env("AWS_ENDPOINT_URL", &moto().endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .envs(settings.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run the function");
+        LambdaRuntime {
+            port,
+            _function: ChildGuard(function),
+            _emulator: emulator,
+        }
+    }
+
+    /// Sends one event with `cargo lambda invoke` and returns the function's answer.
+    pub fn invoke(&self, event: &serde_json::Value) -> serde_json::Value {
+        let file = std::env::temp_dir().join(format!(
+            "image-handler-event-{}-{}.json",
+            std::process::id(),
+            self.port
+        ));
+        std::fs::write(&file, event.to_string()).expect("write event");
+        let out = std::process::Command::new("cargo-lambda")
+            .args([
+                "lambda",
+                "invoke",
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+            ])
+            .arg(self.port.to_string())
+            .arg("--data-file")
+            .arg(&file)
+            .arg("_")
+            .output()
+            .expect("cargo-lambda is installed (pip install cargo-lambda)");
+        let _ = std::fs::remove_file(&file);
+        assert!(
+            out.status.success(),
+            "invoke failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    }
+}
