@@ -1,4 +1,7 @@
 //! The `image-handler` binary: command-line entry points around the library.
+// The Lambda entry point's future (runtime, AWS clients, handler) nests deeper
+// than rustc's default query depth allows in a clean (non-incremental) build.
+#![recursion_limit = "256"]
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
