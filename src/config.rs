@@ -585,10 +585,50 @@ mod tests {
             ("INVALIDATE_ON_CHANGE", "sometimes"),
             ("INVALIDATE_URL_STYLES", "query,imgix"),
             ("DISTRIBUTION_ID", "d111.cloudfront.net"),
+            ("METRICS", "prometheus"),
+            ("MAX_RESPONSE_BYTES", "10"),
+            ("S3_FORCE_PATH_STYLE", "perhaps"),
+            ("PRESETS", "[1]"),
+            ("PRESETS_ONLY", "Yes"),
+            ("ENABLE_DEFAULT_FALLBACK_IMAGE", "Yes"),
         ] {
             let e = cfg(&[(k, v)]).unwrap_err().to_string();
-            assert!(e.contains(k), "{e}");
+            let named = if k == "ENABLE_DEFAULT_FALLBACK_IMAGE" {
+                "DEFAULT_FALLBACK_IMAGE_KEY"
+            } else {
+                k
+            };
+            assert!(e.contains(named), "{k}: {e}");
         }
+    }
+
+    #[test]
+    fn runtime_settings() {
+        let c = cfg(&[
+            ("METRICS", "emf"),
+            ("MAX_RESPONSE_BYTES", "2048"),
+            ("S3_FORCE_PATH_STYLE", "Yes"),
+            ("ENABLE_DEFAULT_FALLBACK_IMAGE", "Yes"),
+            ("DEFAULT_FALLBACK_IMAGE_BUCKET", "assets"),
+            ("DEFAULT_FALLBACK_IMAGE_KEY", "missing.png"),
+            ("PRESETS", r#"{"thumb":"width=10"}"#),
+            ("PRESETS_ONLY", "Yes"),
+        ])
+        .unwrap();
+        assert!(c.emf_metrics && c.s3_force_path_style && c.presets.only);
+        assert_eq!(c.max_response_bytes, Some(2048));
+        let fallback = c.fallback.unwrap();
+        assert_eq!(
+            (fallback.bucket.as_deref(), fallback.key.as_str()),
+            (Some("assets"), "missing.png")
+        );
+        assert_eq!(c.presets.get("thumb").unwrap(), "width=10");
+        let defaults = cfg(&[]).unwrap();
+        assert!(
+            !defaults.emf_metrics
+                && defaults.max_response_bytes.is_none()
+                && defaults.fallback.is_none()
+        );
     }
 
     #[test]

@@ -512,7 +512,7 @@ pub struct Kernel {
 }
 
 /// A resize to a box, with sharp's semantics.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct Resize {
     /// Target width in pixels; `None` follows the aspect ratio.
     pub width: Option<u32>,

@@ -1132,10 +1132,7 @@ mod tests {
             width,
             height,
             fit,
-            position: Position::Centre,
-            background: None,
-            without_enlargement: false,
-            adaptive: false,
+            ..Resize::default()
         }
     }
 

@@ -890,10 +890,7 @@ mod tests {
             width,
             height,
             fit,
-            position: Position::Centre,
-            background: None,
-            without_enlargement: false,
-            adaptive: false,
+            ..Resize::default()
         }
     }
 
