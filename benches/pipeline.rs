@@ -131,6 +131,7 @@ fn main() {
             accepted: Accepted::default(),
             limits: Limits::default(),
             max_input_pixels: 50_000_000,
+            max_frames: 256,
             effort: Effort::default(),
             max_output_bytes: None,
             overlays: Vec::new(),

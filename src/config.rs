@@ -48,6 +48,8 @@ pub struct Config {
     pub max_source_bytes: u64,
     /// Largest original, in pixels over all frames, that is decoded (`MAX_INPUT_PIXELS`).
     pub max_input_pixels: u64,
+    /// Most frames an animated original may have to be kept animated (`MAX_FRAMES`).
+    pub max_frames: u32,
     /// Automatic output format (`AUTO_FORMAT`, or SIH's `AUTO_WEBP`).
     pub auto_format: AutoFormat,
     /// `Cache-Control` of successful responses (`CACHE_CONTROL`).
@@ -126,6 +128,7 @@ impl Default for Config {
             limits: Limits::default(),
             max_source_bytes: 50 * 1024 * 1024,
             max_input_pixels: 50_000_000,
+            max_frames: 256,
             auto_format: AutoFormat {
                 avif: true,
                 webp: true,
@@ -178,6 +181,9 @@ impl Config {
         }
         if let Some((var, v)) = get("MAX_INPUT_PIXELS") {
             c.max_input_pixels = number(var, &v, 1, u64::MAX)?;
+        }
+        if let Some((var, v)) = get("MAX_FRAMES") {
+            c.max_frames = number(var, &v, 1, 10_000)? as u32;
         }
         if let Some((var, v)) = get("AUTO_FORMAT") {
             c.auto_format = auto_format(var, &v)?;

@@ -96,13 +96,29 @@ pub enum Error {
         /// The configured limit.
         limit: u64,
     },
+    /// An animation to be kept has more frames than the configured limit.
+    #[error(
+        "The animation has {frames} frames, above the limit of {limit}; ask for animated=false to get its first frame."
+    )]
+    TooManyFrames {
+        /// Frames in the original.
+        frames: u64,
+        /// The configured limit (`MAX_FRAMES`).
+        limit: u32,
+    },
     /// The original is not in a format this service reads.
     #[error(
-        "The image is not in a supported format ({detail}); supported: jpeg, png, webp, avif, heic, gif, tiff."
+        "The image is not in a supported format ({detail}); supported: jpeg, png, webp, avif, heic, gif, tiff, svg."
     )]
     UnsupportedFormat {
         /// What was found instead.
         detail: String,
+    },
+    /// An SVG original that the sanitiser refuses (see `transform::svg`).
+    #[error("The SVG was refused: {reason}.")]
+    InvalidSvg {
+        /// What is wrong with it.
+        reason: String,
     },
     /// libvips could not decode the original.
     #[error("The image could not be decoded: it is corrupt, truncated or not an image.")]
@@ -172,15 +188,17 @@ impl Error {
             | Error::MissingKey
             | Error::InvalidKey { .. }
             | Error::UnsupportedFormat { .. }
+            | Error::InvalidSvg { .. }
             | Error::InvalidImage { .. } => StatusCode::BAD_REQUEST,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::BucketNotAllowed(_) | Error::SignatureMismatch | Error::OutsidePrefix { .. } => {
                 StatusCode::FORBIDDEN
             }
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Error::SourceTooLarge { .. } | Error::TooManyPixels { .. } | Error::TooLargeImage => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
+            Error::SourceTooLarge { .. }
+            | Error::TooManyPixels { .. }
+            | Error::TooManyFrames { .. }
+            | Error::TooLargeImage => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Origin { .. } => StatusCode::BAD_GATEWAY,
             Error::OriginUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::OriginTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -209,8 +227,9 @@ impl Error {
             Error::NotFound { .. } => "NoSuchKey",
             Error::SourceTooLarge { .. } => "SourceTooLarge",
             Error::TooManyPixels { .. } => "TooManyPixels",
+            Error::TooManyFrames { .. } => "TooManyFrames",
             Error::UnsupportedFormat { .. } => "UnsupportedImageFormat",
-            Error::InvalidImage { .. } => "InvalidImage",
+            Error::InvalidImage { .. } | Error::InvalidSvg { .. } => "InvalidImage",
             Error::MethodNotAllowed(_) => "MethodNotAllowed",
             Error::Origin { .. } => "OriginError",
             Error::TooLargeImage => "TooLargeImageException",

@@ -258,6 +258,7 @@ impl Handler {
             accepted,
             limits: config.limits,
             max_input_pixels: config.max_input_pixels,
+            max_frames: config.max_frames,
             effort: config.effort,
             max_output_bytes: config.max_response_bytes,
             overlays: overlays.into_iter().map(|o| o.bytes).collect(),

@@ -858,7 +858,6 @@ async fn blur_softens_an_edge() {
 async fn unsupported_edits_are_refused_in_each_style() {
     let (s, _dir) = server("unsupported", &[]).await;
     for (path, named) in [
-        ("/filters:animated(false)/quad.png".to_string(), "animated"),
         (
             "/fit-in/100x100/filters:fill(blur)/quad.png".to_string(),
             "fill(blur)",
@@ -1462,5 +1461,274 @@ async fn progressive_and_near_lossless_encoding() {
         "{} vs {}",
         near.body.len(),
         lossless.body.len()
+    );
+}
+
+// ---------------------------------------------------------------- animation
+
+/// The frame colours of the test animations.
+const FRAMES: [[f64; 3]; 4] = [RED, GREEN, BLUE, WHITE];
+
+/// A strip of `colours.len()` frames of `w`x`h`, each filled with its colour
+/// around a 10 px `border` (none if `None`), with `page-height` and delays set.
+fn strip(w: i32, h: i32, colours: &[[f64; 3]], border: Option<[f64; 3]>) -> VipsImage {
+    let frames: Vec<VipsImage> = colours
+        .iter()
+        .map(|c| match border {
+            Some(b) => canvas(w, h, b, &[(*c, 10, 10, w - 20, h - 20)]),
+            None => canvas(w, h, *c, &[]),
+        })
+        .collect();
+    let mut joined = VipsImage::arrayjoin_with_opts(&frames, VOption::new().set("across", 1))
+        .and_then(|j| j.copy())
+        .expect("arrayjoin");
+    joined.set_int("page-height", h).expect("page-height");
+    joined
+        .set_array_int("delay", &vec![100; colours.len()])
+        .expect("delay");
+    joined.set_int("loop", 0).expect("loop");
+    joined
+}
+
+fn gif(image: &VipsImage) -> Vec<u8> {
+    image.gifsave_buffer().expect("gifsave")
+}
+
+/// Decodes every frame of an animated response.
+fn frames(bytes: &[u8]) -> VipsImage {
+    init_vips();
+    VipsImage::new_from_buffer(bytes, "n=-1").expect("decodes with every frame")
+}
+
+/// Asserts `image` holds `colours.len()` frames of `w`x`h`, each of its colour at (x, y).
+#[track_caller]
+fn assert_frames(image: &VipsImage, w: i32, h: i32, colours: &[[f64; 3]], at: (i32, i32)) {
+    assert_eq!(
+        image.get_int("n-pages").unwrap_or(1),
+        colours.len() as i32,
+        "frames"
+    );
+    assert_eq!(
+        (image.get_width(), image.get_page_height()),
+        (w, h),
+        "frame size"
+    );
+    for (i, colour) in colours.iter().enumerate() {
+        assert_rgb(image, at.0, at.1 + i as i32 * h, *colour, 40.0);
+    }
+}
+
+#[tokio::test]
+async fn animations_keep_their_frames() {
+    let (s, _dir) = server(
+        "animation",
+        &[
+            ("anim.gif", gif(&strip(200, 100, &FRAMES, None))),
+            ("bordered.gif", gif(&strip(200, 100, &FRAMES, Some(BLACK)))),
+            ("one.gif", gif(&canvas(200, 100, GREEN, &[]))),
+        ],
+    )
+    .await;
+    // resize keeps every frame, in GIF, and in WebP (GIF -> WebP)
+    let r = s.get("/anim.gif?width=100").await;
+    assert!(is_gif(&r.body), "{}", r.text());
+    assert_frames(&frames(&r.body), 100, 50, &FRAMES, (50, 25));
+    let r = s.get("/anim.gif?width=100&format=webp").await;
+    assert!(is_webp(&r.body));
+    assert_frames(&frames(&r.body), 100, 50, &FRAMES, (50, 25));
+    // and back: WebP -> GIF
+    let webp = r.body.clone();
+    let (s2, _dir2) = server("animation-webp", &[("anim.webp", webp.to_vec())]).await;
+    let r = s2.get("/anim.webp?width=60&format=gif").await;
+    assert_frames(&frames(&r.body), 60, 30, &FRAMES, (30, 15));
+    // automatic format never drops frames: AVIF is skipped, WebP animates
+    let r = s
+        .get_with(
+            "/anim.gif?width=100",
+            &[("accept", "image/avif,image/webp")],
+        )
+        .await;
+    assert_eq!(r.header("content-type"), Some("image/webp"));
+    assert_frames(&frames(&r.body), 100, 50, &FRAMES, (50, 25));
+    let r = s
+        .get_with("/anim.gif?width=100", &[("accept", "image/avif")])
+        .await;
+    assert_eq!(r.header("content-type"), Some("image/gif"));
+    // crops, rotations and extract run on every frame
+    let r = s.get("/anim.gif?width=50&height=50").await;
+    assert_frames(&frames(&r.body), 50, 50, &FRAMES, (25, 25));
+    let r = s.get("/anim.gif?rotate=90&width=50").await;
+    assert_frames(&frames(&r.body), 50, 100, &FRAMES, (25, 50));
+    let r = s.get("/10x10:60x40/anim.gif").await;
+    assert_frames(&frames(&r.body), 50, 30, &FRAMES, (25, 15));
+    let r = s.get("/anim.gif?flip=true&blur=2&grayscale=true").await;
+    let image = frames(&r.body);
+    assert_eq!(image.get_int("n-pages").unwrap(), 4);
+    assert_eq!(image.get_page_height(), 100);
+    // trim removes the same border from every frame
+    let r = s.get("/trim/bordered.gif").await;
+    assert_frames(&frames(&r.body), 180, 80, &FRAMES, (90, 40));
+    // the same content-aware crop on every frame keeps the sizes equal
+    let r = s
+        .get("/bordered.gif?width=60&height=60&position=attention")
+        .await;
+    let image = frames(&r.body);
+    assert_eq!(image.get_int("n-pages").unwrap(), 4);
+    assert_eq!((image.get_width(), image.get_page_height()), (60, 60));
+    // a watermark at -10,-10 sits at the bottom-right corner of every frame
+    let (s3, dir3) = server(
+        "animation-mark",
+        &[
+            ("anim.gif", gif(&strip(200, 100, &FRAMES, None))),
+            ("mark.png", png(&canvas(20, 20, BLACK, &[]))),
+        ],
+    )
+    .await;
+    let r = s3
+        .get("/filters:watermark(,mark.png,-10,-10,0)/anim.gif")
+        .await;
+    let image = frames(&r.body);
+    for i in 0..4 {
+        assert_rgb(&image, 180, 80 + i * 100, BLACK, 40.0);
+        assert_rgb(&image, 5, 5 + i * 100, FRAMES[i as usize], 40.0);
+    }
+    drop(dir3);
+    // a single-frame GIF is a still image: automatic AVIF applies
+    let r = s
+        .get_with("/one.gif?width=100", &[("accept", "image/avif")])
+        .await;
+    assert_eq!(r.header("content-type"), Some("image/avif"));
+}
+
+#[tokio::test]
+async fn first_frame_only_and_frame_limits() {
+    let dir = TempDir::new("edits-frames");
+    dir.write("anim.gif", &gif(&strip(200, 100, &FRAMES, None)));
+    let s = Server::fs(
+        Config {
+            max_frames: 3,
+            max_input_pixels: 200 * 100 * 3,
+            ..Config::default()
+        },
+        &dir,
+    )
+    .await;
+    // four frames are above both limits...
+    let message = assert_error(&s.get("/anim.gif?width=100").await, 413, "TooManyFrames");
+    assert!(
+        message.contains("4 frames") && message.contains('3'),
+        "{message}"
+    );
+    // ...unless only the first frame is asked for, in every style
+    for path in [
+        "/anim.gif?width=100&animated=false".to_string(),
+        "/filters:animated(false)/anim.gif?width=100".to_string(),
+        edit("anim.gif", r#"{"resize":{"width":100},"animated":false}"#),
+    ] {
+        let r = s.get(&path).await;
+        let image = r.image("image/gif");
+        assert_eq!(image.get_int("n-pages").unwrap_or(1), 1, "{path}");
+        assert_size(&image, 100, 50);
+        assert_rgb(&image, 50, 25, RED, 40.0);
+    }
+    // a still output format takes the first frame
+    let r = s.get("/anim.gif?format=png").await;
+    assert_rgb(&r.image("image/png"), 100, 50, RED, 1.0);
+    let bad = s.get("/anim.gif?animated=sometimes").await;
+    assert_error(&bad, 400, "InvalidParameter");
+    // pixels are counted over the frames that are decoded
+    let s = Server::fs(
+        Config {
+            max_input_pixels: 200 * 100 * 3,
+            ..Config::default()
+        },
+        &dir,
+    )
+    .await;
+    assert_error(&s.get("/anim.gif?width=100").await, 413, "TooManyPixels");
+    assert_eq!(s.get("/anim.gif?width=100&animated=0").await.status, 200);
+}
+
+// ---------------------------------------------------------------- SVG
+
+const SVG_RED_SQUARE: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="100" height="50">
+  <rect width="100" height="50" fill="#00f"/><rect width="50" height="50" fill="red"/>
+</svg>"##;
+
+#[tokio::test]
+async fn svg_originals_are_sanitised_or_rasterised() {
+    // A listener the hostile SVG points at: it must never be contacted.
+    let trap = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    trap.set_nonblocking(true).unwrap();
+    let port = trap.local_addr().unwrap().port();
+    let hostile = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="100" height="50" onload="alert(1)">
+  <script>alert(2)</script>
+  <rect width="100" height="50" fill="red"/>
+  <image href="http://127.0.0.1:{port}/a.png" width="10" height="10"/>
+  <image xlink:href="http://127.0.0.1:{port}/b.png" width="10" height="10"/>
+  <style>@import url(http://127.0.0.1:{port}/c.css);</style>
+  <rect width="5" height="5" fill="url(http://127.0.0.1:{port}/d)"/>
+  <foreignObject><iframe xmlns="http://www.w3.org/1999/xhtml" src="http://127.0.0.1:{port}/e"/></foreignObject>
+</svg>"##
+    );
+    let xxe = r#"<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text>&x;</text></svg>"#;
+    let (s, _dir) = server(
+        "svg",
+        &[
+            ("square.svg", SVG_RED_SQUARE.as_bytes().to_vec()),
+            ("hostile.svg", hostile.into_bytes()),
+            ("xxe.svg", xxe.as_bytes().to_vec()),
+        ],
+    )
+    .await;
+    // unedited: SVG back, sanitised, with a restrictive policy
+    let r = s
+        .get_with("/hostile.svg", &[("accept", "image/avif,image/webp")])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("image/svg+xml"));
+    let csp = r.header("content-security-policy").unwrap_or_default();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("sandbox"),
+        "{csp}"
+    );
+    let body = String::from_utf8(r.body.to_vec()).unwrap();
+    for gone in [
+        "script",
+        "onload",
+        "alert",
+        "127.0.0.1",
+        "@import",
+        "foreignObject",
+    ] {
+        assert!(!body.contains(gone), "{gone} survived: {body}");
+    }
+    // edited: rasterised, PNG by default, the shapes where they belong
+    let r = s.get("/square.svg?width=200").await;
+    let image = r.image("image/png");
+    assert_size(&image, 200, 100);
+    assert_rgb(&image, 50, 50, RED, 2.0);
+    assert_rgb(&image, 150, 50, BLUE, 2.0);
+    let r = s.get("/hostile.svg?width=50&format=jpeg").await;
+    assert_rgb(&r.image("image/jpeg"), 25, 12, RED, 30.0);
+    let r = s
+        .get_with("/fit-in/40x40/square.svg", &[("accept", "image/webp")])
+        .await;
+    assert_size(&r.image("image/webp"), 40, 20);
+    // entities and external entities are refused, not expanded
+    let message = assert_error(&s.get("/xxe.svg").await, 400, "InvalidImage");
+    assert!(message.contains("document type"), "{message}");
+    assert_error(&s.get("/xxe.svg?width=10").await, 400, "InvalidImage");
+    // metadata from the header
+    let info = s.get("/square.svg?info").await.json();
+    assert_eq!(
+        (info["format"].as_str(), info["width"].as_u64()),
+        (Some("svg"), Some(100))
+    );
+    // nothing was fetched from the trap
+    assert!(
+        matches!(trap.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the SVG made the service connect out"
     );
 }

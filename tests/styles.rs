@@ -249,7 +249,7 @@ async fn thumbor_paths() {
         100,
     );
     // not yet supported edits are refused, not silently ignored
-    let unsupported = s.get("/filters:animated(false)/quad.png").await;
+    let unsupported = s.get("/fit-in/100x100/filters:fill(blur)/quad.png").await;
     assert_eq!(
         (unsupported.status, error_code(&unsupported).as_str()),
         (400, "UnsupportedEdit")

@@ -218,24 +218,13 @@ pub async fn read_original(origin: &dyn Origin, key: &str) -> Result<OriginalInf
         Ok(Fetched::Unchanged(_)) => return Err("the origin sent no bytes".into()),
         Err(e) => return Err(e.to_string()),
     };
-    crate::transform::format::sniff(&bytes).map_err(|e| e.to_string())?;
     tokio::task::spawn_blocking(move || {
         crate::transform::init_vips()?;
-        let image = rs_vips::VipsImage::new_from_buffer(&bytes, "")
-            .map_err(|e| format!("libvips cannot read the header: {e}"))?;
-        let (w, h) = (
-            image.get_width().max(0) as u32,
-            image.get_height().max(0) as u32,
-        );
-        let (width, height) = if (5..=8).contains(&image.get_orientation()) {
-            (h, w)
-        } else {
-            (w, h)
-        };
+        let info = crate::transform::read_info(&bytes).map_err(|e| e.to_string())?;
         Ok(OriginalInfo {
-            width,
-            height,
-            has_alpha: image.hasalpha(),
+            width: info.width,
+            height: info.height,
+            has_alpha: info.alpha,
         })
     })
     .await

@@ -35,7 +35,6 @@ type Object = Map<String, Value>;
 /// sharp and SIH edits this service does not carry out yet.
 const UNSUPPORTED_EDITS: &[&str] = &[
     "contentModeration",
-    "animated",
     "recomb",
     "boolean",
     "affine",
@@ -233,6 +232,7 @@ pub fn parse(json: &Object, rules: &Rules) -> Result<ImageRequest> {
             progressive: options.is_some_and(|o| o.progressive),
             effort: field(json, "effort").map(webp_effort),
             max_bytes: None,
+            still: formats.still,
         },
         headers,
     })
@@ -286,6 +286,8 @@ struct Formats {
     last_object: Option<OutputFormat>,
     /// Options of each format object, in key order.
     options: Vec<FormatOptions>,
+    /// `animated: false`: only the first frame (SIH's override of sharp's `animated`).
+    still: bool,
 }
 
 /// A format object's options this service honours.
@@ -323,6 +325,10 @@ fn parse_edits(edits: &Object, rules: &Rules, formats: &mut Formats) -> Result<V
             "negate" => negate(value)?.map(|alpha| Edit::Negate { alpha }),
             "linear" => linear(value)?.map(|(a, b)| Edit::Linear { a, b }),
             "convolve" => convolve(value)?.map(Edit::Convolve),
+            "animated" => {
+                formats.still = !value.is_null() && !flag(name, value)?;
+                None
+            }
             "toFormat" => {
                 if !value.is_null() {
                     formats.to_format = Some(format_name("toFormat", value)?);
@@ -1768,7 +1774,6 @@ mod tests {
             [Edit::Overlay(o)] if o.alpha == 0 && o.width_ratio.is_none() && o.left == super::super::Offset::Pixels(-10) && o.top == super::super::Offset::Percent(50)
         ));
         assert!(edits(json!({"removeAlpha": false})).unwrap().is_empty());
-        assert!(edits(json!({"animated": false})).is_err());
         // an unsupported edit after a valid one still fails the whole request
         assert!(matches!(
             edits(json!({"grayscale": true, "contentModeration": {"minConfidence": 50}})),

@@ -238,6 +238,9 @@ pub struct Output {
     pub effort: Option<u8>,
     /// Lower the quality of lossy formats until the output fits in this many bytes.
     pub max_bytes: Option<u64>,
+    /// Only the first frame of an animated original (`animated=false`, SIH's
+    /// `animated: false`); animations are kept by default.
+    pub still: bool,
 }
 
 /// One edit. Each variant has exactly one home in `transform`.
@@ -701,6 +704,9 @@ pub enum OutputFormat {
     Gif,
     /// TIFF.
     Tiff,
+    /// SVG: only an unedited SVG original, returned sanitised. Never parsed
+    /// from a request (an edited SVG is rasterised).
+    Svg,
 }
 
 impl OutputFormat {
@@ -734,12 +740,18 @@ impl OutputFormat {
             OutputFormat::Avif => "image/avif",
             OutputFormat::Gif => "image/gif",
             OutputFormat::Tiff => "image/tiff",
+            OutputFormat::Svg => "image/svg+xml",
         }
     }
 
     /// Whether the format can carry an alpha channel.
     pub fn has_alpha(self) -> bool {
         !matches!(self, OutputFormat::Jpeg)
+    }
+
+    /// Whether the format can carry an animation (GIF, WebP).
+    pub fn animates(self) -> bool {
+        matches!(self, OutputFormat::Gif | OutputFormat::Webp)
     }
 }
 

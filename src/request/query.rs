@@ -40,6 +40,7 @@ pub const PARAMS: &[&str] = &[
     "overlay_alpha",
     "overlay_ratio",
     "progressive",
+    "animated",
 ];
 
 /// Parses `path` (still percent-encoded, with its leading `/`) and the raw query string.
@@ -237,6 +238,10 @@ pub fn overlay(request: &mut ImageRequest, query: Option<&str>, limits: &Limits)
     }
     if let Some(v) = get("progressive") {
         request.output.progressive = parse_bool("progressive", v)?;
+    }
+    if let Some(v) = get("animated") {
+        // An empty value keeps the animation, as SIH's `animated()` does.
+        request.output.still = !v.is_empty() && !parse_bool("animated", v)?;
     }
     if let Some(v) = get("format").filter(|v| !v.is_empty()) {
         request.output.format = OutputFormat::parse("format", v)?;

@@ -57,10 +57,6 @@ pub struct Parsed {
     pub presets: Vec<String>,
 }
 
-/// Thumbor filters that this service recognises but does not carry out yet
-/// (they arrive with a later issue): naming one is [`Error::UnsupportedEdit`].
-pub const UNSUPPORTED_FILTERS: &[&str] = &["animated"];
-
 /// The largest trim tolerance: the RGB distance from black to white (√(3·255²) ≈ 441.7).
 const MAX_TRIM_TOLERANCE: u32 = 442;
 /// The largest side of a convolution kernel.
@@ -84,8 +80,7 @@ const S3: &str = "s3:";
 /// - [`Error::InvalidParameter`] for a bad value, naming the option (`width`,
 ///   `height`, `crop`, `trim`, `s3`) or the filter (`blur`, `fill`, ...), or
 ///   `filters` for a filter list that is not `name(args):name(args)`;
-/// - [`Error::UnsupportedEdit`] for the filters in [`UNSUPPORTED_FILTERS`],
-///   and for `fill(auto)` and `fill(blur)`.
+/// - [`Error::UnsupportedEdit`] for `fill(auto)` and `fill(blur)`.
 pub fn parse(path: &str, rules: &Rules<'_>) -> Result<Parsed> {
     let mut rest = path.strip_prefix('/').unwrap_or(path);
     let mut options = Options::default();
@@ -999,9 +994,8 @@ fn apply_filter(
                 _ => edits.push(Edit::SmartCrop { padding }),
             }
         }
-        _ if UNSUPPORTED_FILTERS.contains(&name) => {
-            return Err(Error::UnsupportedEdit(name.to_string()));
-        }
+        // SIH: `animated(v)` keeps the animation unless `v` is `false`.
+        "animated" => output.still = args.trim().eq_ignore_ascii_case("false"),
         _ => {}
     }
     Ok(())
@@ -1791,17 +1785,15 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_and_unknown_filters() {
-        for (path, name) in [
-            ("/filters:animated(false)/a.jpg", "animated"),
-            ("/filters:grayscale():animated()/a.jpg", "animated"),
+    fn animated_filter_and_unknown_filters() {
+        // SIH's mapping: only a case-insensitive `false` turns animation off.
+        for (path, still) in [
+            ("/filters:animated(fAlSe)/a.gif", true),
+            ("/filters:animated()/a.gif", false),
+            ("/filters:animated(ABCDEF)/a.gif", false),
+            ("/filters:grayscale():animated(false)/a.gif", true),
         ] {
-            let e = err(path);
-            assert!(
-                matches!(&e, Error::UnsupportedEdit(n) if n == name),
-                "{path}: {e:?}"
-            );
-            assert_eq!(e.status(), 400);
+            assert_eq!(parsed(path).output.still, still, "{path}");
         }
         let r = parsed("/filters:notSupportedFilter():grayscale()/a.jpg");
         assert_eq!(r.edits, vec![Edit::Grayscale]);

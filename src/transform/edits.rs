@@ -4,13 +4,19 @@
 //! pipeline can fold its scaling into the load: [`plan_resize`] computes the
 //! scaled size, [`fit_to_box`] does what the fit mode needs after scaling
 //! (crop for `cover`, pad for `contain`).
+//!
+//! An animation is one strip of frames stacked top to bottom. Edits that
+//! treat each pixel on its own run on the whole strip at once
+//! ([`per_pixel`]); every other edit runs on each frame in turn
+//! ([`each_frame`]), and a crop chosen from the content is chosen on the
+//! first frame and applied to all ([`Ctx::choose`]).
 
 use rs_vips::VipsImage;
 use rs_vips::enums::{Angle, BandFormat, CompassDirection, Direction, Interpretation};
 use rs_vips::voption::{Setter, VOption};
 
 use super::format;
-use super::pipeline::{Ctx, vips};
+use super::pipeline::{Ctx, Rect, vips};
 use crate::error::{Error, Result};
 use crate::request::{
     Color, Edit, Extend, Fit, Kernel, Limits, Overlay, Position, Region, Resize, Rotation,
@@ -37,8 +43,77 @@ pub fn quarter_turns(r: Rotation) -> u32 {
     }
 }
 
-/// Applies one edit to the context's image.
+/// Edits that read each pixel alone (or statistics of the whole image), so
+/// they run on all of an animation's frames at once.
+fn per_pixel(edit: &Edit) -> bool {
+    matches!(
+        edit,
+        Edit::Flop
+            | Edit::Grayscale
+            | Edit::Flatten(_)
+            | Edit::Normalize
+            | Edit::Negate { .. }
+            | Edit::Tint(_)
+            | Edit::Linear { .. }
+            | Edit::Modulate(_)
+            | Edit::Gamma(..)
+            | Edit::Threshold { .. }
+            | Edit::RemoveAlpha
+            | Edit::EnsureAlpha(_)
+    )
+}
+
+/// Runs `edit` on each frame of an animation and stacks the results again;
+/// on a still image, runs it once. Every frame must come out the same size.
+pub fn each_frame(ctx: &mut Ctx, mut edit: impl FnMut(&mut Ctx) -> Result<()>) -> Result<()> {
+    let pages = ctx.pages;
+    if pages <= 1 {
+        return edit(ctx);
+    }
+    // Frames are cut out of the strip: it must allow random access.
+    ctx.random_access()?;
+    let strip = ctx.image.clone();
+    let (w, page) = (strip.get_width(), ctx.frame_height() as i32);
+    ctx.pages = 1;
+    ctx.frame_choice = Some(None);
+    let frames = (0..pages as i32)
+        .map(|i| {
+            ctx.image = strip.extract_area(0, i * page, w, page).map_err(vips)?;
+            edit(ctx)?;
+            Ok(ctx.image.clone())
+        })
+        .collect::<Result<Vec<_>>>();
+    ctx.pages = pages;
+    ctx.frame_choice = None;
+    let frames = frames?;
+    let first = size(&frames[0]);
+    if frames.iter().any(|f| size(f) != first) {
+        return Err(Error::Processing {
+            detail: "the frames of an animation came out in different sizes".into(),
+        });
+    }
+    let mut joined = VipsImage::arrayjoin_with_opts(&frames, VOption::new().set("across", 1))
+        .and_then(|j| j.copy())
+        .map_err(vips)?;
+    joined
+        .set_int("page-height", first.1 as i32)
+        .map_err(vips)?;
+    ctx.image = joined;
+    Ok(())
+}
+
+/// Applies one edit to the context's image (to each frame of an animation).
 pub fn apply(ctx: &mut Ctx, edit: &Edit) -> Result<()> {
+    match edit {
+        Edit::Overlay(o) => overlay(ctx, o),
+        edit if ctx.pages > 1 && !per_pixel(edit) => {
+            each_frame(ctx, |ctx| apply_to_frame(ctx, edit))
+        }
+        edit => apply_to_frame(ctx, edit),
+    }
+}
+
+fn apply_to_frame(ctx: &mut Ctx, edit: &Edit) -> Result<()> {
     match edit {
         Edit::Resize(r) => resize(ctx, r),
         Edit::Rotate(r) => rotate(ctx, *r),
@@ -164,14 +239,20 @@ pub fn apply(ctx: &mut Ctx, edit: &Edit) -> Result<()> {
         }
         Edit::RoundCrop(shape) => round_crop(ctx, shape),
         Edit::SmartCrop { padding } => smart_crop(ctx, *padding),
-        Edit::Overlay(overlay) => draw_overlay(ctx, overlay),
+        Edit::Overlay(o) => overlay(ctx, o),
     }
 }
 
-/// Draws the next overlay with SIH's geometry: scaled to `wRatio`/`hRatio`
-/// percent of the base (fitting inside), made `alpha` percent transparent,
-/// placed at `left`/`top` (negative from the far edge, `Np` percent).
-fn draw_overlay(ctx: &mut Ctx, o: &Overlay) -> Result<()> {
+/// Reads and fits the next overlay once, then draws it on every frame.
+fn overlay(ctx: &mut Ctx, o: &Overlay) -> Result<()> {
+    let prepared = prepare_overlay(ctx, o)?;
+    each_frame(ctx, |ctx| draw_overlay(ctx, o, &prepared))
+}
+
+/// Reads the next overlay and gives it SIH's size and transparency: scaled
+/// to `wRatio`/`hRatio` percent of the base (fitting inside), made `alpha`
+/// percent transparent, with an alpha band.
+fn prepare_overlay(ctx: &mut Ctx, o: &Overlay) -> Result<VipsImage> {
     let bytes = ctx
         .job
         .overlays
@@ -181,14 +262,23 @@ fn draw_overlay(ctx: &mut Ctx, o: &Overlay) -> Result<()> {
             detail: "an overlay's original was not fetched".into(),
         })?;
     ctx.next_overlay += 1;
-    format::sniff(&bytes)?;
-    let (bw, bh) = size(&ctx.image);
-    let mut overlay =
-        VipsImage::new_from_buffer_with_opts(&bytes, "", VOption::new().set("fail_on", "error"))
-            .and_then(|i| i.autorot())
-            .map_err(|e| Error::InvalidImage {
-                detail: format!("overlay: {e}"),
-            })?;
+    let source = format::sniff(&bytes)?;
+    let (bw, bh) = (ctx.image.get_width() as u32, ctx.frame_height());
+    let sanitized;
+    let readable = if source == format::SourceFormat::Svg {
+        sanitized = super::svg::sanitize(&bytes)?;
+        &sanitized[..]
+    } else {
+        &bytes[..]
+    };
+    let mut overlay = format::open(readable, source, false)
+        .and_then(|i| i.autorot().map_err(vips))
+        .map_err(|e| match e {
+            Error::InvalidImage { detail } | Error::Processing { detail } => Error::InvalidImage {
+                detail: format!("overlay: {detail}"),
+            },
+            other => other,
+        })?;
     let (ow, oh) = size(&overlay);
     if u64::from(ow) * u64::from(oh) > ctx.job.max_input_pixels {
         return Err(Error::TooManyPixels {
@@ -225,18 +315,23 @@ fn draw_overlay(ctx: &mut Ctx, o: &Overlay) -> Result<()> {
         return Err(Error::OverlayTooLarge);
     }
     let (overlay, _) = with_background(&overlay, Color::TRANSPARENT)?;
-    let overlay = if o.alpha > 0 {
-        let keep = 1.0 - f64::from(o.alpha.min(100)) / 100.0;
-        let n = overlay.get_bands() as usize;
-        let mut a = vec![1.0; n];
-        a[n - 1] = keep;
-        overlay
-            .linear(&a, &vec![0.0; n])
-            .and_then(|i| i.cast(rs_vips::enums::BandFormat::Uchar))
-            .map_err(vips)?
-    } else {
-        overlay
-    };
+    if o.alpha == 0 {
+        return Ok(overlay);
+    }
+    let keep = 1.0 - f64::from(o.alpha.min(100)) / 100.0;
+    let n = overlay.get_bands() as usize;
+    let mut a = vec![1.0; n];
+    a[n - 1] = keep;
+    overlay
+        .linear(&a, &vec![0.0; n])
+        .and_then(|i| i.cast(rs_vips::enums::BandFormat::Uchar))
+        .map_err(vips)
+}
+
+/// Draws a prepared overlay at `left`/`top` (negative from the far edge, `Np` percent).
+fn draw_overlay(ctx: &mut Ctx, o: &Overlay, overlay: &VipsImage) -> Result<()> {
+    let (bw, bh) = size(&ctx.image);
+    let (ow, oh) = size(overlay);
     let x = o
         .left
         .resolve(i64::from(bw), i64::from(ow))
@@ -248,7 +343,7 @@ fn draw_overlay(ctx: &mut Ctx, o: &Overlay) -> Result<()> {
     let base = ctx.image.colourspace(Interpretation::Srgb).map_err(vips)?;
     ctx.image = base
         .composite2_with_opts(
-            &overlay,
+            overlay,
             rs_vips::enums::BlendMode::Over,
             VOption::new().set("x", x).set("y", y),
         )
@@ -348,25 +443,33 @@ fn smart_crop(ctx: &mut Ctx, padding: u32) -> Result<()> {
     ctx.random_access()?;
     let (w, h) = size(&ctx.image);
     let side = w.min(h);
-    let inner = side.saturating_sub(2 * padding).max(1);
-    let (mut ax, mut ay) = (0i32, 0i32);
-    ctx.image
-        .smartcrop_with_opts(
-            inner as i32,
-            inner as i32,
-            VOption::new()
-                .set("interesting", "attention")
-                .set("attention_x", &mut ax)
-                .set("attention_y", &mut ay),
-        )
-        .map_err(vips)?;
-    let half = side / 2;
-    let left = (ax.max(0) as u32).saturating_sub(half).min(w - side);
-    let top = (ay.max(0) as u32).saturating_sub(half).min(h - side);
-    if (side, side) != (w, h) {
+    let crop = ctx.choose(|image| {
+        let inner = side.saturating_sub(2 * padding).max(1);
+        let (mut ax, mut ay) = (0i32, 0i32);
+        image
+            .smartcrop_with_opts(
+                inner as i32,
+                inner as i32,
+                VOption::new()
+                    .set("interesting", "attention")
+                    .set("attention_x", &mut ax)
+                    .set("attention_y", &mut ay),
+            )
+            .map_err(vips)?;
+        let half = side / 2;
+        let left = (ax.max(0) as u32).saturating_sub(half).min(w - side);
+        let top = (ay.max(0) as u32).saturating_sub(half).min(h - side);
+        Ok((left as i32, top as i32, side as i32, side as i32))
+    })?;
+    crop_to(ctx, crop)
+}
+
+/// Cuts `crop` out of the image, unless it is the whole image.
+fn crop_to(ctx: &mut Ctx, (left, top, width, height): Rect) -> Result<()> {
+    if (width, height) != (ctx.image.get_width(), ctx.image.get_height()) {
         ctx.image = ctx
             .image
-            .extract_area(left as i32, top as i32, side as i32, side as i32)
+            .extract_area(left, top, width, height)
             .map_err(vips)?;
     }
     Ok(())
@@ -507,39 +610,44 @@ fn with_background(image: &VipsImage, color: Color) -> Result<(VipsImage, Vec<f6
 fn trim_border(ctx: &mut Ctx, t: &Trim) -> Result<()> {
     // find_trim reads every pixel before the crop reads them again.
     ctx.random_access()?;
-    let (w, h) = size(&ctx.image);
-    let bands = ctx.image.get_bands();
-    let colour = if ctx.image.hasalpha() {
-        ctx.image
-            .extract_band_with_opts(0, VOption::new().set("n", bands - 1))
-    } else {
-        ctx.image.copy()
-    }
-    .map_err(vips)?;
-    let background = match t.background {
-        TrimBackground::TopLeft => colour.getpoint(0, 0).map_err(vips)?,
-        TrimBackground::BottomRight => colour.getpoint(w as i32 - 1, h as i32 - 1).map_err(vips)?,
-        TrimBackground::Color(c) => {
-            let rgb = vec![f64::from(c.r), f64::from(c.g), f64::from(c.b)];
-            if colour.get_bands() < 3 {
-                vec![0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]]
-            } else {
-                rgb
-            }
+    let crop = ctx.choose(|image| {
+        let (w, h) = size(image);
+        let bands = image.get_bands();
+        let colour = if image.hasalpha() {
+            image.extract_band_with_opts(0, VOption::new().set("n", bands - 1))
+        } else {
+            image.copy()
         }
-    };
-    let (left, top, tw, th) = colour
-        .find_trim_with_opts(
-            VOption::new()
-                .set("threshold", t.threshold)
-                .set("background", &background[..]),
-        )
         .map_err(vips)?;
-    // An image that is all background is left as it is, as sharp does.
-    if tw > 0 && th > 0 && (tw as u32, th as u32) != (w, h) {
-        ctx.image = ctx.image.extract_area(left, top, tw, th).map_err(vips)?;
-    }
-    Ok(())
+        let background = match t.background {
+            TrimBackground::TopLeft => colour.getpoint(0, 0).map_err(vips)?,
+            TrimBackground::BottomRight => {
+                colour.getpoint(w as i32 - 1, h as i32 - 1).map_err(vips)?
+            }
+            TrimBackground::Color(c) => {
+                let rgb = vec![f64::from(c.r), f64::from(c.g), f64::from(c.b)];
+                if colour.get_bands() < 3 {
+                    vec![0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]]
+                } else {
+                    rgb
+                }
+            }
+        };
+        let (left, top, tw, th) = colour
+            .find_trim_with_opts(
+                VOption::new()
+                    .set("threshold", t.threshold)
+                    .set("background", &background[..]),
+            )
+            .map_err(vips)?;
+        // An image that is all background is left as it is, as sharp does.
+        Ok(if tw > 0 && th > 0 {
+            (left, top, tw, th)
+        } else {
+            (0, 0, w as i32, h as i32)
+        })
+    })?;
+    crop_to(ctx, crop)
 }
 
 /// sharp's normalise: stretch lightness so 1% of pixels are black and 1% white.
@@ -766,13 +874,19 @@ pub fn fit_to_box(ctx: &mut Ctx, plan: &ResizePlan, r: &Resize) -> Result<()> {
                     } else {
                         "attention"
                     };
-                    ctx.image
-                        .smartcrop_with_opts(
-                            bw as i32,
-                            bh as i32,
-                            VOption::new().set("interesting", interesting),
-                        )
-                        .map_err(vips)?
+                    let crop = ctx.choose(|image| {
+                        // libvips tells where it cut through the offsets of its result.
+                        let cut = image
+                            .smartcrop_with_opts(
+                                bw as i32,
+                                bh as i32,
+                                VOption::new().set("interesting", interesting),
+                            )
+                            .map_err(vips)?;
+                        Ok((-cut.get_xoffset(), -cut.get_yoffset(), bw as i32, bh as i32))
+                    })?;
+                    crop_to(ctx, crop)?;
+                    return Ok(());
                 }
                 Position::Focal { .. } | Position::FocalPixel { .. } => {
                     // Centre the box on the point, as far as the image allows.

@@ -9,7 +9,7 @@ use rs_vips::VipsImage;
 use rs_vips::voption::{Setter, VOption};
 
 use super::pipeline::vips;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::request::OutputFormat;
 
 /// libvips' `VIPS_FOREIGN_PNG_FILTER_NONE` (a flags value, so it is set as a number).
@@ -48,7 +48,7 @@ pub fn default_quality(format: OutputFormat) -> Option<u8> {
         OutputFormat::Webp => Some(WEBP_QUALITY),
         OutputFormat::Avif => Some(AVIF_QUALITY),
         OutputFormat::Tiff => Some(TIFF_QUALITY),
-        OutputFormat::Png | OutputFormat::Gif => None,
+        OutputFormat::Png | OutputFormat::Gif | OutputFormat::Svg => None,
     }
 }
 
@@ -122,6 +122,11 @@ pub fn encode(image: &VipsImage, format: OutputFormat, settings: Settings) -> Re
                     .set("Q", q(TIFF_QUALITY))
                     .set("strip", true),
             )
+        }
+        OutputFormat::Svg => {
+            return Err(Error::Processing {
+                detail: "an SVG is returned as sanitised, never encoded from pixels".into(),
+            });
         }
     };
     out.map_err(vips)

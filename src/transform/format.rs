@@ -1,11 +1,17 @@
-//! Input format detection and output format negotiation.
+//! Input format detection, the loader policy, and output format negotiation.
 //!
 //! Originals are identified by their magic bytes, never by name or stored
-//! content type, and only the formats listed in [`SourceFormat`] reach a
-//! libvips loader. The output format is the explicit one, else the best one
-//! the client accepts (when automatic format is on), else the source's own
-//! format, else JPEG or PNG.
+//! content type, and each format in [`SourceFormat`] is opened by its own
+//! libvips loader ([`open`]), never by libvips' content detection. Every other
+//! loader is blocked when libvips starts ([`restrict_loaders`]), and so are
+//! the ones libvips marks untrusted. The output format is the explicit one,
+//! else the best one the client accepts (when automatic format is on), else
+//! the source's own format, else JPEG or PNG.
 
+use std::ffi::CString;
+
+use rs_vips::VipsImage;
+use rs_vips::voption::{Setter, VOption};
 use serde::Serialize;
 
 use crate::config::AutoFormat;
@@ -29,6 +35,97 @@ pub enum SourceFormat {
     Gif,
     /// TIFF.
     Tiff,
+    /// SVG (sanitised before it is rasterised or returned, see `svg`).
+    Svg,
+}
+
+/// The libvips loader classes that may run: one per [`SourceFormat`].
+const ALLOWED_LOADERS: &[&str] = &[
+    "VipsForeignLoadJpeg",
+    "VipsForeignLoadPng",
+    "VipsForeignLoadWebp",
+    "VipsForeignLoadNsgif",
+    "VipsForeignLoadTiff",
+    "VipsForeignLoadHeif",
+    "VipsForeignLoadSvg",
+];
+
+/// The operations [`open`] and the pipeline's shrink-on-load call.
+const LOAD_OPERATIONS: &[&str] = &[
+    "jpegload_buffer",
+    "pngload_buffer",
+    "webpload_buffer",
+    "gifload_buffer",
+    "tiffload_buffer",
+    "heifload_buffer",
+    "svgload_buffer",
+    "thumbnail_buffer",
+];
+
+/// Blocks every libvips loader but [`ALLOWED_LOADERS`], and the operations
+/// libvips marks untrusted (a blocked operation fails with "operation is
+/// blocked"). Called once, when libvips starts; fails if one of the
+/// operations this service calls is missing from the library (the binding
+/// would crash on it, so this is checked at start-up, not met by a request).
+pub fn restrict_loaders() -> std::result::Result<(), String> {
+    let set = |name: &str, blocked: bool| {
+        if let Ok(name) = CString::new(name) {
+            // SAFETY: a NUL-terminated class name; libvips only reads it.
+            unsafe { rs_vips::bindings::vips_operation_block_set(name.as_ptr(), blocked.into()) };
+        }
+    };
+    // SAFETY: a global flag, set before any image is opened.
+    unsafe { rs_vips::bindings::vips_block_untrusted_set(1) };
+    set("VipsForeignLoad", true);
+    for loader in ALLOWED_LOADERS {
+        set(loader, false);
+    }
+    match LOAD_OPERATIONS.iter().find(|op| !operation_exists(op)) {
+        Some(op) => Err(format!("libvips has no {op} operation")),
+        None => Ok(()),
+    }
+}
+
+/// Whether libvips has the operation `name`.
+fn operation_exists(name: &str) -> bool {
+    let Ok(name) = CString::new(name) else {
+        return false;
+    };
+    // SAFETY: a NUL-terminated name; the operation, if created, is released at once.
+    unsafe {
+        let op = rs_vips::bindings::vips_operation_new(name.as_ptr());
+        if op.is_null() {
+            rs_vips::Vips::error_clear();
+            return false;
+        }
+        rs_vips::bindings::g_object_unref(op.cast());
+        true
+    }
+}
+
+/// Opens an original with the loader of its sniffed format, failing on the
+/// first decode error; `all_frames` loads every frame of a GIF or WebP as one
+/// tall strip (`page-height` tells the frame height). Pixels are decoded
+/// lazily, when a later step reads them.
+pub fn open(bytes: &[u8], format: SourceFormat, all_frames: bool) -> Result<VipsImage> {
+    let options = || {
+        let o = VOption::new().set("fail_on", "error");
+        if all_frames { o.set("n", -1) } else { o }
+    };
+    let image = match format {
+        SourceFormat::Jpeg => VipsImage::jpegload_buffer_with_opts(bytes, options()),
+        SourceFormat::Png => VipsImage::pngload_buffer_with_opts(bytes, options()),
+        SourceFormat::Webp => VipsImage::webpload_buffer_with_opts(bytes, options()),
+        SourceFormat::Gif => VipsImage::gifload_buffer_with_opts(bytes, options()),
+        SourceFormat::Tiff => VipsImage::tiffload_buffer_with_opts(bytes, options()),
+        SourceFormat::Avif | SourceFormat::Heic => {
+            VipsImage::heifload_buffer_with_opts(bytes, options())
+        }
+        SourceFormat::Svg => VipsImage::svgload_buffer_with_opts(bytes, options()),
+    };
+    image.map_err(|e| Error::InvalidImage {
+        detail: e.to_string(),
+    })
 }
 
 impl SourceFormat {
@@ -42,7 +139,13 @@ impl SourceFormat {
             SourceFormat::Heic => "heic",
             SourceFormat::Gif => "gif",
             SourceFormat::Tiff => "tiff",
+            SourceFormat::Svg => "svg",
         }
+    }
+
+    /// Whether the format can hold an animation this service keeps.
+    pub fn animates(self) -> bool {
+        matches!(self, SourceFormat::Gif | SourceFormat::Webp)
     }
 
     /// The same format as an output, if it can be written.
@@ -54,7 +157,7 @@ impl SourceFormat {
             SourceFormat::Avif => OutputFormat::Avif,
             SourceFormat::Gif => OutputFormat::Gif,
             SourceFormat::Tiff => OutputFormat::Tiff,
-            SourceFormat::Heic => return None,
+            SourceFormat::Heic | SourceFormat::Svg => return None,
         })
     }
 }
@@ -84,6 +187,8 @@ pub fn sniff(bytes: &[u8]) -> Result<SourceFormat> {
                 });
             }
         }
+    } else if looks_like_svg(bytes) {
+        SourceFormat::Svg
     } else if bytes.is_empty() {
         return Err(Error::UnsupportedFormat {
             detail: "the file is empty".into(),
@@ -94,6 +199,18 @@ pub fn sniff(bytes: &[u8]) -> Result<SourceFormat> {
         });
     };
     Ok(format)
+}
+
+/// An SVG document: optional BOM and whitespace, then markup (an XML
+/// declaration, comments or the element itself) with an `<svg` element
+/// opening within the first 4 KiB.
+fn looks_like_svg(bytes: &[u8]) -> bool {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
+    let Some(head) = start.map(|s| &bytes[s..bytes.len().min(s + 4096)]) else {
+        return false;
+    };
+    head.starts_with(b"<") && head.windows(4).any(|w| w == b"<svg")
 }
 
 /// What the client's `Accept` header allows, already masked by the configuration.
@@ -133,20 +250,35 @@ impl Accepted {
     }
 }
 
-/// Chooses the output format: explicit, else accepted (AVIF, WebP), else
-/// preferred, else the source's own. `has_alpha` picks PNG over JPEG when the source
-/// format cannot be written.
+/// What the output format depends on about the original.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Original {
+    /// Its format.
+    pub format: SourceFormat,
+    /// It has an alpha channel (picks PNG over JPEG when its format cannot be written).
+    pub alpha: bool,
+    /// It is an animation that the request keeps (AVIF is then not chosen
+    /// automatically: it would drop the frames).
+    pub animated: bool,
+    /// The request edits it (an unedited SVG is returned as SVG).
+    pub edited: bool,
+}
+
+/// Chooses the output format: explicit, else an unedited SVG as itself, else
+/// accepted (AVIF, WebP), else preferred, else the source's own.
 pub fn negotiate(
     explicit: Option<OutputFormat>,
     preferred: Option<OutputFormat>,
     accepted: Accepted,
-    source: SourceFormat,
-    has_alpha: bool,
+    original: Original,
 ) -> OutputFormat {
     if let Some(f) = explicit {
         return f;
     }
-    if accepted.avif {
+    if original.format == SourceFormat::Svg && !original.edited && preferred.is_none() {
+        return OutputFormat::Svg;
+    }
+    if accepted.avif && !original.animated {
         return OutputFormat::Avif;
     }
     if accepted.webp {
@@ -155,7 +287,7 @@ pub fn negotiate(
     if let Some(f) = preferred {
         return f;
     }
-    source.writable().unwrap_or(if has_alpha {
+    original.format.writable().unwrap_or(if original.alpha {
         OutputFormat::Png
     } else {
         OutputFormat::Jpeg
@@ -183,14 +315,58 @@ mod tests {
         assert_eq!(sniff(b"\0\0\0\x18ftypheic").unwrap(), SourceFormat::Heic);
         assert_eq!(sniff(b"GIF89a").unwrap(), SourceFormat::Gif);
         assert_eq!(sniff(b"MM\0*").unwrap(), SourceFormat::Tiff);
+        for svg in [
+            &b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>"[..],
+            b"\xEF\xBB\xBF\n  <?xml version=\"1.0\"?>\n<!-- made by hand -->\n<svg/>",
+        ] {
+            assert_eq!(sniff(svg).unwrap(), SourceFormat::Svg);
+        }
         for bad in [
             &b""[..],
             b"BM",
-            b"<svg xmlns",
             b"%PDF-1.4",
+            b"<html><body>no vector here</body></html>",
             b"\0\0\0\x18ftypmp42",
         ] {
             assert!(matches!(sniff(bad), Err(Error::UnsupportedFormat { .. })));
+        }
+    }
+
+    #[test]
+    fn only_the_allowed_loaders_run() {
+        crate::transform::init_vips().unwrap();
+        // Loaders outside the policy refuse to run even when called directly.
+        let text = rs_vips::VipsSource::new_from_memory(b"1 2\n3 4\n").unwrap();
+        for (name, loaded) in [
+            ("csvload", VipsImage::csvload_source(&text)),
+            ("matrixload", VipsImage::matrixload_source(&text)),
+            ("vipsload", VipsImage::vipsload_source(&text)),
+        ] {
+            let e = loaded.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains("operation is blocked"), "{name}: {e}");
+        }
+        rs_vips::Vips::error_clear();
+        assert!(LOAD_OPERATIONS.iter().all(|op| operation_exists(op)));
+        assert!(!operation_exists("no_such_load_buffer"));
+        // Each accepted format opens through its own loader.
+        let image = VipsImage::black(4, 3).unwrap();
+        let png = image.pngsave_buffer().unwrap();
+        let jpeg = image.jpegsave_buffer().unwrap();
+        let gif = image.gifsave_buffer().unwrap();
+        let webp = image.webpsave_buffer().unwrap();
+        let tiff = image.tiffsave_buffer().unwrap();
+        let avif = image
+            .heifsave_buffer_with_opts(VOption::new().set("compression", "av1"))
+            .unwrap();
+        let svg = br#"<svg xmlns="http://www.w3.org/2000/svg" width="4" height="3"/>"#;
+        for bytes in [&png[..], &jpeg, &gif, &webp, &tiff, &avif, svg] {
+            let format = sniff(bytes).unwrap();
+            let opened = open(bytes, format, false).unwrap();
+            assert_eq!(
+                (opened.get_width(), opened.get_height()),
+                (4, 3),
+                "{format:?}"
+            );
         }
     }
 
@@ -239,40 +415,79 @@ mod tests {
                 Some(OutputFormat::Png),
                 None,
                 both,
-                SourceFormat::Jpeg,
-                false
+                still(SourceFormat::Jpeg, false)
             ),
             OutputFormat::Png
         );
         assert_eq!(
-            negotiate(None, None, both, SourceFormat::Jpeg, false),
+            negotiate(None, None, both, still(SourceFormat::Jpeg, false)),
             OutputFormat::Avif
         );
         assert_eq!(
-            negotiate(None, None, webp, SourceFormat::Jpeg, false),
+            negotiate(None, None, webp, still(SourceFormat::Jpeg, false)),
             OutputFormat::Webp
         );
         assert_eq!(
-            negotiate(None, None, none, SourceFormat::Gif, false),
+            negotiate(None, None, none, still(SourceFormat::Gif, false)),
             OutputFormat::Gif
         );
         assert_eq!(
-            negotiate(None, None, none, SourceFormat::Heic, false),
+            negotiate(None, None, none, still(SourceFormat::Heic, false)),
             OutputFormat::Jpeg
         );
         assert_eq!(
-            negotiate(None, None, none, SourceFormat::Heic, true),
+            negotiate(None, None, none, still(SourceFormat::Heic, true)),
             OutputFormat::Png
         );
         // SIH's outputFormat: below automatic WebP, above the source format
         let jpeg = Some(OutputFormat::Jpeg);
         assert_eq!(
-            negotiate(None, jpeg, webp, SourceFormat::Png, false),
+            negotiate(None, jpeg, webp, still(SourceFormat::Png, false)),
             OutputFormat::Webp
         );
         assert_eq!(
-            negotiate(None, jpeg, none, SourceFormat::Png, false),
+            negotiate(None, jpeg, none, still(SourceFormat::Png, false)),
             OutputFormat::Jpeg
         );
+        // an animation kept is never made AVIF automatically; WebP keeps its frames
+        let animated = Original {
+            animated: true,
+            ..still(SourceFormat::Gif, false)
+        };
+        assert_eq!(negotiate(None, None, both, animated), OutputFormat::Webp);
+        assert_eq!(
+            negotiate(
+                None,
+                None,
+                Accepted {
+                    avif: true,
+                    webp: false
+                },
+                animated
+            ),
+            OutputFormat::Gif
+        );
+        // an unedited SVG stays SVG whatever the client accepts; edited, it is rasterised
+        let svg = still(SourceFormat::Svg, true);
+        assert_eq!(negotiate(None, None, both, svg), OutputFormat::Svg);
+        let edited = Original {
+            edited: true,
+            ..svg
+        };
+        assert_eq!(negotiate(None, None, none, edited), OutputFormat::Png);
+        assert_eq!(negotiate(None, None, both, edited), OutputFormat::Avif);
+        assert_eq!(
+            negotiate(Some(OutputFormat::Webp), None, none, svg),
+            OutputFormat::Webp
+        );
+    }
+
+    fn still(format: SourceFormat, alpha: bool) -> Original {
+        Original {
+            format,
+            alpha,
+            animated: false,
+            edited: false,
+        }
     }
 }

@@ -4,12 +4,14 @@
 //! off) and runs every job on tokio's blocking pool behind a semaphore, so
 //! image work never blocks the async runtime and never exceeds the configured
 //! concurrency. The order of operations lives in [`pipeline`]; each edit's
-//! pixel work lives in [`edits`]; encoder settings live in [`encode`].
+//! pixel work lives in [`edits`]; encoder settings live in [`encode`]; which
+//! loader may read what in [`format`]; SVG sanitising in [`svg`].
 
 pub mod edits;
 pub mod encode;
 pub mod format;
 pub mod pipeline;
+pub mod svg;
 
 use std::sync::{Arc, OnceLock};
 
@@ -36,6 +38,8 @@ pub struct Job {
     pub limits: Limits,
     /// Largest original, in pixels over all frames.
     pub max_input_pixels: u64,
+    /// Most frames an animation may have (`animated=false` reads only the first).
+    pub max_frames: u32,
     /// Encoder effort.
     pub effort: encode::Effort,
     /// The largest output the transport can carry (Lambda's 6 MB response);
@@ -91,6 +95,7 @@ pub fn init_vips() -> std::result::Result<String, String> {
         Vips::cache_set_max(0);
         Vips::cache_set_max_mem(0);
         Vips::cache_set_max_files(0);
+        format::restrict_loaders()?;
         Ok(Vips::version_string().unwrap_or_default())
     })
     .clone()
@@ -167,36 +172,38 @@ pub struct Info {
 impl Engine {
     /// Reads an original's header (no pixels are decoded).
     pub async fn info(&self, bytes: Bytes) -> Result<Info> {
-        self.blocking(move || {
-            let format = format::sniff(&bytes)?;
-            let header =
-                VipsImage::new_from_buffer(&bytes, "").map_err(|e| Error::InvalidImage {
-                    detail: e.to_string(),
-                })?;
-            let orientation = header.get_orientation().clamp(1, 8) as u8;
-            let pages = header.get_int("n-pages").unwrap_or(1).max(1) as u32;
-            let (w, h) = (
-                header.get_width().max(0) as u32,
-                header.get_page_height().max(0) as u32,
-            );
-            let (width, height) = if orientation >= 5 { (h, w) } else { (w, h) };
-            let space = header
-                .get_interpretation()
-                .map(|i| format!("{i:?}").to_ascii_lowercase())
-                .unwrap_or_else(|_| "unknown".into());
-            Ok(Info {
-                width,
-                height,
-                format: format.name(),
-                pages,
-                alpha: header.hasalpha(),
-                orientation,
-                space,
-                bytes: bytes.len() as u64,
-            })
-        })
-        .await
+        self.blocking(move || read_info(&bytes)).await
     }
+}
+
+/// Reads an original's header (no pixels are decoded), on the calling thread.
+pub fn read_info(bytes: &[u8]) -> Result<Info> {
+    let format = format::sniff(bytes)?;
+    let header = match format {
+        SourceFormat::Svg => format::open(&svg::sanitize(bytes)?, format, false)?,
+        _ => format::open(bytes, format, false)?,
+    };
+    let orientation = header.get_orientation().clamp(1, 8) as u8;
+    let pages = header.get_int("n-pages").unwrap_or(1).max(1) as u32;
+    let (w, h) = (
+        header.get_width().max(0) as u32,
+        header.get_page_height().max(0) as u32,
+    );
+    let (width, height) = if orientation >= 5 { (h, w) } else { (w, h) };
+    let space = header
+        .get_interpretation()
+        .map(|i| format!("{i:?}").to_ascii_lowercase())
+        .unwrap_or_else(|_| "unknown".into());
+    Ok(Info {
+        width,
+        height,
+        format: format.name(),
+        pages,
+        alpha: header.hasalpha(),
+        orientation,
+        space,
+        bytes: bytes.len() as u64,
+    })
 }
 
 /// Whether a file name has an image extension (for listing examples).
@@ -204,6 +211,7 @@ pub fn looks_like_image_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     [
         ".jpg", ".jpeg", ".png", ".webp", ".avif", ".heic", ".heif", ".gif", ".tif", ".tiff",
+        ".svg",
     ]
     .iter()
     .any(|e| lower.ends_with(e))

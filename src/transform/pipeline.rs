@@ -4,13 +4,14 @@
 //! imgproxy does: `open` reads the header (format, limits, output format),
 //! then [`STEPS`] run in order. Read [`STEPS`] to know what happens when.
 
+use bytes::Bytes;
 use rs_vips::enums::Interpretation;
 use rs_vips::voption::{Setter, VOption};
 use rs_vips::{Vips, VipsImage};
 
 use super::edits::{self, ResizePlan};
-use super::format::{self, SourceFormat};
-use super::{Encoded, Job, Reduction, encode};
+use super::format::{self, Original, SourceFormat};
+use super::{Encoded, Job, Reduction, encode, svg};
 use crate::error::{Error, Result};
 use crate::request::{Edit, OutputFormat};
 
@@ -19,7 +20,8 @@ type Step = fn(&mut Ctx) -> Result<()>;
 
 /// The pipeline. Each step reads and replaces `Ctx::image`.
 pub const STEPS: &[(&str, Step)] = &[
-    // Decode, auto-orient by EXIF, import to sRGB; the first resize is folded
+    // Decode (every frame of an animation that is kept, as one strip of
+    // frames), auto-orient by EXIF, import to sRGB; the first resize is folded
     // into the load (libvips thumbnail: shrink-on-load) when only rotations
     // and mirrors come before it.
     ("load", load),
@@ -37,6 +39,8 @@ pub const STEPS: &[(&str, Step)] = &[
 pub struct Ctx<'a> {
     /// The job being run.
     pub job: &'a Job,
+    /// The original as libvips reads it (an SVG is its sanitised text).
+    pub bytes: Bytes,
     /// The original's format.
     pub source: SourceFormat,
     /// The chosen output format.
@@ -54,7 +58,15 @@ pub struct Ctx<'a> {
     pub reduced: Option<Reduction>,
     /// Overlays drawn so far (the next one's bytes are `job.overlays[next_overlay]`).
     pub next_overlay: usize,
+    /// Frames in `image`, stacked top to bottom (1: a still image).
+    pub pages: u32,
+    /// While an edit runs frame by frame: the crop its first frame chose
+    /// from the content, which every later frame reuses (see [`Ctx::choose`]).
+    pub frame_choice: Option<Option<Rect>>,
 }
+
+/// A rectangle in pixels: left, top, width, height.
+pub type Rect = (i32, i32, i32, i32);
 
 impl Ctx<'_> {
     /// Makes the image safe for random access (rotations, vertical flips, smart crops).
@@ -64,6 +76,26 @@ impl Ctx<'_> {
             self.sequential = false;
         }
         Ok(())
+    }
+
+    /// A crop chosen from the image's content (trim, smart crop, attention):
+    /// on an animation the first frame chooses, and every frame gets that
+    /// crop, so the subject does not jump from frame to frame.
+    pub fn choose(&mut self, pick: impl FnOnce(&VipsImage) -> Result<Rect>) -> Result<Rect> {
+        match self.frame_choice {
+            Some(Some(chosen)) => Ok(chosen),
+            Some(None) => {
+                let chosen = pick(&self.image)?;
+                self.frame_choice = Some(Some(chosen));
+                Ok(chosen)
+            }
+            None => pick(&self.image),
+        }
+    }
+
+    /// The height of one frame.
+    pub fn frame_height(&self) -> u32 {
+        self.image.get_height().max(0) as u32 / self.pages.max(1)
     }
 }
 
@@ -79,6 +111,23 @@ pub fn run(job: &Job) -> Result<Encoded> {
 
 fn run_steps(job: &Job) -> Result<Encoded> {
     let mut ctx = open(job)?;
+    if ctx.format == OutputFormat::Svg {
+        // An unedited SVG is returned as sanitised: no pixel is drawn.
+        if job
+            .max_output_bytes
+            .is_some_and(|cap| ctx.bytes.len() as u64 > cap)
+        {
+            return Err(Error::TooLargeImage);
+        }
+        return Ok(Encoded {
+            width: ctx.image.get_width() as u32,
+            height: ctx.image.get_height() as u32,
+            format: ctx.format,
+            bytes: ctx.bytes,
+            reduced: None,
+            encode_time: std::time::Duration::ZERO,
+        });
+    }
     let mut encode_time = std::time::Duration::ZERO;
     for (name, step) in STEPS {
         let started = std::time::Instant::now();
@@ -92,7 +141,7 @@ fn run_steps(job: &Job) -> Result<Encoded> {
     }
     Ok(Encoded {
         width: ctx.image.get_width() as u32,
-        height: ctx.image.get_height() as u32,
+        height: ctx.frame_height(),
         format: ctx.format,
         bytes: std::mem::take(&mut ctx.encoded).into(),
         reduced: ctx.reduced,
@@ -101,19 +150,43 @@ fn run_steps(job: &Job) -> Result<Encoded> {
 }
 
 /// Identifies the original, reads its header and checks limits before any
-/// pixel is decoded, and chooses the output format.
+/// pixel is decoded, chooses the output format, and whether the animation
+/// (if any) is kept.
 fn open(job: &Job) -> Result<Ctx<'_>> {
     let source = format::sniff(&job.bytes)?;
-    let header = VipsImage::new_from_buffer_with_opts(
-        &job.bytes,
-        "",
-        VOption::new().set("fail_on", "error"),
-    )
-    .map_err(|e| Error::InvalidImage {
-        detail: e.to_string(),
-    })?;
+    let bytes = match source {
+        SourceFormat::Svg => Bytes::from(svg::sanitize(&job.bytes)?),
+        _ => job.bytes.clone(),
+    };
+    let header = format::open(&bytes, source, false)?;
+    let frames = header.get_int("n-pages").unwrap_or(1).max(1) as u64;
+    // A single-frame GIF or WebP is a still image; so is any animation the
+    // request asks to flatten to its first frame.
+    let animated = frames > 1 && source.animates() && !job.output.still;
+    let format = format::negotiate(
+        job.output.format,
+        job.output.preferred,
+        job.accepted,
+        Original {
+            format: source,
+            alpha: header.hasalpha(),
+            animated,
+            edited: !job.edits.is_empty(),
+        },
+    );
+    // An animation written as JPEG, PNG, AVIF or TIFF keeps its first frame.
+    let pages = if animated && format.animates() {
+        frames
+    } else {
+        1
+    };
+    if pages > u64::from(job.max_frames) {
+        return Err(Error::TooManyFrames {
+            frames: pages,
+            limit: job.max_frames,
+        });
+    }
     let width = header.get_width().max(0) as u64;
-    let pages = header.get_int("n-pages").unwrap_or(1).max(1) as u64;
     let height = header.get_height().max(0) as u64 * pages;
     let pixels = width.saturating_mul(height);
     if pixels > job.max_input_pixels {
@@ -124,15 +197,9 @@ fn open(job: &Job) -> Result<Ctx<'_>> {
             limit: job.max_input_pixels,
         });
     }
-    let format = format::negotiate(
-        job.output.format,
-        job.output.preferred,
-        job.accepted,
-        source,
-        header.hasalpha(),
-    );
     Ok(Ctx {
         job,
+        bytes,
         source,
         format,
         image: header,
@@ -141,6 +208,8 @@ fn open(job: &Job) -> Result<Ctx<'_>> {
         encoded: Vec::new(),
         reduced: None,
         next_overlay: 0,
+        pages: pages as u32,
+        frame_choice: None,
     })
 }
 
@@ -165,6 +234,7 @@ fn load(ctx: &mut Ctx) -> Result<()> {
         Edit::Resize(r) => Some((i, turns, *r)),
         _ => None,
     });
+    let animated = ctx.pages > 1;
     if let Some((index, turns, resize)) = hoist {
         // Size in the upright orientation, then in the frame the resize sees.
         let (w, h) = (ctx.image.get_width() as u32, ctx.image.get_height() as u32);
@@ -177,15 +247,21 @@ fn load(ctx: &mut Ctx) -> Result<()> {
         let plan = edits::plan_resize(fw, fh, &resize, &job.limits)?;
         let (sw, sh) = plan.scaled;
         let (lw, lh) = if turns % 2 == 1 { (sh, sw) } else { (sw, sh) };
+        // thumbnail's own `fail_on` does not reach the loader of a buffer: a
+        // truncated original would come out grey-filled. With every frame
+        // loaded, thumbnail scales each frame to `lw`x`lh`.
+        let loader = if animated {
+            "fail_on=error,n=-1"
+        } else {
+            "fail_on=error"
+        };
         ctx.image = VipsImage::thumbnail_buffer_with_opts(
-            &job.bytes,
+            &ctx.bytes,
             lw as i32,
             VOption::new()
                 .set("height", lh as i32)
                 .set("size", "force")
-                // thumbnail's own `fail_on` does not reach the loader of a
-                // buffer: a truncated original would come out grey-filled.
-                .set("option_string", "fail_on=error"),
+                .set("option_string", loader),
         )
         .map_err(|e| Error::InvalidImage {
             detail: e.to_string(),
@@ -193,9 +269,17 @@ fn load(ctx: &mut Ctx) -> Result<()> {
         ctx.sequential = true;
         ctx.hoisted = Some((index, plan));
     } else {
-        ctx.image = ctx.image.autorot().map_err(|e| Error::InvalidImage {
-            detail: e.to_string(),
-        })?;
+        if animated {
+            ctx.image = format::open(&ctx.bytes, ctx.source, true)?;
+        }
+        if !animated || ctx.image.get_orientation() > 1 {
+            edits::each_frame(ctx, |ctx| {
+                ctx.image = ctx.image.autorot().map_err(|e| Error::InvalidImage {
+                    detail: e.to_string(),
+                })?;
+                Ok(())
+            })?;
+        }
     }
     // An embedded profile is applied once, after any shrink, so later edits
     // and the encoder see sRGB. Images without one are taken as sRGB.
@@ -225,7 +309,7 @@ fn apply_edits(ctx: &mut Ctx) -> Result<()> {
         match (&ctx.hoisted, edit) {
             (Some((index, plan)), Edit::Resize(r)) if *index == i => {
                 let plan = *plan;
-                edits::fit_to_box(ctx, &plan, r)?;
+                edits::each_frame(ctx, |ctx| edits::fit_to_box(ctx, &plan, r))?;
             }
             _ => edits::apply(ctx, edit)?,
         }
@@ -323,19 +407,23 @@ fn fit_response_cap(
         if scale < 0.1 {
             return Err(Error::TooLargeImage);
         }
-        let (w, h) = (ctx.image.get_width(), ctx.image.get_height());
-        let width = ((f64::from(w) * scale).round() as i32).max(1);
-        let height = ((f64::from(h) * scale).round() as i32).max(1);
-        let smaller = edits::scale_to(&ctx.image, width as u32, height as u32)?;
-        ctx.encoded = encode::encode(&smaller, ctx.format, settings)?;
-        if ctx.encoded.len() as u64 <= cap {
-            ctx.image = smaller;
+        let (w, h) = (ctx.image.get_width(), ctx.frame_height());
+        let width = ((f64::from(w) * scale).round() as u32).max(1);
+        let height = ((f64::from(h) * scale).round() as u32).max(1);
+        let full = ctx.image.clone();
+        edits::each_frame(ctx, |ctx| {
+            ctx.image = edits::scale_to(&ctx.image, width, height)?;
+            Ok(())
+        })?;
+        ctx.encoded = encode::encode(&ctx.image, ctx.format, settings)?;
+        if ctx.encoded.len() as u64 > cap {
+            ctx.image = full;
         }
     }
     ctx.reduced = Some(Reduction {
         quality,
         width: ctx.image.get_width() as u32,
-        height: ctx.image.get_height() as u32,
+        height: ctx.frame_height(),
     });
     Ok(())
 }
@@ -408,9 +496,13 @@ fn reclassify(job: &Job, e: Error) -> Error {
 
 /// Whether the whole original decodes without error.
 fn decodes(bytes: &[u8]) -> bool {
-    let decoded =
-        VipsImage::new_from_buffer_with_opts(bytes, "", VOption::new().set("fail_on", "error"))
-            .and_then(|image| image.avg());
+    let decoded = format::sniff(bytes).and_then(|source| {
+        let image = match source {
+            SourceFormat::Svg => format::open(&svg::sanitize(bytes)?, source, false)?,
+            _ => format::open(bytes, source, false)?,
+        };
+        image.avg().map_err(vips)
+    });
     Vips::error_clear();
     decoded.is_ok()
 }
@@ -467,6 +559,7 @@ mod tests {
             accepted: Default::default(),
             limits: Default::default(),
             max_input_pixels: u64::MAX,
+            max_frames: 256,
             effort: Default::default(),
             max_output_bytes: None,
             overlays: Vec::new(),
