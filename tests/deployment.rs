@@ -195,6 +195,7 @@ fn the_template_sets_only_variables_the_binary_reads() {
         ("MaxOutputHeight", "MAX_OUTPUT_HEIGHT"),
         ("MaxSourceBytes", "MAX_SOURCE_BYTES"),
         ("MaxInputPixels", "MAX_INPUT_PIXELS"),
+        ("MaxFrames", "MAX_FRAMES"),
         ("ErrorCacheSeconds", "ERROR_MAX_AGE"),
         ("InvalidateUrlStyles", "INVALIDATE_URL_STYLES"),
     ] {
@@ -222,6 +223,7 @@ fn the_template_defaults_are_valid_configuration() {
             "MAX_OUTPUT_WIDTH" | "MAX_OUTPUT_HEIGHT" => Some("4096"),
             "MAX_SOURCE_BYTES" => Some("52428800"),
             "MAX_INPUT_PIXELS" => Some("50000000"),
+            "MAX_FRAMES" => Some("256"),
             // empty parameters arrive as empty variables, which mean unset
             "SECRETS_MANAGER"
             | "SECRET_KEY"
