@@ -60,7 +60,7 @@ pub struct Config {
     pub cors_origin: Option<String>,
     /// How many transforms run at once (`TRANSFORM_CONCURRENCY`, default: CPU count).
     pub transform_concurrency: usize,
-    /// Encoder effort (`WEBP_EFFORT`, `AVIF_EFFORT`).
+    /// Encoder effort (`WEBP_EFFORT`, `AVIF_EFFORT`, `GIF_EFFORT`).
     pub effort: Effort,
     /// `SOURCE_BUCKETS`: buckets a request may name; the first is the default.
     pub source_buckets: Vec<String>,
@@ -399,6 +399,9 @@ impl Config {
         if let Some((var, v)) = get("AVIF_EFFORT") {
             c.effort.avif = number(var, &v, 0, 9)? as u8;
         }
+        if let Some((var, v)) = get("GIF_EFFORT") {
+            c.effort.gif = number(var, &v, 1, 10)? as u8;
+        }
         Ok(c)
     }
 }
@@ -588,6 +591,7 @@ mod tests {
             ("CORS_ENABLED", "maybe"),
             ("ERROR_MAX_AGE", "x"),
             ("AVIF_EFFORT", "10"),
+            ("GIF_EFFORT", "0"),
             ("INVALIDATE_ON_CHANGE", "sometimes"),
             ("INVALIDATE_URL_STYLES", "query,imgix"),
             ("DISTRIBUTION_ID", "d111.cloudfront.net"),
