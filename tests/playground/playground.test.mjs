@@ -7,6 +7,9 @@
 // (each must answer 200 with the same image), copies one through the copy
 // button, checks that every control has an accessible name and that the page
 // is keyboard-reachable, and saves a screenshot as target/playground/screenshot.png.
+// A second test exports the page (`image-handler playground export`), serves
+// the files from another origin as S3 and CloudFront would, and drives the
+// deployed form against a server with CORS on and no playground.
 //
 // Run after `cargo build` (or `cargo test`): node --test tests/playground/playground.test.mjs
 // IMAGE_HANDLER_BIN overrides the binary (default target/debug/image-handler),
@@ -14,8 +17,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,23 +30,29 @@ const binary = process.env.IMAGE_HANDLER_BIN || join(root, 'target', 'debug', 'i
 const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const artefacts = join(root, 'target', 'playground');
 
-let server;
+const servers = [];
 let base;
 let context;
 let profile;
 
-/** Starts `image-handler serve` and resolves with the playground URL it prints. */
-function startServer() {
+function cleanEnv(extra) {
+  const env = { ...process.env, LOG_LEVEL: 'image_handler=warn' };
+  for (const name of ['IMAGE_ORIGIN', 'LISTEN_ADDR', 'ENABLE_SIGNATURE', 'PRESETS', 'PRESETS_FILE', 'CORS_ENABLED',
+    'CORS_ORIGIN', 'PLAYGROUND', 'PLAYGROUND_SIGNING', 'IMAGE_BASE_URL', 'AWS_LAMBDA_RUNTIME_API']) delete env[name];
+  return { ...env, ...extra };
+}
+
+/** Starts `image-handler serve` and resolves with the printed line matching `pattern` (its first group). */
+function startServer(pattern, extra = {}) {
   return new Promise((resolve, reject) => {
-    const env = { ...process.env, LOG_LEVEL: 'image_handler=warn' };
-    for (const name of ['IMAGE_ORIGIN', 'LISTEN_ADDR', 'ENABLE_SIGNATURE', 'PRESETS', 'PRESETS_FILE',
-      'PLAYGROUND', 'PLAYGROUND_SIGNING', 'AWS_LAMBDA_RUNTIME_API']) delete env[name];
-    server = spawn(binary, ['serve', '--listen', '127.0.0.1:0'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const server = spawn(binary, ['serve', '--listen', '127.0.0.1:0'],
+      { env: cleanEnv(extra), stdio: ['ignore', 'pipe', 'inherit'] });
+    servers.push(server);
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`no playground URL printed: ${out}`)), 30000);
+    const timer = setTimeout(() => reject(new Error(`nothing like ${pattern} printed: ${out}`)), 30000);
     server.stdout.on('data', (chunk) => {
       out += chunk;
-      const m = out.match(/playground: (http:\/\/127\.0\.0\.1:\d+\/)/);
+      const m = out.match(pattern);
       if (m) { clearTimeout(timer); resolve(m[1]); }
     });
     server.on('exit', (code) => { clearTimeout(timer); reject(new Error(`serve exited with ${code}: ${out}`)); });
@@ -52,7 +62,8 @@ function startServer() {
 before(async () => {
   assert.ok(existsSync(binary), `${binary} is missing: run cargo build first`);
   assert.ok(existsSync(browserPath), `${browserPath} is missing: apt-get install chromium`);
-  base = await startServer();
+  // the README's promise: the printed URL is the playground
+  base = await startServer(/playground: (http:\/\/127\.0\.0\.1:\d+\/)/);
   profile = mkdtempSync(join(tmpdir(), 'image-handler-chromium-'));
   context = await chromium.launchPersistentContext(profile, {
     executablePath: browserPath,
@@ -66,7 +77,7 @@ before(async () => {
 
 after(async () => {
   if (context) await context.close();
-  if (server) server.kill('SIGTERM');
+  for (const server of servers) server.kill('SIGTERM');
   if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
@@ -176,4 +187,54 @@ test('the playground edits, shows and copies working URLs', async () => {
   mkdirSync(artefacts, { recursive: true });
   await page.screenshot({ path: join(artefacts, 'screenshot.png'), fullPage: true });
   assert.deepEqual(failures, [], 'no script errors');
+});
+
+/** Serves `dir` on a loopback port, as the playground bucket behind CloudFront would. */
+function staticSite(dir) {
+  const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json' };
+  const site = createServer((req, res) => {
+    const path = new URL(req.url, 'http://x').pathname;
+    const file = join(dir, path === '/' ? 'index.html' : path);
+    if (!file.startsWith(dir) || !existsSync(file)) { res.writeHead(404).end(); return; }
+    res.writeHead(200, { 'content-type': types[file.slice(file.lastIndexOf('.'))] || 'application/octet-stream' });
+    res.end(readFileSync(file));
+  });
+  return new Promise((resolve) => site.listen(0, '127.0.0.1', () => resolve(site)));
+}
+
+test('the exported page works against a deployed service from another origin', async () => {
+  // the image service as deployed: CORS on, no playground of its own
+  const images = await startServer(/serving .* on (http:\/\/127\.0\.0\.1:\d+)/, { CORS_ENABLED: 'Yes', PLAYGROUND: 'No' });
+  assert.equal((await fetch(images + '/')).status, 400, 'no page without the playground');
+  const dir = mkdtempSync(join(tmpdir(), 'image-handler-playground-site-'));
+  const site = await staticSite(dir);
+  try {
+    const listed = execFileSync(binary, ['playground', 'export', dir, '--image-base', images, '--key', 'dune.jpg,alpha.png'],
+      { env: cleanEnv({}), encoding: 'utf8' });
+    assert.equal(listed.trim().split('\n').length, 4, listed);
+    const page = await context.newPage();
+    const failures = [];
+    page.on('pageerror', (e) => failures.push(e.message));
+    await page.goto(`http://127.0.0.1:${site.address().port}/`);
+    await page.evaluate(() => window.playground.ready);
+    await page.waitForSelector('#result[data-state="loaded"]');
+    await page.selectOption('#format', 'webp');
+    await page.waitForFunction(() => document.getElementById('result-img').dataset.contentType === 'image/webp'
+      && document.getElementById('result').dataset.state === 'loaded', null, { timeout: 30000 });
+    assert.equal(await page.evaluate(() => document.getElementById('result-img').naturalWidth), 600);
+    // headers read across origins: CORS exposes Server-Timing
+    assert.match(await page.textContent('#result-timing'), /transform \d+\.\d ms/);
+    assert.match(await page.textContent('#original-facts'), /1600 × 1000 px/);
+    const shown = await page.$$eval('#urls code[data-url]', (els) => els.map((e) => e.dataset.url));
+    assert.deepEqual(shown, [`${images}/dune.jpg?format=webp&width=600`]);
+    const r = await fetch(shown[0]);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('content-type'), 'image/webp');
+    assert.equal(await page.locator('#urls .unavailable').count(), 2, 'thumbor and base64 say why they are missing');
+    assert.match(await page.textContent('#srcset-out'), /image-handler srcset/);
+    assert.deepEqual(failures, [], 'no script errors');
+  } finally {
+    site.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
