@@ -358,8 +358,7 @@ fn playground_export(dir: &std::path::Path, image_base: &str, keys: &[String]) -
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
     };
-    let presets: Vec<String> = config.presets.names().map(String::from).collect();
-    match playground::export(dir, image_base, keys, &presets) {
+    match playground::export(dir, image_base, keys, &config) {
         Ok(files) => {
             for file in files {
                 println!("{}", file.display());

@@ -459,11 +459,19 @@ async fn signed_urls_work_in_every_style() {
 #[test]
 fn the_page_exports_as_static_files() {
     let dir = TempDir::new("playground-export");
+    let config = Config {
+        presets: Presets::from_json(r#"{"thumb":"width=120"}"#, &Limits::default()).unwrap(),
+        limits: Limits {
+            max_width: 2000,
+            max_height: 1000,
+        },
+        ..Config::default()
+    };
     let files = playground::export(
         &dir.path,
         "https://d111.cloudfront.net/",
         &["a.jpg".into()],
-        &[],
+        &config,
     )
     .expect("export");
     assert_eq!(files.len(), 4);
@@ -473,11 +481,17 @@ fn the_page_exports_as_static_files() {
     assert_eq!(config["mode"], "static");
     assert_eq!(config["imageBase"], "https://d111.cloudfront.net");
     assert_eq!(config["keys"], serde_json::json!(["a.jpg"]));
+    assert_eq!(config["presets"], serde_json::json!(["thumb"]));
+    assert_eq!(
+        config["limits"],
+        serde_json::json!({"width": 2000, "height": 1000})
+    );
     assert!(
         std::fs::read_to_string(dir.join("index.html"))
             .unwrap()
             .contains("_playground/app.js")
     );
-    let e = playground::export(&dir.path, "d111.cloudfront.net", &[], &[]).unwrap_err();
+    let e =
+        playground::export(&dir.path, "d111.cloudfront.net", &[], &Config::default()).unwrap_err();
     assert!(e.contains("--image-base"), "{e}");
 }

@@ -461,25 +461,27 @@ impl Playground {
 /// Writes the page as static files under `dir` for the deployed form:
 /// `index.html`, `_playground/app.js`, `_playground/style.css` and
 /// `_playground/config.json`, which points the page at `image_base` (the
-/// stack's CloudFront URL) and offers `keys`. Returns the files written.
+/// stack's CloudFront URL), offers `keys`, and takes the presets and limits
+/// from `config` (the stack's, read from the same variables). Returns the
+/// files written.
 pub fn export(
     dir: &Path,
     image_base: &str,
     keys: &[String],
-    presets: &[String],
+    config: &crate::Config,
 ) -> Result<Vec<std::path::PathBuf>, String> {
     // The same rules as `image-handler url --base`.
-    UrlWriter::new(Some(image_base), crate::request::Limits::default())
+    UrlWriter::new(Some(image_base), config.limits)
         .map_err(|e| e.to_string().replace("--base", "--image-base"))?;
     let config = json!({
         "mode": "static",
         "imageBase": image_base.trim().trim_end_matches('/'),
         "keys": keys,
-        "presets": presets,
-        "presetsOnly": false,
+        "presets": config.presets.names().collect::<Vec<_>>(),
+        "presetsOnly": config.presets.only,
         "signing": {"required": false, "available": false,
                     "note": "The deployed playground has no signing endpoint: sign URLs with image-handler sign or url --sign."},
-        "limits": {"width": 4096, "height": 4096},
+        "limits": {"width": config.limits.max_width, "height": config.limits.max_height},
     });
     let files = [
         ("index.html", INDEX_HTML.to_string()),
