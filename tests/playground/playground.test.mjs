@@ -9,7 +9,8 @@
 // is keyboard-reachable, and saves a screenshot as target/playground/screenshot.png.
 // A second test exports the page (`image-handler playground export`), serves
 // the files from another origin as S3 and CloudFront would, and drives the
-// deployed form against a server with CORS on and no playground.
+// deployed form against a server with CORS on and no playground. A third
+// runs with signing required and the playground's signing endpoint on.
 //
 // Run after `cargo build` (or `cargo test`): node --test tests/playground/playground.test.mjs
 // IMAGE_HANDLER_BIN overrides the binary (default target/debug/image-handler),
@@ -100,6 +101,8 @@ test('the playground edits, shows and copies working URLs', async () => {
   await page.evaluate(() => window.playground.ready);
   await page.waitForSelector('#result[data-state="loaded"]');
   assert.equal(await page.inputValue('#key'), 'dune.jpg', 'the first sample is chosen');
+  // format auto previews what an <img> gets: AVIF, from Chromium's Accept
+  assert.equal(await page.textContent('#result-format'), 'image/avif (auto, from Accept)');
 
   // Every form control has an accessible name; images have alt text; the language is set.
   const unnamed = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea, button')]
@@ -166,14 +169,16 @@ test('the playground edits, shows and copies working URLs', async () => {
     assert.deepEqual(await naturalSize(page, url), [320, 512], url);
   }
   await page.selectOption('#rotate', '');
-  await page.waitForFunction(() => document.querySelectorAll('#urls code[data-url]').length === 3);
+  await page.waitForFunction(() => document.querySelectorAll('#urls code[data-url]').length === 3
+    && document.getElementById('result-img').naturalHeight === 200
+    && document.getElementById('result').dataset.state === 'loaded', null, { timeout: 30000 });
 
   // The copy button puts a working URL on the clipboard.
   await page.click('#urls li[data-style="thumbor"] button.copy');
+  await page.waitForFunction(() => /Copied/.test(document.getElementById('status').textContent));
   const copied = await page.evaluate(() => navigator.clipboard.readText());
   assert.match(copied, /^http:\/\/127\.0\.0\.1:\d+\/320x0\/filters:format\(webp\)\/dune\.jpg$/);
   assert.equal((await fetch(copied)).status, 200);
-  assert.match(await page.textContent('#status'), /Copied/);
 
   // The srcset snippet follows the CLI's rules (no candidate wider than the original).
   await page.fill('#widths', '320,640,3000');
@@ -237,4 +242,24 @@ test('the exported page works against a deployed service from another origin', a
     site.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('with signing required, the page shows signed URLs that work', async () => {
+  const signed = await startServer(/playground: (http:\/\/127\.0\.0\.1:\d+\/)/,
+    { ENABLE_SIGNATURE: 'Yes', SIGNATURE_SECRET: 'playground-test-secret', PLAYGROUND_SIGNING: 'Yes' });
+  const page = await context.newPage();
+  await page.goto(signed);
+  await page.evaluate(() => window.playground.ready);
+  await page.waitForSelector('#result[data-state="loaded"]');
+  assert.match(await page.textContent('#signing-note'), /Signatures are required/);
+  assert.equal(await page.evaluate(() => document.getElementById('result-img').naturalWidth), 600);
+  const shown = await page.$$eval('#urls code[data-url]', (els) => els.map((e) => e.dataset.url));
+  assert.equal(shown.length, 3);
+  for (const url of shown) {
+    assert.match(url, /[?&]signature=[0-9a-f]{64}$/, url);
+    assert.equal((await fetch(url)).status, 200, url);
+    // the signature covers the request: tampering is refused
+    assert.equal((await fetch(url + '&width=601')).status, 403, url);
+  }
+  assert.match(await page.textContent('#srcset-out'), /signature=/);
 });

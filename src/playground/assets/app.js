@@ -181,8 +181,9 @@
         p.textContent = `Not available in this style: ${style.unavailable}`;
         li.append(p);
       } else {
-        li.append(urlRow('URL', style.url, style.name));
+        // With signing on, an unsigned URL is refused: show the signed one only.
         if (style.signed) li.append(urlRow('Signed', style.signed, style.name));
+        else li.append(urlRow('URL', style.url, style.name));
         if (style.json) {
           const details = document.createElement('details');
           const summary = document.createElement('summary');
@@ -202,12 +203,15 @@
 
   // ------------------------------------------------------------ result and original
 
+  // What Chromium's <img> sends, so that format=auto previews what a page would get.
+  const IMAGE_ACCEPT = 'image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8';
+
   async function showResult(path, mine) {
     const img = $('result-img');
     const section = $('result');
     section.dataset.state = 'loading';
     setStatus('Loading…');
-    const res = await fetch(abs(path));
+    const res = await fetch(abs(path), { headers: { Accept: IMAGE_ACCEPT } });
     if (mine !== seq) return;
     if (!res.ok) {
       let message = `HTTP ${res.status}`;
@@ -221,6 +225,8 @@
     const blob = await res.blob();
     if (mine !== seq) return;
     const type = res.headers.get('content-type') || blob.type;
+    // Vary: Accept says the format was negotiated (readable on the same origin).
+    const negotiated = /(^|,)\s*accept\s*(,|$)/i.test(res.headers.get('vary') || '');
     if (resultObjectUrl) URL.revokeObjectURL(resultObjectUrl);
     resultObjectUrl = URL.createObjectURL(blob);
     img.src = resultObjectUrl;
@@ -231,7 +237,7 @@
     facts($('result-facts'), [
       ['Size', kB(blob.size), 'result-bytes'],
       ['Dimensions', dims, 'result-dimensions'],
-      ['Format', type, 'result-format'],
+      ['Format', negotiated ? `${type} (auto, from Accept)` : type, 'result-format'],
       ['Server time', serverTiming(res.headers.get('server-timing')), 'result-timing'],
     ]);
     section.dataset.state = 'loaded';
