@@ -360,6 +360,20 @@ async fn the_original_and_srcset_follow_the_cli() {
         .get("/_playground/api/srcset?key=dune.jpg&width=10")
         .await;
     assert_eq!(bad.status, 400);
+    let many: Vec<String> = (1..=33).map(|w| (w * 10).to_string()).collect();
+    let bad = server
+        .get(&format!(
+            "/_playground/api/srcset?key=dune.jpg&widths={}",
+            many.join(",")
+        ))
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 32")
+    );
 }
 
 fn signing_config() -> Config {

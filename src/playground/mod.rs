@@ -39,6 +39,9 @@ const STYLE_CSS: &str = include_str!("assets/style.css");
 /// The most keys offered in the page's list of originals.
 pub const MAX_LISTED_KEYS: usize = 200;
 
+/// The most candidate widths one srcset snippet may ask for.
+pub const MAX_SRCSET_WIDTHS: usize = 32;
+
 /// How the playground is set up.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -409,6 +412,12 @@ impl Playground {
                     "widths={widths:?} is not a list of widths in pixels, such as 320,640,1024"
                 ))
             })?;
+        if widths.len() > MAX_SRCSET_WIDTHS {
+            return Err(invalid(format!(
+                "widths lists {} widths: at most {MAX_SRCSET_WIDTHS}",
+                widths.len()
+            )));
+        }
         let aspect = match last(params, "aspect").filter(|a| !a.is_empty()) {
             None => None,
             Some(a) => Some(
