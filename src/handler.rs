@@ -170,18 +170,10 @@ impl Handler {
             config.rewrite.as_ref(),
         )?;
         let (grant, query_applies) = self.authorise(&parsed, path, query).await?;
-        let params: Vec<(String, String)> = match query_applies {
-            true => form_urlencoded::parse(query.unwrap_or("").as_bytes())
-                .into_owned()
-                .collect(),
-            false => Vec::new(),
-        };
-        let info = info_path.is_some() || params.iter().any(|(k, _)| k == "info");
-        let mut request = parsed.request.clone();
-        self.apply_presets(&mut request, &parsed, &params)?;
-        if query_applies && !config.presets.only {
-            request::query::overlay(&mut request, query, &config.limits)?;
-        }
+        let query = query.filter(|_| query_applies);
+        let info = info_path.is_some()
+            || form_urlencoded::parse(query.unwrap_or("").as_bytes()).any(|(k, _)| k == "info");
+        let request = self.complete(&parsed, query)?;
         log.request(&request);
         grant.allows(&request.source.key)?;
         if info {
@@ -273,6 +265,35 @@ impl Handler {
         log.format = Some(encoded.format.mime());
         log.reduced = encoded.reduced.is_some();
         Ok(response::image(config, &variant, encoded, timings))
+    }
+
+    /// The request the service carries out for `path` and `query` (raw, as
+    /// in a URL), without checking a signature or fetching anything: the
+    /// path's style parsed, then presets, then query parameters, exactly as
+    /// [`Handler::handle`] builds it. Tools use it to check URLs they write.
+    pub fn resolve(&self, path: &str, query: Option<&str>) -> Result<request::ImageRequest> {
+        let config = &self.config;
+        let parsed = request::parse(path, &config.rules(), config.rewrite.as_ref())?;
+        // thumbor's signature covers the path only: the query is then not applied
+        let query = query.filter(|_| parsed.thumbor_hmac.is_none());
+        self.complete(&parsed, query)
+    }
+
+    /// A parsed path's request with the presets it names and the query's edits applied.
+    fn complete(
+        &self,
+        parsed: &request::Parsed,
+        query: Option<&str>,
+    ) -> Result<request::ImageRequest> {
+        let params: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+        let mut request = parsed.request.clone();
+        self.apply_presets(&mut request, parsed, &params)?;
+        if !self.config.presets.only {
+            request::query::overlay(&mut request, query, &self.config.limits)?;
+        }
+        Ok(request)
     }
 
     /// Fetches the originals of the request's overlays, under the same bucket

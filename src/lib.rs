@@ -6,7 +6,8 @@
 //! encode) → [`response`] (headers, caching, errors). [`handler`] ties them
 //! together behind one `http::Request → http::Response` function, and the entry
 //! points ([`serve`], the CLI) are thin adapters around it. The pipeline knows
-//! nothing of HTTP; the adapters hold no image logic. [`ops`] holds what runs
+//! nothing of HTTP; the adapters hold no image logic. [`playground`] is the
+//! page `serve` shows at `/`. [`ops`] holds what runs
 //! beside the service: CDN invalidation and the URLs web pages embed.
 
 pub mod config;
@@ -17,6 +18,7 @@ pub mod lambda;
 pub mod observe;
 pub mod ops;
 pub mod origin;
+pub mod playground;
 pub mod request;
 pub mod response;
 pub mod serve;

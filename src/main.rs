@@ -16,6 +16,7 @@ use image_handler::ops::events::ChangeInvalidator;
 use image_handler::ops::invalidate::Invalidator;
 use image_handler::ops::urls::keyring_from_env;
 use image_handler::origin::{EmbeddedOrigin, FsOrigin, Origin, S3Origin, S3Settings};
+use image_handler::playground::{self, Options as PlaygroundOptions, Playground};
 use image_handler::signature;
 use image_handler::{Config, Handler, serve};
 
@@ -52,7 +53,18 @@ enum Command {
         /// Address to listen on (port 0 picks a free port).
         #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Serve the playground page at `/` (and its files under `/_playground/`).
+        #[arg(long, env = "PLAYGROUND", value_name = "YES|NO", default_value = "yes",
+              value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+        playground: bool,
+        /// Let the playground sign URLs with the configured keys. Anyone who
+        /// can reach the server can then mint signed URLs: for local use only.
+        #[arg(long, env = "PLAYGROUND_SIGNING", value_parser = clap::builder::BoolishValueParser::new())]
+        playground_signing: bool,
     },
+    /// The playground page, for deploying it next to the stack.
+    #[command(subcommand)]
+    Playground(PlaygroundCommand),
     /// Invalidate every cached variant of originals at CloudFront (`/<key>*`).
     ///
     /// Exit codes: 0 every invalidation created (and completed, with --wait);
@@ -62,6 +74,22 @@ enum Command {
     Url(UrlArgs),
     /// Print `<img srcset sizes width height>` (or `<picture>`) markup for an original.
     Srcset(SrcsetArgs),
+}
+
+#[derive(Subcommand)]
+enum PlaygroundCommand {
+    /// Write the page as static files (index.html, _playground/...) for an
+    /// S3 bucket behind CloudFront; it talks to the image service at --image-base.
+    Export {
+        /// The directory to write (created if missing).
+        dir: std::path::PathBuf,
+        /// The image service's URL, e.g. the stack's `https://dxxxx.cloudfront.net`.
+        #[arg(long, env = "IMAGE_BASE_URL", value_name = "URL")]
+        image_base: String,
+        /// Keys of originals the page offers (comma-separated or repeated).
+        #[arg(long = "key", value_delimiter = ',', value_name = "KEY")]
+        keys: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -120,7 +148,22 @@ fn main() -> ExitCode {
         return runtime.block_on(lambda_command());
     };
     match cli.command {
-        Command::Serve { origin, listen } => runtime.block_on(serve_command(origin, listen)),
+        Command::Serve {
+            origin,
+            listen,
+            playground,
+            playground_signing,
+        } => {
+            let playground = playground.then_some(PlaygroundOptions {
+                signing: playground_signing,
+            });
+            runtime.block_on(serve_command(origin, listen, playground))
+        }
+        Command::Playground(PlaygroundCommand::Export {
+            dir,
+            image_base,
+            keys,
+        }) => playground_export(&dir, &image_base, &keys),
         Command::Sign {
             url,
             expires,
@@ -132,7 +175,11 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve_command(origin: Option<String>, listen: SocketAddr) -> ExitCode {
+async fn serve_command(
+    origin: Option<String>,
+    listen: SocketAddr,
+    playground: Option<PlaygroundOptions>,
+) -> ExitCode {
     let mut config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
@@ -175,6 +222,16 @@ async fn serve_command(origin: Option<String>, listen: SocketAddr) -> ExitCode {
     };
     let addr = listener.local_addr().unwrap_or(listen);
     println!("image-handler serving {what} on http://{addr}");
+    let playground = playground.map(|options| {
+        if options.signing && !addr.ip().is_loopback() {
+            eprintln!(
+                "image-handler: warning: PLAYGROUND_SIGNING is on and {addr} is not a loopback address: \
+                 anyone who can reach it can have URLs signed"
+            );
+        }
+        println!("playground: http://{addr}/");
+        Playground::new(handler.clone(), options)
+    });
     match handler.origin().examples().first() {
         Some(key) => println!("try: http://{addr}/{key}?width=300&format=webp"),
         None => println!("try: http://{addr}/<key>?width=300&format=webp"),
@@ -182,7 +239,7 @@ async fn serve_command(origin: Option<String>, listen: SocketAddr) -> ExitCode {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    match serve::run(listener, handler, shutdown).await {
+    match serve::run_with(listener, handler, playground, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("server error: {e}")),
     }
@@ -290,6 +347,22 @@ fn sign_command(url: &str, expires: Option<&str>, key_id: Option<&str>) -> ExitC
     match signature::sign_url(&keys, url, key_id, expires) {
         Ok(signed) => {
             println!("{signed}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn playground_export(dir: &std::path::Path, image_base: &str, keys: &[String]) -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    match playground::export(dir, image_base, keys, &config) {
+        Ok(files) => {
+            for file in files {
+                println!("{}", file.display());
+            }
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e),

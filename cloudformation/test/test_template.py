@@ -331,8 +331,11 @@ VARIANTS = {
         AcmCertificateArn="arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555",
         WebAclArn="arn:aws:wafv2:us-east-1:123456789012:global/webacl/images/abcd",
         OriginShieldRegion="eu-west-1",
+        DeployPlayground="Yes",
+        CorsEnabled="Yes",
     ),
     "function-url": dict(OriginType="FunctionUrl"),
+    "playground": dict(DeployPlayground="Yes", CorsEnabled="Yes"),
     "function-url-everything": dict(OriginType="FunctionUrl", InvalidateOnOverwrite="Yes", EnableSignature="Yes", SecretsManagerSecret="s", SecretsManagerKey="k"),
     "fallback-in-first-source-bucket": dict(SourceBuckets="a-bucket,b-bucket", EnableDefaultFallbackImage="Yes", FallbackImageS3Key="fallback.jpg"),
     "ten-buckets": dict(SourceBuckets=",".join(f"bucket-{i:02d}" for i in range(10))),
@@ -544,6 +547,53 @@ class Behaviour(unittest.TestCase):
         self.assertEqual(out["DistributionId"], "<Distribution>")
         self.assertEqual(out["CloudFrontLoggingBucket"], "<LogBucket>")
         self.assertEqual(stack(**VARIANTS["everything"]).outputs["ImageUrl"], "https://img.example.com")
+
+    def test_playground(self):
+        off = stack()
+        self.assertFalse([n for n in off.resources if n.startswith("Playground")])
+        self.assertFalse([n for n in off.outputs if n.startswith("Playground")])
+        # the page reads the images' headers from its own origin: the rule asks for CORS
+        rule = TEMPLATE["Rules"]["PlaygroundNeedsCors"]
+        self.assertEqual(rule["RuleCondition"], {"Fn::Equals": [{"Ref": "DeployPlayground"}, "Yes"]})
+        self.assertEqual([a["Assert"] for a in rule["Assertions"]], [{"Fn::Equals": [{"Ref": "CorsEnabled"}, "Yes"]}])
+        for variant, images in (("playground", "https://<Distribution.DomainName>"), ("everything", "https://img.example.com")):
+            s = stack(**VARIANTS[variant])
+            self.assertEqual(s.resources["ImageFunction"]["Properties"]["Environment"]["Variables"]["CORS_ENABLED"], "Yes")
+            d = s.resources["PlaygroundDistribution"]["Properties"]["DistributionConfig"]
+            (origin,) = d["Origins"]
+            self.assertEqual(origin["DomainName"], "<PlaygroundBucket.RegionalDomainName>")
+            self.assertEqual(origin["OriginAccessControlId"], "<PlaygroundOriginAccessControl.Id>")
+            self.assertEqual(origin["S3OriginConfig"], {"OriginAccessIdentity": ""}, "origin access control, not an OAI")
+            self.assertFalse(s.of_type("AWS::CloudFront::CloudFrontOriginAccessIdentity"))
+            oac = s.resources["PlaygroundOriginAccessControl"]["Properties"]["OriginAccessControlConfig"]
+            self.assertEqual((oac["OriginAccessControlOriginType"], oac["SigningBehavior"], oac["SigningProtocol"]), ("s3", "always", "sigv4"))
+            self.assertEqual(d["DefaultRootObject"], "index.html")
+            b = d["DefaultCacheBehavior"]
+            self.assertEqual((b["ViewerProtocolPolicy"], b["AllowedMethods"]), ("redirect-to-https", ["GET", "HEAD"]))
+            self.assertEqual(d["Logging"]["Bucket"], "<LogBucket.DomainName>")
+            headers = s.resources["PlaygroundResponseHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+            csp = headers["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+            self.assertIn(f"connect-src 'self' {images};", csp)
+            self.assertIn("script-src 'self';", csp)
+            # the bucket is private: only this distribution may read it, only objects
+            doc = s.resources["PlaygroundBucketPolicy"]["Properties"]["PolicyDocument"]
+            allows = [st for st in doc["Statement"] if st["Effect"] == "Allow"]
+            self.assertEqual(allows, [{
+                "Sid": "AllowPlaygroundDistribution",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudfront.amazonaws.com"},
+                "Action": "s3:GetObject",
+                "Resource": "<PlaygroundBucket.Arn>/*",
+                "Condition": {"StringEquals": {"AWS:SourceArn": f"arn:aws:cloudfront::{ACCOUNT}:distribution/<PlaygroundDistribution>"}},
+            }])
+            bucket = s.resources["PlaygroundBucket"]["Properties"]
+            self.assertEqual(bucket["OwnershipControls"], {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+            self.assertEqual(s.outputs["PlaygroundUrl"], "https://<PlaygroundDistribution.DomainName>")
+            self.assertEqual(s.outputs["PlaygroundBucketName"], "<PlaygroundBucket>")
+        # the checker notices a public playground bucket
+        broken = stack(**VARIANTS["playground"])
+        broken.resources["PlaygroundBucket"]["Properties"]["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] = False
+        self.assertEqual(bucket_problems(broken), ["PlaygroundBucket: RestrictPublicBuckets is not on"])
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@
 //!   is told to invalidate on change.
 //! - [`urls`]: `image-handler url` and `srcset` (query-style URLs, signed with
 //!   the server's own signing code, and `<img>`/`<picture>` markup).
+//! - [`styles`]: the same request as a thumbor path and a base64 default
+//!   request, checked against the server's parsers (the playground shows them).
 //! - [`cli`]: the terminal side of those commands (arguments, human and JSON
 //!   output, progress bars, exit codes).
 //!
@@ -23,6 +25,7 @@
 pub mod cli;
 pub mod events;
 pub mod invalidate;
+pub mod styles;
 pub mod urls;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};

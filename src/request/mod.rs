@@ -119,6 +119,11 @@ impl Presets {
             })
     }
 
+    /// The configured presets' names, in configuration order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.presets.iter().map(|(n, _)| n.as_str())
+    }
+
     /// Whether any preset is configured.
     pub fn is_empty(&self) -> bool {
         self.presets.is_empty()
