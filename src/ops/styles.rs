@@ -13,7 +13,7 @@
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-use crate::request::{Color, Edit, Fit, ImageRequest, OutputFormat, Position, Resize, Rotation};
+use crate::request::{Color, Edit, Fit, ImageRequest, Position, Resize, Rotation};
 
 use super::key_path;
 
@@ -126,7 +126,7 @@ pub fn thumbor_path(request: &ImageRequest) -> Result<String, Unavailable> {
 
     let output = &request.output;
     if let Some(format) = output.format {
-        filters.push(format!("format({})", format_name(format)));
+        filters.push(format!("format({})", format.name()));
     }
     if let Some(q) = output.quality {
         filters.push(format!("quality({q})"));
@@ -237,9 +237,9 @@ pub fn default_path(request: &ImageRequest) -> Result<(String, Value), Unavailab
     match output.format {
         Some(format) => {
             if !options.is_empty() {
-                put(format_name(format), Value::Object(options))?;
+                put(format.name(), Value::Object(options))?;
             }
-            put("toFormat", json!(format_name(format)))?;
+            put("toFormat", json!(format.name()))?;
         }
         None if !options.is_empty() => {
             return unavailable(
@@ -260,7 +260,7 @@ pub fn default_path(request: &ImageRequest) -> Result<(String, Value), Unavailab
         object.insert("edits".into(), Value::Object(edits));
     }
     if let Some(preferred) = output.preferred {
-        object.insert("outputFormat".into(), json!(format_name(preferred)));
+        object.insert("outputFormat".into(), json!(preferred.name()));
     }
     let value = Value::Object(object);
     let text = value.to_string();
@@ -382,17 +382,6 @@ fn position_name(p: Position) -> &'static str {
         Position::Entropy => "entropy",
         Position::Attention => "attention",
         _ => "centre",
-    }
-}
-
-fn format_name(f: OutputFormat) -> &'static str {
-    match f {
-        OutputFormat::Jpeg => "jpeg",
-        OutputFormat::Png => "png",
-        OutputFormat::Webp => "webp",
-        OutputFormat::Avif => "avif",
-        OutputFormat::Gif => "gif",
-        OutputFormat::Tiff => "tiff",
     }
 }
 

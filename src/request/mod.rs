@@ -736,6 +736,19 @@ impl OutputFormat {
         }))
     }
 
+    /// The name requests use for it (`format=`); `svg` is never parsed back.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "jpeg",
+            OutputFormat::Png => "png",
+            OutputFormat::Webp => "webp",
+            OutputFormat::Avif => "avif",
+            OutputFormat::Gif => "gif",
+            OutputFormat::Tiff => "tiff",
+            OutputFormat::Svg => "svg",
+        }
+    }
+
     /// The MIME type.
     pub fn mime(self) -> &'static str {
         match self {
