@@ -218,8 +218,17 @@ pub async fn read_original(origin: &dyn Origin, key: &str) -> Result<OriginalInf
         Ok(Fetched::Unchanged(_)) => return Err("the origin sent no bytes".into()),
         Err(e) => return Err(e.to_string()),
     };
-    crate::transform::format::sniff(&bytes).map_err(|e| e.to_string())?;
+    let format = crate::transform::format::sniff(&bytes).map_err(|e| e.to_string())?;
     tokio::task::spawn_blocking(move || {
+        // HEIC hook: libvips cannot read these headers; libheif's are upright.
+        if crate::transform::decoders::decodes(format) {
+            let h = crate::transform::decoders::header(&bytes).map_err(|e| e.to_string())?;
+            return Ok(OriginalInfo {
+                width: h.width,
+                height: h.height,
+                has_alpha: h.alpha,
+            });
+        }
         crate::transform::init_vips()?;
         let image = rs_vips::VipsImage::new_from_buffer(&bytes, "")
             .map_err(|e| format!("libvips cannot read the header: {e}"))?;

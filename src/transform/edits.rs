@@ -181,14 +181,18 @@ fn draw_overlay(ctx: &mut Ctx, o: &Overlay) -> Result<()> {
             detail: "an overlay's original was not fetched".into(),
         })?;
     ctx.next_overlay += 1;
-    format::sniff(&bytes)?;
+    let source = format::sniff(&bytes)?;
     let (bw, bh) = size(&ctx.image);
-    let mut overlay =
+    // HEIC hook: an overlay libvips cannot read is decoded upright by `decoders`.
+    let mut overlay = if super::decoders::decodes(source) {
+        super::decoders::decode(&bytes, ctx.job.max_input_pixels)?
+    } else {
         VipsImage::new_from_buffer_with_opts(&bytes, "", VOption::new().set("fail_on", "error"))
             .and_then(|i| i.autorot())
             .map_err(|e| Error::InvalidImage {
                 detail: format!("overlay: {e}"),
-            })?;
+            })?
+    };
     let (ow, oh) = size(&overlay);
     if u64::from(ow) * u64::from(oh) > ctx.job.max_input_pixels {
         return Err(Error::TooManyPixels {

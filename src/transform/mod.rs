@@ -6,6 +6,7 @@
 //! concurrency. The order of operations lives in [`pipeline`]; each edit's
 //! pixel work lives in [`edits`]; encoder settings live in [`encode`].
 
+pub mod decoders;
 pub mod edits;
 pub mod encode;
 pub mod format;
@@ -169,6 +170,20 @@ impl Engine {
     pub async fn info(&self, bytes: Bytes) -> Result<Info> {
         self.blocking(move || {
             let format = format::sniff(&bytes)?;
+            if decoders::decodes(format) {
+                let h = decoders::header(&bytes)?;
+                return Ok(Info {
+                    width: h.width,
+                    height: h.height,
+                    format: format.name(),
+                    pages: h.images,
+                    alpha: h.alpha,
+                    // libheif's sizes are already upright
+                    orientation: 1,
+                    space: "srgb".into(),
+                    bytes: bytes.len() as u64,
+                });
+            }
             let header =
                 VipsImage::new_from_buffer(&bytes, "").map_err(|e| Error::InvalidImage {
                     detail: e.to_string(),

@@ -2,12 +2,14 @@
 //!
 //! A job runs as an ordered list of small named steps over one [`Ctx`], as
 //! imgproxy does: `open` reads the header (format, limits, output format),
-//! then [`STEPS`] run in order. Read [`STEPS`] to know what happens when.
+//! or decodes originals libvips cannot read (see `decoders`), then [`STEPS`]
+//! run in order. Read [`STEPS`] to know what happens when.
 
 use rs_vips::enums::Interpretation;
 use rs_vips::voption::{Setter, VOption};
 use rs_vips::{Vips, VipsImage};
 
+use super::decoders;
 use super::edits::{self, ResizePlan};
 use super::format::{self, SourceFormat};
 use super::{Encoded, Job, Reduction, encode};
@@ -43,6 +45,9 @@ pub struct Ctx<'a> {
     pub format: OutputFormat,
     /// The current image.
     pub image: VipsImage,
+    /// The original was decoded by [`decoders`] (HEIC): `image` already holds
+    /// its upright pixels, and there is no libvips loader to shrink on load.
+    pub decoded: bool,
     /// The image comes from a sequential (thumbnail) load: copy it to memory
     /// before any operation that reads out of order.
     pub sequential: bool,
@@ -104,14 +109,18 @@ fn run_steps(job: &Job) -> Result<Encoded> {
 /// pixel is decoded, and chooses the output format.
 fn open(job: &Job) -> Result<Ctx<'_>> {
     let source = format::sniff(&job.bytes)?;
-    let header = VipsImage::new_from_buffer_with_opts(
-        &job.bytes,
-        "",
-        VOption::new().set("fail_on", "error"),
-    )
-    .map_err(|e| Error::InvalidImage {
-        detail: e.to_string(),
-    })?;
+    // HEIC hook: formats libvips cannot read are decoded here, whole and
+    // upright, into a memory image (pixel limit checked first); `load` then
+    // resizes that image instead of reloading the buffer.
+    let decoded = decoders::decodes(source);
+    let header = if decoded {
+        decoders::decode(&job.bytes, job.max_input_pixels)?
+    } else {
+        VipsImage::new_from_buffer_with_opts(&job.bytes, "", VOption::new().set("fail_on", "error"))
+            .map_err(|e| Error::InvalidImage {
+                detail: e.to_string(),
+            })?
+    };
     let width = header.get_width().max(0) as u64;
     let pages = header.get_int("n-pages").unwrap_or(1).max(1) as u64;
     let height = header.get_height().max(0) as u64 * pages;
@@ -136,6 +145,7 @@ fn open(job: &Job) -> Result<Ctx<'_>> {
         source,
         format,
         image: header,
+        decoded,
         sequential: false,
         hoisted: None,
         encoded: Vec::new(),
@@ -177,20 +187,25 @@ fn load(ctx: &mut Ctx) -> Result<()> {
         let plan = edits::plan_resize(fw, fh, &resize, &job.limits)?;
         let (sw, sh) = plan.scaled;
         let (lw, lh) = if turns % 2 == 1 { (sh, sw) } else { (sw, sh) };
-        ctx.image = VipsImage::thumbnail_buffer_with_opts(
-            &job.bytes,
-            lw as i32,
-            VOption::new()
-                .set("height", lh as i32)
-                .set("size", "force")
-                // thumbnail's own `fail_on` does not reach the loader of a
-                // buffer: a truncated original would come out grey-filled.
-                .set("option_string", "fail_on=error"),
-        )
-        .map_err(|e| Error::InvalidImage {
-            detail: e.to_string(),
-        })?;
-        ctx.sequential = true;
+        if ctx.decoded {
+            // HEIC hook: scale the decoded memory image (random access).
+            ctx.image = edits::scale_to(&ctx.image, lw, lh)?;
+        } else {
+            ctx.image = VipsImage::thumbnail_buffer_with_opts(
+                &job.bytes,
+                lw as i32,
+                VOption::new()
+                    .set("height", lh as i32)
+                    .set("size", "force")
+                    // thumbnail's own `fail_on` does not reach the loader of a
+                    // buffer: a truncated original would come out grey-filled.
+                    .set("option_string", "fail_on=error"),
+            )
+            .map_err(|e| Error::InvalidImage {
+                detail: e.to_string(),
+            })?;
+            ctx.sequential = true;
+        }
         ctx.hoisted = Some((index, plan));
     } else {
         ctx.image = ctx.image.autorot().map_err(|e| Error::InvalidImage {
@@ -408,6 +423,10 @@ fn reclassify(job: &Job, e: Error) -> Error {
 
 /// Whether the whole original decodes without error.
 fn decodes(bytes: &[u8]) -> bool {
+    // HEIC hook: those originals were decoded whole by `open` already.
+    if format::sniff(bytes).is_ok_and(decoders::decodes) {
+        return true;
+    }
     let decoded =
         VipsImage::new_from_buffer_with_opts(bytes, "", VOption::new().set("fail_on", "error"))
             .and_then(|image| image.avg());
