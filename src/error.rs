@@ -98,7 +98,7 @@ pub enum Error {
     },
     /// The original is not in a format this service reads.
     #[error(
-        "The image is not in a supported format ({detail}); supported: jpeg, png, webp, avif, heic, gif, tiff."
+        "The image is not in a supported format ({detail}); supported: jpeg, png, webp, avif, heic, gif, tiff, jxl."
     )]
     UnsupportedFormat {
         /// What was found instead.

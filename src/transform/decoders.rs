@@ -1,25 +1,29 @@
-//! Decoders for the formats the linked libvips cannot read: HEIC/HEIF.
+//! Decoders for the formats the linked libvips cannot read: HEIC/HEIF and
+//! JPEG XL.
 //!
-//! The portable libvips has no HEVC decoder (patents), so HEIC originals are
-//! decoded here through libheif with libde265 (the `libheif-rs` binding) into
-//! an ordinary in-memory libvips image, and the pipeline carries on from that
-//! image as if libvips had loaded it. AVIF, although HEIF-based too, stays
-//! with libvips, which has AV1.
+//! The portable libvips has no HEVC decoder (patents) and no JPEG XL, so
+//! those originals are decoded here into an ordinary in-memory libvips image,
+//! and the pipeline carries on from that image as if libvips had loaded it:
+//! HEIC through libheif with libde265 (the `libheif-rs` binding), JPEG XL
+//! through `jxl-oxide` (pure Rust). AVIF, although HEIF-based too, stays with
+//! libvips, which has AV1.
 //!
 //! What a decoded image looks like:
-//! - the primary image, upright: libheif applies the file's transformations
-//!   (`irot`, `imir`, `clap`) while decoding, so no EXIF orientation is carried
-//!   over (the image has orientation 1 and the pipeline's auto-rotation is a
-//!   no-op; an EXIF tag would rotate it a second time);
-//! - interleaved 8-bit sRGB-interpreted RGB, or RGBA when the file has an
-//!   alpha channel; 10- and 12-bit images are scaled to 8 bits with rounding;
-//! - the file's ICC profile attached as `icc-profile-data`, so the pipeline's
-//!   ICC step converts to sRGB as it does for any other original.
+//! - the primary image (HEIF) or first frame (JPEG XL), upright: libheif
+//!   applies the file's transformations (`irot`, `imir`, `clap`) and
+//!   jxl-oxide the codestream's orientation while decoding, so no EXIF
+//!   orientation is carried over (the image has orientation 1 and the
+//!   pipeline's auto-rotation is a no-op; an EXIF tag would rotate it a
+//!   second time);
+//! - interleaved 8-bit RGB or RGBA (grey, grey+alpha for grey JPEG XL);
+//!   deeper samples are scaled to 8 bits with rounding;
+//! - the file's colour profile attached as `icc-profile-data`, so the
+//!   pipeline's ICC step converts to sRGB as it does for any other original.
 //!
-//! The pixel limit is checked from the image handle's size before a pixel is
-//! decoded; libheif's own security limits stay at their defaults. A corrupt
-//! file is [`Error::InvalidImage`], a HEIF whose codec this libheif cannot
-//! decode is [`Error::UnsupportedFormat`] naming it.
+//! The pixel limit is checked from the header before a pixel is decoded;
+//! libheif's own security limits stay at their defaults. A corrupt file is
+//! [`Error::InvalidImage`], a HEIF whose codec this libheif cannot decode is
+//! [`Error::UnsupportedFormat`] naming it.
 
 use std::sync::OnceLock;
 
@@ -36,7 +40,7 @@ use crate::error::{Error, Result};
 
 /// Whether originals of `source` are decoded here rather than by libvips.
 pub fn decodes(source: SourceFormat) -> bool {
-    matches!(source, SourceFormat::Heic)
+    matches!(source, SourceFormat::Heic | SourceFormat::Jxl)
 }
 
 /// An original's size and alpha, read without decoding pixels.
@@ -48,12 +52,81 @@ pub struct Header {
     pub height: u32,
     /// Whether the image has an alpha channel.
     pub alpha: bool,
-    /// Top-level images in the file (only the primary one is decoded).
+    /// Top-level images (HEIF) or frames (JPEG XL) in the file; only the
+    /// primary image or first frame is decoded.
     pub images: u32,
+    /// The colour space it decodes to, as libvips names it (`srgb`, `b-w`).
+    pub space: &'static str,
 }
 
-/// Reads the primary image's header of an original this module decodes.
+/// Reads the header of an original this module decodes.
 pub fn header(bytes: &[u8]) -> Result<Header> {
+    match super::format::sniff(bytes)? {
+        SourceFormat::Jxl => jxl::header(bytes),
+        _ => heif_header(bytes),
+    }
+}
+
+/// Decodes an original this module decodes into an upright 8-bit libvips
+/// image in memory, refusing it with [`Error::TooManyPixels`] before decoding
+/// when it has more than `max_pixels` pixels.
+pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<VipsImage> {
+    match super::format::sniff(bytes)? {
+        SourceFormat::Jxl => jxl::decode(bytes, max_pixels),
+        _ => heif_decode(bytes, max_pixels),
+    }
+}
+
+/// Refuses an image of `width`x`height` above `max_pixels`.
+fn check_pixels(width: u32, height: u32, max_pixels: u64) -> Result<()> {
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > max_pixels {
+        return Err(Error::TooManyPixels {
+            width: u64::from(width),
+            height: u64::from(height),
+            pixels,
+            limit: max_pixels,
+        });
+    }
+    if pixels == 0 {
+        return Err(Error::InvalidImage {
+            detail: "the image has no pixels".into(),
+        });
+    }
+    Ok(())
+}
+
+/// An 8-bit interleaved buffer as a libvips image with `profile` attached.
+fn memory_image(
+    pixels: &[u8],
+    width: usize,
+    height: usize,
+    bands: usize,
+    profile: Option<&[u8]>,
+) -> Result<VipsImage> {
+    let vips = |e: rs_vips::error::Error| Error::Processing {
+        detail: format!("decoded image: {e}"),
+    };
+    let interpretation = if bands <= 2 { "b-w" } else { "srgb" };
+    // Memory images are "multiband" (whose last band is no alpha) until told.
+    let mut image = VipsImage::new_from_memory_copy(
+        pixels,
+        width as i32,
+        height as i32,
+        bands as i32,
+        BandFormat::Uchar,
+    )
+    .and_then(|i| i.copy_with_opts(VOption::new().set("interpretation", interpretation)))
+    .map_err(vips)?;
+    if let Some(profile) = profile.filter(|p| !p.is_empty()) {
+        image
+            .set_blob_copy("icc-profile-data", profile)
+            .map_err(vips)?;
+    }
+    Ok(image)
+}
+
+fn heif_header(bytes: &[u8]) -> Result<Header> {
     let failed = |e| codec_error(bytes, e);
     let context = HeifContext::read_from_bytes(bytes).map_err(failed)?;
     let handle = context.primary_image_handle().map_err(failed)?;
@@ -69,13 +142,12 @@ fn header_of(handle: &ImageHandle) -> Header {
         height: handle.height(),
         alpha: handle.has_alpha_channel(),
         images: 1,
+        space: "srgb",
     }
 }
 
-/// Decodes the primary image of a HEIF original into an upright 8-bit RGB(A)
-/// libvips image in memory, refusing it with [`Error::TooManyPixels`] before
-/// decoding when it has more than `max_pixels` pixels.
-pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<VipsImage> {
+/// Decodes the primary image of a HEIF original to 8-bit RGB(A).
+fn heif_decode(bytes: &[u8], max_pixels: u64) -> Result<VipsImage> {
     let failed = |e| codec_error(bytes, e);
     let context = HeifContext::read_from_bytes(bytes).map_err(failed)?;
     let handle = context.primary_image_handle().map_err(failed)?;
@@ -85,20 +157,7 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<VipsImage> {
         alpha,
         ..
     } = header_of(&handle);
-    let pixels = u64::from(width) * u64::from(height);
-    if pixels > max_pixels {
-        return Err(Error::TooManyPixels {
-            width: u64::from(width),
-            height: u64::from(height),
-            pixels,
-            limit: max_pixels,
-        });
-    }
-    if width == 0 || height == 0 {
-        return Err(Error::InvalidImage {
-            detail: "heif: the primary image has no pixels".into(),
-        });
-    }
+    check_pixels(width, height, max_pixels)?;
     let deep = handle.luma_bits_per_pixel() > 8;
     let chroma = match (alpha, deep) {
         (false, false) => RgbChroma::Rgb,
@@ -145,28 +204,8 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<VipsImage> {
         }
     }
     drop(image);
-    let vips = |e: rs_vips::error::Error| Error::Processing {
-        detail: format!("heif: {e}"),
-    };
-    // Memory images are "multiband" (whose fourth band is no alpha) until told.
-    let mut decoded = VipsImage::new_from_memory_copy(
-        &pixels,
-        w as i32,
-        h as i32,
-        bands as i32,
-        BandFormat::Uchar,
-    )
-    .and_then(|i| i.copy_with_opts(VOption::new().set("interpretation", "srgb")))
-    .map_err(vips)?;
-    drop(pixels);
-    if let Some(profile) = handle.color_profile_raw()
-        && !profile.data.is_empty()
-    {
-        decoded
-            .set_blob_copy("icc-profile-data", &profile.data)
-            .map_err(vips)?;
-    }
-    Ok(decoded)
+    let profile = handle.color_profile_raw();
+    memory_image(&pixels, w, h, bands, profile.as_ref().map(|p| &p.data[..]))
 }
 
 /// A `bits`-deep sample (`max` = 2^bits - 1) on the 0 to 255 scale, rounded.
@@ -264,6 +303,79 @@ fn codec_name(bytes: &[u8]) -> &'static str {
         return name;
     }
     "an unknown"
+}
+
+/// JPEG XL through jxl-oxide.
+mod jxl {
+    use jxl_oxide::{JxlImage, PixelFormat};
+    use rs_vips::VipsImage;
+
+    use super::{Header, check_pixels, memory_image};
+    use crate::error::{Error, Result};
+
+    /// Parses the headers and frame table (no pixel is decoded yet).
+    fn open(bytes: &[u8]) -> Result<JxlImage> {
+        let image = JxlImage::builder()
+            .read(bytes)
+            .map_err(|e| Error::InvalidImage {
+                detail: format!("jxl: {e}"),
+            })?;
+        if image.num_loaded_keyframes() == 0 || !image.is_loading_done() {
+            return Err(Error::InvalidImage {
+                detail: "jxl: the file ends before its first frame does".into(),
+            });
+        }
+        Ok(image)
+    }
+
+    pub(super) fn header(bytes: &[u8]) -> Result<Header> {
+        let image = open(bytes)?;
+        Ok(Header {
+            width: image.width(),
+            height: image.height(),
+            alpha: image.pixel_format().has_alpha(),
+            images: image.num_loaded_keyframes() as u32,
+            space: if image.pixel_format().is_grayscale() {
+                "b-w"
+            } else {
+                "srgb"
+            },
+        })
+    }
+
+    pub(super) fn decode(bytes: &[u8], max_pixels: u64) -> Result<VipsImage> {
+        let image = open(bytes)?;
+        check_pixels(image.width(), image.height(), max_pixels)?;
+        if matches!(image.pixel_format(), PixelFormat::Cmyk | PixelFormat::Cmyka) {
+            return Err(Error::UnsupportedFormat {
+                detail: "CMYK JPEG XL, which this service cannot decode".into(),
+            });
+        }
+        let render = image.render_frame(0).map_err(|e| Error::InvalidImage {
+            detail: format!("jxl: {e}"),
+        })?;
+        // colour and alpha channels, oriented, as 8-bit samples
+        let mut stream = render.stream();
+        let (w, h, bands) = (
+            stream.width() as usize,
+            stream.height() as usize,
+            stream.channels() as usize,
+        );
+        if !(1..=4).contains(&bands) {
+            return Err(Error::UnsupportedFormat {
+                detail: format!("JPEG XL with {bands} channels"),
+            });
+        }
+        let mut pixels = vec![0u8; w * h * bands];
+        let written = stream.write_to_buffer(&mut pixels);
+        if written != pixels.len() {
+            return Err(Error::InvalidImage {
+                detail: format!("jxl: {written} of {} samples decoded", pixels.len()),
+            });
+        }
+        drop(render);
+        memory_image(&pixels, w, h, bands, Some(&image.rendered_icc()))
+    }
 }
 
 #[cfg(test)]

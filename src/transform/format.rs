@@ -29,6 +29,8 @@ pub enum SourceFormat {
     Gif,
     /// TIFF.
     Tiff,
+    /// JPEG XL (read-only).
+    Jxl,
 }
 
 impl SourceFormat {
@@ -42,6 +44,7 @@ impl SourceFormat {
             SourceFormat::Heic => "heic",
             SourceFormat::Gif => "gif",
             SourceFormat::Tiff => "tiff",
+            SourceFormat::Jxl => "jxl",
         }
     }
 
@@ -54,7 +57,7 @@ impl SourceFormat {
             SourceFormat::Avif => OutputFormat::Avif,
             SourceFormat::Gif => OutputFormat::Gif,
             SourceFormat::Tiff => OutputFormat::Tiff,
-            SourceFormat::Heic => return None,
+            SourceFormat::Heic | SourceFormat::Jxl => return None,
         })
     }
 }
@@ -72,6 +75,9 @@ pub fn sniff(bytes: &[u8]) -> Result<SourceFormat> {
         SourceFormat::Gif
     } else if starts(b"II*\0") || starts(b"MM\0*") {
         SourceFormat::Tiff
+    } else if starts(&[0xFF, 0x0A]) || starts(b"\0\0\0\x0cJXL \r\n\x87\n") {
+        // a bare codestream, or the ISO media container's signature box
+        SourceFormat::Jxl
     } else if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
         match &bytes[8..12] {
             b"avif" | b"avis" => SourceFormat::Avif,
@@ -183,6 +189,11 @@ mod tests {
         assert_eq!(sniff(b"\0\0\0\x18ftypheic").unwrap(), SourceFormat::Heic);
         assert_eq!(sniff(b"GIF89a").unwrap(), SourceFormat::Gif);
         assert_eq!(sniff(b"MM\0*").unwrap(), SourceFormat::Tiff);
+        assert_eq!(sniff(&[0xFF, 0x0A, 0xFA]).unwrap(), SourceFormat::Jxl);
+        assert_eq!(
+            sniff(b"\0\0\0\x0cJXL \r\n\x87\n\0\0\0\x14ftypjxl ").unwrap(),
+            SourceFormat::Jxl
+        );
         for bad in [
             &b""[..],
             b"BM",
@@ -263,6 +274,10 @@ mod tests {
         assert_eq!(
             negotiate(None, None, none, SourceFormat::Heic, true),
             OutputFormat::Png
+        );
+        assert_eq!(
+            negotiate(None, None, none, SourceFormat::Jxl, false),
+            OutputFormat::Jpeg
         );
         // SIH's outputFormat: below automatic WebP, above the source format
         let jpeg = Some(OutputFormat::Jpeg);

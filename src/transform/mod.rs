@@ -178,9 +178,9 @@ impl Engine {
                     format: format.name(),
                     pages: h.images,
                     alpha: h.alpha,
-                    // libheif's sizes are already upright
+                    // libheif's and jxl-oxide's sizes are already upright
                     orientation: 1,
-                    space: "srgb".into(),
+                    space: h.space.into(),
                     bytes: bytes.len() as u64,
                 });
             }
@@ -219,6 +219,7 @@ pub fn looks_like_image_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     [
         ".jpg", ".jpeg", ".png", ".webp", ".avif", ".heic", ".heif", ".gif", ".tif", ".tiff",
+        ".jxl",
     ]
     .iter()
     .any(|e| lower.ends_with(e))
