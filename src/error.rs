@@ -108,7 +108,7 @@ pub enum Error {
     },
     /// The original is not in a format this service reads.
     #[error(
-        "The image is not in a supported format ({detail}); supported: jpeg, png, webp, avif, heic, gif, tiff, svg."
+        "The image is not in a supported format ({detail}); supported: jpeg, png, webp, avif, heic, gif, tiff, svg, jxl."
     )]
     UnsupportedFormat {
         /// What was found instead.

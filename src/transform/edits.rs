@@ -271,7 +271,7 @@ fn prepare_overlay(ctx: &mut Ctx, o: &Overlay) -> Result<VipsImage> {
     } else {
         &bytes[..]
     };
-    let mut overlay = format::open(readable, source, false)
+    let mut overlay = format::open(readable, source, false, ctx.job.max_input_pixels)
         .and_then(|i| i.autorot().map_err(vips))
         .map_err(|e| match e {
             Error::InvalidImage { detail } | Error::Processing { detail } => Error::InvalidImage {

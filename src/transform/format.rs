@@ -35,6 +35,8 @@ pub enum SourceFormat {
     Gif,
     /// TIFF.
     Tiff,
+    /// JPEG XL (read-only; decoded by `decoders`).
+    Jxl,
     /// SVG (sanitised before it is rasterised or returned, see `svg`).
     Svg,
 }
@@ -103,11 +105,19 @@ fn operation_exists(name: &str) -> bool {
     }
 }
 
-/// Opens an original with the loader of its sniffed format, failing on the
-/// first decode error; `all_frames` loads every frame of a GIF or WebP as one
-/// tall strip (`page-height` tells the frame height). Pixels are decoded
-/// lazily, when a later step reads them.
-pub fn open(bytes: &[u8], format: SourceFormat, all_frames: bool) -> Result<VipsImage> {
+/// Opens an original of its sniffed format: with that format's own libvips
+/// loader, failing on the first decode error (pixels are decoded lazily,
+/// when a later step reads them), or, for the formats libvips lacks (HEIC,
+/// JPEG XL), through [`decoders`](super::decoders), which decode the whole
+/// image after checking it against `max_pixels`. `all_frames` loads every
+/// frame of a GIF or WebP as one tall strip (`page-height` tells the frame
+/// height).
+pub fn open(
+    bytes: &[u8],
+    format: SourceFormat,
+    all_frames: bool,
+    max_pixels: u64,
+) -> Result<VipsImage> {
     let options = || {
         let o = VOption::new().set("fail_on", "error");
         if all_frames { o.set("n", -1) } else { o }
@@ -118,10 +128,11 @@ pub fn open(bytes: &[u8], format: SourceFormat, all_frames: bool) -> Result<Vips
         SourceFormat::Webp => VipsImage::webpload_buffer_with_opts(bytes, options()),
         SourceFormat::Gif => VipsImage::gifload_buffer_with_opts(bytes, options()),
         SourceFormat::Tiff => VipsImage::tiffload_buffer_with_opts(bytes, options()),
-        SourceFormat::Avif | SourceFormat::Heic => {
-            VipsImage::heifload_buffer_with_opts(bytes, options())
-        }
+        SourceFormat::Avif => VipsImage::heifload_buffer_with_opts(bytes, options()),
         SourceFormat::Svg => VipsImage::svgload_buffer_with_opts(bytes, options()),
+        SourceFormat::Heic | SourceFormat::Jxl => {
+            return super::decoders::decode(bytes, max_pixels);
+        }
     };
     image.map_err(|e| Error::InvalidImage {
         detail: e.to_string(),
@@ -140,6 +151,7 @@ impl SourceFormat {
             SourceFormat::Gif => "gif",
             SourceFormat::Tiff => "tiff",
             SourceFormat::Svg => "svg",
+            SourceFormat::Jxl => "jxl",
         }
     }
 
@@ -157,7 +169,7 @@ impl SourceFormat {
             SourceFormat::Avif => OutputFormat::Avif,
             SourceFormat::Gif => OutputFormat::Gif,
             SourceFormat::Tiff => OutputFormat::Tiff,
-            SourceFormat::Heic | SourceFormat::Svg => return None,
+            SourceFormat::Heic | SourceFormat::Jxl | SourceFormat::Svg => return None,
         })
     }
 }
@@ -175,6 +187,9 @@ pub fn sniff(bytes: &[u8]) -> Result<SourceFormat> {
         SourceFormat::Gif
     } else if starts(b"II*\0") || starts(b"MM\0*") {
         SourceFormat::Tiff
+    } else if starts(&[0xFF, 0x0A]) || starts(b"\0\0\0\x0cJXL \r\n\x87\n") {
+        // a bare codestream, or the ISO media container's signature box
+        SourceFormat::Jxl
     } else if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
         match &bytes[8..12] {
             b"avif" | b"avis" => SourceFormat::Avif,
@@ -321,6 +336,11 @@ mod tests {
         ] {
             assert_eq!(sniff(svg).unwrap(), SourceFormat::Svg);
         }
+        assert_eq!(sniff(&[0xFF, 0x0A, 0xFA]).unwrap(), SourceFormat::Jxl);
+        assert_eq!(
+            sniff(b"\0\0\0\x0cJXL \r\n\x87\n\0\0\0\x14ftypjxl ").unwrap(),
+            SourceFormat::Jxl
+        );
         for bad in [
             &b""[..],
             b"BM",
@@ -361,7 +381,7 @@ mod tests {
         let svg = br#"<svg xmlns="http://www.w3.org/2000/svg" width="4" height="3"/>"#;
         for bytes in [&png[..], &jpeg, &gif, &webp, &tiff, &avif, svg] {
             let format = sniff(bytes).unwrap();
-            let opened = open(bytes, format, false).unwrap();
+            let opened = open(bytes, format, false, u64::MAX).unwrap();
             assert_eq!(
                 (opened.get_width(), opened.get_height()),
                 (4, 3),
@@ -438,6 +458,10 @@ mod tests {
         assert_eq!(
             negotiate(None, None, none, still(SourceFormat::Heic, true)),
             OutputFormat::Png
+        );
+        assert_eq!(
+            negotiate(None, None, none, still(SourceFormat::Jxl, false)),
+            OutputFormat::Jpeg
         );
         // SIH's outputFormat: below automatic WebP, above the source format
         let jpeg = Some(OutputFormat::Jpeg);

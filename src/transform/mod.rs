@@ -5,8 +5,10 @@
 //! image work never blocks the async runtime and never exceeds the configured
 //! concurrency. The order of operations lives in [`pipeline`]; each edit's
 //! pixel work lives in [`edits`]; encoder settings live in [`encode`]; which
-//! loader may read what in [`format`]; SVG sanitising in [`svg`].
+//! loader may read what in [`format`]; SVG sanitising in [`svg`]; the
+//! decoders of the formats libvips lacks (HEIC, JPEG XL) in [`decoders`].
 
+pub mod decoders;
 pub mod edits;
 pub mod encode;
 pub mod format;
@@ -179,9 +181,23 @@ impl Engine {
 /// Reads an original's header (no pixels are decoded), on the calling thread.
 pub fn read_info(bytes: &[u8]) -> Result<Info> {
     let format = format::sniff(bytes)?;
+    if decoders::decodes(format) {
+        let h = decoders::header(bytes)?;
+        return Ok(Info {
+            width: h.width,
+            height: h.height,
+            format: format.name(),
+            pages: h.images,
+            alpha: h.alpha,
+            // libheif's and jxl-oxide's sizes are already upright
+            orientation: 1,
+            space: h.space.into(),
+            bytes: bytes.len() as u64,
+        });
+    }
     let header = match format {
-        SourceFormat::Svg => format::open(&svg::sanitize(bytes)?, format, false)?,
-        _ => format::open(bytes, format, false)?,
+        SourceFormat::Svg => format::open(&svg::sanitize(bytes)?, format, false, u64::MAX)?,
+        _ => format::open(bytes, format, false, u64::MAX)?,
     };
     let orientation = header.get_orientation().clamp(1, 8) as u8;
     let pages = header.get_int("n-pages").unwrap_or(1).max(1) as u32;
@@ -211,7 +227,7 @@ pub fn looks_like_image_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     [
         ".jpg", ".jpeg", ".png", ".webp", ".avif", ".heic", ".heif", ".gif", ".tif", ".tiff",
-        ".svg",
+        ".svg", ".jxl",
     ]
     .iter()
     .any(|e| lower.ends_with(e))

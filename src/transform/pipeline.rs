@@ -2,13 +2,15 @@
 //!
 //! A job runs as an ordered list of small named steps over one [`Ctx`], as
 //! imgproxy does: `open` reads the header (format, limits, output format),
-//! then [`STEPS`] run in order. Read [`STEPS`] to know what happens when.
+//! or decodes originals libvips cannot read (see `decoders`), then [`STEPS`]
+//! run in order. Read [`STEPS`] to know what happens when.
 
 use bytes::Bytes;
 use rs_vips::enums::Interpretation;
 use rs_vips::voption::{Setter, VOption};
 use rs_vips::{Vips, VipsImage};
 
+use super::decoders;
 use super::edits::{self, ResizePlan};
 use super::format::{self, Original, SourceFormat};
 use super::{Encoded, Job, Reduction, encode, svg};
@@ -158,7 +160,8 @@ fn open(job: &Job) -> Result<Ctx<'_>> {
         SourceFormat::Svg => Bytes::from(svg::sanitize(&job.bytes)?),
         _ => job.bytes.clone(),
     };
-    let header = format::open(&bytes, source, false)?;
+    // HEIC and JPEG XL are decoded whole here (pixel limit checked first).
+    let header = format::open(&bytes, source, false, job.max_input_pixels)?;
     let frames = header.get_int("n-pages").unwrap_or(1).max(1) as u64;
     // A single-frame GIF or WebP is a still image; so is any animation the
     // request asks to flatten to its first frame.
@@ -247,30 +250,35 @@ fn load(ctx: &mut Ctx) -> Result<()> {
         let plan = edits::plan_resize(fw, fh, &resize, &job.limits)?;
         let (sw, sh) = plan.scaled;
         let (lw, lh) = if turns % 2 == 1 { (sh, sw) } else { (sw, sh) };
-        // thumbnail's own `fail_on` does not reach the loader of a buffer: a
-        // truncated original would come out grey-filled. With every frame
-        // loaded, thumbnail scales each frame to `lw`x`lh`.
-        let loader = if animated {
-            "fail_on=error,n=-1"
+        if decoders::decodes(ctx.source) {
+            // Already decoded whole, in memory: scale that image.
+            ctx.image = edits::scale_to(&ctx.image, lw, lh)?;
         } else {
-            "fail_on=error"
-        };
-        ctx.image = VipsImage::thumbnail_buffer_with_opts(
-            &ctx.bytes,
-            lw as i32,
-            VOption::new()
-                .set("height", lh as i32)
-                .set("size", "force")
-                .set("option_string", loader),
-        )
-        .map_err(|e| Error::InvalidImage {
-            detail: e.to_string(),
-        })?;
-        ctx.sequential = true;
+            // thumbnail's own `fail_on` does not reach the loader of a buffer: a
+            // truncated original would come out grey-filled. With every frame
+            // loaded, thumbnail scales each frame to `lw`x`lh`.
+            let loader = if animated {
+                "fail_on=error,n=-1"
+            } else {
+                "fail_on=error"
+            };
+            ctx.image = VipsImage::thumbnail_buffer_with_opts(
+                &ctx.bytes,
+                lw as i32,
+                VOption::new()
+                    .set("height", lh as i32)
+                    .set("size", "force")
+                    .set("option_string", loader),
+            )
+            .map_err(|e| Error::InvalidImage {
+                detail: e.to_string(),
+            })?;
+            ctx.sequential = true;
+        }
         ctx.hoisted = Some((index, plan));
     } else {
         if animated {
-            ctx.image = format::open(&ctx.bytes, ctx.source, true)?;
+            ctx.image = format::open(&ctx.bytes, ctx.source, true, job.max_input_pixels)?;
         }
         if !animated || ctx.image.get_orientation() > 1 {
             edits::each_frame(ctx, |ctx| {
@@ -496,10 +504,14 @@ fn reclassify(job: &Job, e: Error) -> Error {
 
 /// Whether the whole original decodes without error.
 fn decodes(bytes: &[u8]) -> bool {
+    // HEIC and JPEG XL originals were decoded whole by `open` already.
+    if format::sniff(bytes).is_ok_and(decoders::decodes) {
+        return true;
+    }
     let decoded = format::sniff(bytes).and_then(|source| {
         let image = match source {
-            SourceFormat::Svg => format::open(&svg::sanitize(bytes)?, source, false)?,
-            _ => format::open(bytes, source, false)?,
+            SourceFormat::Svg => format::open(&svg::sanitize(bytes)?, source, false, u64::MAX)?,
+            _ => format::open(bytes, source, false, u64::MAX)?,
         };
         image.avg().map_err(vips)
     });
