@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Lambda deployment package: the function zip (bootstrap, linked
-# with an rpath to /opt/lib) and the layer zip (libvips under lib/, with its
-# licences), checks that nothing in them needs more than Amazon Linux 2023
+# with an rpath to /opt/lib) and the layer zip (libvips and the HEIC decoder's
+# libheif with its codec libraries under lib/, with their licences), checks that nothing in them needs more than Amazon Linux 2023
 # (provided.al2023, x86_64) provides, and reports their sizes.
 #
 #   layer/build.sh [OUT]        OUT defaults to target/lambda-package
@@ -32,6 +32,13 @@ MAX_CXXABI=1.3.13
 MAX_GCC=11
 LAMBDA_LIBS="libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0 librt.so.1 libresolv.so.2 libgcc_s.so.1 libstdc++.so.6 ld-linux-x86-64.so.2"
 UNZIPPED_LIMIT=262144000   # Lambda: function and layers together, unzipped
+# The HEIC decoder (src/transform/decoders.rs) links this machine's libheif
+# (Debian bookworm: libheif1 1.15 with libde265). Debian builds its codecs in,
+# so every library it names in DT_NEEDED must ship, encoders included: x265
+# (and libnuma), dav1d and aom are loaded whenever libheif is. They are
+# copied from wherever the dynamic loader finds them here, with the Debian
+# copyright file of the package each comes from.
+HEIF_LIBS="libheif.so.1 libde265.so.0 libx265.so.199 libnuma.so.1 libdav1d.so.6 libaom.so.3 libz.so.1"
 
 out=${1:-$here/target/lambda-package}
 libvips=${IMAGE_HANDLER_LIBVIPS_DIR:-$here/.libvips/$PKG_VERSION}
@@ -43,6 +50,18 @@ die() { say "$*"; exit 1; }
 for tool in readelf objdump zip unzip sha256sum; do
   command -v "$tool" >/dev/null || die "$tool is needed (apt-get install binutils zip unzip coreutils)"
 done
+pkg-config --exists 'libheif >= 1.14' 2>/dev/null || die "libheif is needed (apt-get install libheif-dev pkg-config)"
+system_lib() { # soname -> the path the dynamic loader resolves it to
+  /sbin/ldconfig -p | awk -v so="$1" '$1 == so && $0 ~ /x86-64/ {print $NF; exit}'
+}
+debian_package() { # library path -> the Debian package that ships it (merged /usr aware)
+  local real candidate pkg
+  real=$(readlink -f "$1")
+  for candidate in "$1" "$real" "${real#/usr}" "/usr${real#/usr}"; do
+    pkg=$(dpkg -S "$candidate" 2>/dev/null | head -1 | cut -d: -f1 || true)
+    [ -n "$pkg" ] && { echo "$pkg"; return 0; }
+  done
+}
 
 bash layer/fetch-libvips.sh "$libvips"
 [ -f "$libvips/lib/$VIPS_SO" ] || die "no $libvips/lib/$VIPS_SO"
@@ -55,6 +74,12 @@ export IMAGE_HANDLER_RPATH=/opt/lib
 export IMAGE_HANDLER_LIBVIPS_DIR=$libvips
 # reproducible paths in panic messages and debug info
 export RUSTFLAGS="${RUSTFLAGS:-} --remap-path-prefix=$here=/build --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo"
+# zig's linker searches no system directory: show it libheif alone, so that
+# nothing else of this machine's /usr/lib can be linked by accident.
+heif_link=$CARGO_TARGET_DIR/heif-link
+mkdir -p "$heif_link"
+ln -sfn "$(system_lib libheif.so.1)" "$heif_link/libheif.so"
+export RUSTFLAGS="$RUSTFLAGS -L native=$heif_link"
 case "$builder" in
   cargo-lambda)
     command -v cargo-lambda >/dev/null || die "cargo-lambda is needed (pip install cargo-lambda ziglang), or IMAGE_HANDLER_BUILDER=cargo"
@@ -82,6 +107,22 @@ cp cloudformation/bucket_notifications.py "$out/function/"
 cp "$libvips/lib/$VIPS_SO" "$out/layer/lib/"
 cp layer/licenses/* "$out/layer/licenses/libvips/"
 cp "$libvips/versions.json" "$out/layer/licenses/libvips/versions.json"
+mkdir -p "$out/layer/licenses/heif"
+cp layer/licenses-heif/NOTICE "$out/layer/licenses/heif/NOTICE"
+: >"$out/layer/licenses/heif/versions.txt"
+for so in $HEIF_LIBS; do
+  path=$(system_lib "$so")
+  [ -n "$path" ] && [ -f "$path" ] || die "no $so on this machine (apt-get install libheif-dev)"
+  cp -L "$path" "$out/layer/lib/$so"
+  pkg=$(debian_package "$path")
+  [ -n "$pkg" ] && [ -f "/usr/share/doc/$pkg/copyright" ] \
+    || die "cannot tell which Debian package ships $path, so its licence cannot ship with it"
+  cp "/usr/share/doc/$pkg/copyright" "$out/layer/licenses/heif/$pkg.copyright"
+  echo "lib/$so  Debian package $pkg $(dpkg-query -W -f='${Version}' "$pkg")" >>"$out/layer/licenses/heif/versions.txt"
+done
+for text in GPL-2 LGPL-2.1; do
+  cp "/usr/share/common-licenses/$text" "$out/layer/licenses/heif/$text.txt"
+done
 chmod 755 "$out/function/bootstrap"
 find "$out/function" "$out/layer" -type d -exec chmod 755 {} +
 find "$out/function" "$out/layer" -type f ! -name bootstrap -exec chmod 644 {} +
@@ -91,7 +132,7 @@ problems=0
 problem() { say "PROBLEM: $*"; problems=$((problems + 1)); }
 newest() { { grep -oE "$1_[0-9]+(\.[0-9]+)*" || true; } | sed "s/^$1_//" | sort -uV | tail -1; }
 newer() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | tail -1)" != "$2" ]; } # is $1 > $2
-layer_libs=$(cd "$out/layer/lib" && ls)
+layer_libs=$(cd "$out/layer/lib" && ls | tr "\n" " ")
 for elf in "$out/function/bootstrap" "$out/layer/lib/"*.so*; do
   name=${elf#"$out/"}
   readelf -h "$elf" | grep -q 'Machine:.*X86-64' || problem "$name is not x86-64"

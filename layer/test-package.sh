@@ -3,15 +3,16 @@
 # directory holding only the two unzipped packages (/var/task, /opt), /tmp,
 # and the C runtime libraries Lambda provides (libc, libm, libdl, libpthread,
 # librt, libresolv, libgcc_s, libstdc++ and the loader, copied from this
-# host). There it transforms a JPEG, a PNG and an AVIF read from S3 (moto's
-# server) through the Lambda Runtime API (cargo-lambda's emulator), with API
+# host). There it transforms a JPEG, a PNG, an AVIF and a HEIC (made here
+# with libheif's heif-enc) read from S3 (moto's server) through the Lambda Runtime API (cargo-lambda's emulator), with API
 # Gateway REST events. Nothing else from the build machine is reachable, so a
 # missing library or file shows here rather than in AWS.
 #
 #   layer/test-package.sh [PACKAGE]   PACKAGE: layer/build.sh's output
 #                                     (default target/lambda-package)
 #
-# Needs root (chroot), python3 with boto3 (moto[server]), cargo-lambda.
+# Needs root (chroot), python3 with boto3 (moto[server]), cargo-lambda,
+# heif-enc (apt-get install libheif-examples).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 pkg=${1:-$here/target/lambda-package}
@@ -19,7 +20,7 @@ say() { echo "layer/test-package.sh: $*" >&2; }
 die() { say "$*"; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "needs root for chroot"
 [ -f "$pkg/function.zip" ] && [ -f "$pkg/layer.zip" ] || die "no package in $pkg: run layer/build.sh first"
-for tool in chroot unzip moto_server cargo-lambda python3 timeout; do
+for tool in chroot unzip moto_server cargo-lambda python3 timeout heif-enc; do
   command -v "$tool" >/dev/null || die "$tool is needed"
 done
 
@@ -177,8 +178,16 @@ invoke /photos/dune.avif "width=160&format=jpeg" "$work/r3.json"
 check "$work/r3.json" jpeg 160 100
 invoke /photos/dune.avif "width=80&format=webp" "$work/r4.json"
 check "$work/r4.json" webp 80 50
+say "HEIC (HEVC, decoded by the layer's libheif/libde265) -> JPEG and PNG"
+heif-enc -q 80 -o "$work/dune.heic" "$here/src/samples/dune.jpg" >/dev/null
+python3 -c "
+import boto3,sys; boto3.client('s3', endpoint_url='http://127.0.0.1:$s3_port', region_name='us-east-1').upload_file('$work/dune.heic', '$bucket', 'photos/dune.heic')"
+invoke /photos/dune.heic "width=320" "$work/r6.json"
+check "$work/r6.json" jpeg 320 200
+invoke /photos/dune.heic "width=80&format=png" "$work/r7.json"
+check "$work/r7.json" png 80 50
 say "a missing key is 404 NoSuchKey"
 invoke /photos/none.jpg "" "$work/r5.json"
 python3 -c "
 import json; r=json.load(open('$work/r5.json')); assert r['statusCode']==404, r; assert json.loads(r['body'])['code']=='NoSuchKey', r"
-echo "layer/test-package.sh: 5 passed, 0 failed"
+echo "layer/test-package.sh: 7 passed, 0 failed"
