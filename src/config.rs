@@ -60,6 +60,17 @@ pub struct Config {
     pub cors_origin: Option<String>,
     /// How many transforms run at once (`TRANSFORM_CONCURRENCY`, default: CPU count).
     pub transform_concurrency: usize,
+    /// How many image requests may wait beyond the running ones, fetching
+    /// their original or waiting for a transform slot (`TRANSFORM_QUEUE_SIZE`,
+    /// default 8 per transform slot); more are refused with 503.
+    pub transform_queue: usize,
+    /// The most edits one request may ask for, after presets (`MAX_EDITS`).
+    pub max_edits: usize,
+    /// The whole request's deadline (`REQUEST_TIMEOUT`).
+    pub request_timeout: std::time::Duration,
+    /// S3 timeouts and retries (`S3_CONNECT_TIMEOUT`, `S3_ATTEMPT_TIMEOUT`,
+    /// `S3_TIMEOUT`, `S3_MAX_ATTEMPTS`).
+    pub s3_timeouts: crate::origin::S3Timeouts,
     /// Encoder effort (`WEBP_EFFORT`, `AVIF_EFFORT`, `GIF_EFFORT`).
     pub effort: Effort,
     /// `SOURCE_BUCKETS`: buckets a request may name; the first is the default.
@@ -103,6 +114,16 @@ pub struct ChangeInvalidation {
 /// base64-encoded, with 16 KiB left for headers and the envelope.
 pub const LAMBDA_RESPONSE_BYTES: u64 = (6 * 1024 * 1024 - 16 * 1024) * 3 / 4;
 
+/// Default `TRANSFORM_QUEUE_SIZE` per transform slot.
+pub const QUEUE_PER_SLOT: usize = 8;
+
+/// Default `MAX_EDITS`.
+pub const DEFAULT_MAX_EDITS: usize = 32;
+
+/// Default `REQUEST_TIMEOUT`: an answer before API Gateway's 29 s and
+/// CloudFront's 30 s origin timeout give up on us.
+pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(25);
+
 /// SIH's `SECRETS_MANAGER` (the secret) and `SECRET_KEY` (the JSON field in it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretRef {
@@ -124,6 +145,9 @@ impl Config {
 
 impl Default for Config {
     fn default() -> Self {
+        let transform_concurrency = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         Config {
             limits: Limits::default(),
             max_source_bytes: 50 * 1024 * 1024,
@@ -136,9 +160,11 @@ impl Default for Config {
             cache_control: "public, max-age=31536000, immutable".to_string(),
             error_max_age: 60,
             cors_origin: None,
-            transform_concurrency: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2),
+            transform_concurrency,
+            transform_queue: QUEUE_PER_SLOT * transform_concurrency,
+            max_edits: DEFAULT_MAX_EDITS,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            s3_timeouts: crate::origin::S3Timeouts::default(),
             effort: Effort::default(),
             source_buckets: Vec::new(),
             rewrite: None,
@@ -362,6 +388,28 @@ impl Config {
         if let Some((var, v)) = get("TRANSFORM_CONCURRENCY") {
             c.transform_concurrency = number(var, &v, 1, 1024)? as usize;
         }
+        c.transform_queue = match get("TRANSFORM_QUEUE_SIZE") {
+            Some((var, v)) => number(var, &v, 0, 100_000)? as usize,
+            None => QUEUE_PER_SLOT * c.transform_concurrency,
+        };
+        if let Some((var, v)) = get("MAX_EDITS") {
+            c.max_edits = number(var, &v, 1, 1000)? as usize;
+        }
+        if let Some((var, v)) = get("REQUEST_TIMEOUT") {
+            c.request_timeout = seconds(var, &v, 0.1, 900.0)?;
+        }
+        if let Some((var, v)) = get("S3_CONNECT_TIMEOUT") {
+            c.s3_timeouts.connect = seconds(var, &v, 0.1, 900.0)?;
+        }
+        if let Some((var, v)) = get("S3_ATTEMPT_TIMEOUT") {
+            c.s3_timeouts.attempt = seconds(var, &v, 0.1, 900.0)?;
+        }
+        if let Some((var, v)) = get("S3_TIMEOUT") {
+            c.s3_timeouts.operation = seconds(var, &v, 0.1, 900.0)?;
+        }
+        if let Some((var, v)) = get("S3_MAX_ATTEMPTS") {
+            c.s3_timeouts.max_attempts = number(var, &v, 1, 10)? as u32;
+        }
         let styles = match get("INVALIDATE_URL_STYLES") {
             Some((var, v)) => UrlStyles::parse(&v).map_err(|problem| ConfigError {
                 var,
@@ -413,6 +461,30 @@ fn number(var: &'static str, value: &str, min: u64, max: u64) -> Result<u64, Con
             var,
             value: value.to_string(),
             problem: format!("is not a whole number from {min} to {max}"),
+        }),
+    }
+}
+
+/// A duration in seconds (`2`, `2.5`, `2.5s`) or milliseconds (`500ms`).
+fn seconds(
+    var: &'static str,
+    value: &str,
+    min: f64,
+    max: f64,
+) -> Result<std::time::Duration, ConfigError> {
+    let lower = value.to_ascii_lowercase();
+    let parsed = match lower.strip_suffix("ms") {
+        Some(ms) => ms.trim().parse::<f64>().map(|v| v / 1000.0),
+        None => lower.trim_end_matches('s').trim().parse::<f64>(),
+    };
+    match parsed {
+        Ok(s) if s.is_finite() && (min..=max).contains(&s) => {
+            Ok(std::time::Duration::from_secs_f64(s))
+        }
+        _ => Err(ConfigError {
+            var,
+            value: value.to_string(),
+            problem: format!("is not a duration from {min} s to {max} s (e.g. 25, 2.5s, 500ms)"),
         }),
     }
 }
@@ -596,6 +668,12 @@ mod tests {
             ("INVALIDATE_URL_STYLES", "query,imgix"),
             ("DISTRIBUTION_ID", "d111.cloudfront.net"),
             ("METRICS", "prometheus"),
+            ("MAX_EDITS", "0"),
+            ("REQUEST_TIMEOUT", "forever"),
+            ("REQUEST_TIMEOUT", "0"),
+            ("S3_ATTEMPT_TIMEOUT", "-1"),
+            ("S3_MAX_ATTEMPTS", "0"),
+            ("TRANSFORM_QUEUE_SIZE", "many"),
             ("MAX_RESPONSE_BYTES", "10"),
             ("S3_FORCE_PATH_STYLE", "perhaps"),
             ("PRESETS", "[1]"),
@@ -639,6 +717,32 @@ mod tests {
                 && defaults.max_response_bytes.is_none()
                 && defaults.fallback.is_none()
         );
+    }
+
+    #[test]
+    fn limits_and_timeouts() {
+        use std::time::Duration;
+        let d = cfg(&[("TRANSFORM_CONCURRENCY", "3")]).unwrap();
+        assert_eq!(d.transform_queue, 24, "8 waiting per slot by default");
+        assert_eq!(d.max_edits, DEFAULT_MAX_EDITS);
+        assert_eq!(d.request_timeout, Duration::from_secs(25));
+        assert_eq!(d.s3_timeouts, crate::origin::S3Timeouts::default());
+        let c = cfg(&[
+            ("TRANSFORM_QUEUE_SIZE", "0"),
+            ("MAX_EDITS", "5"),
+            ("REQUEST_TIMEOUT", "1.5"),
+            ("S3_CONNECT_TIMEOUT", "250ms"),
+            ("S3_ATTEMPT_TIMEOUT", "2s"),
+            ("S3_TIMEOUT", "4"),
+            ("S3_MAX_ATTEMPTS", "1"),
+        ])
+        .unwrap();
+        assert_eq!((c.transform_queue, c.max_edits), (0, 5));
+        assert_eq!(c.request_timeout, Duration::from_millis(1500));
+        assert_eq!(c.s3_timeouts.connect, Duration::from_millis(250));
+        assert_eq!(c.s3_timeouts.attempt, Duration::from_secs(2));
+        assert_eq!(c.s3_timeouts.operation, Duration::from_secs(4));
+        assert_eq!(c.s3_timeouts.max_attempts, 1);
     }
 
     #[test]

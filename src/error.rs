@@ -156,6 +156,30 @@ pub enum Error {
     /// The output does not fit the response size cap even when reduced (SIH's 413).
     #[error("The converted image is too large to return.")]
     TooLargeImage,
+    /// The request has more edits than `MAX_EDITS` allows.
+    #[error("The request has {count} edits, above the limit of {limit} (MAX_EDITS).")]
+    TooManyEdits {
+        /// Edits in the request, after presets and query parameters.
+        count: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// Every transform slot and queue place is taken (`TRANSFORM_QUEUE_SIZE`).
+    #[error(
+        "The service is busy: {running} transforms are running and {queued} are waiting; try again shortly."
+    )]
+    Overloaded {
+        /// Transforms allowed to run at once.
+        running: usize,
+        /// Requests allowed to wait beyond those.
+        queued: usize,
+    },
+    /// The request did not finish within `REQUEST_TIMEOUT`.
+    #[error("The request did not finish within its deadline of {limit_ms} ms (REQUEST_TIMEOUT).")]
+    DeadlineExceeded {
+        /// The deadline, in milliseconds.
+        limit_ms: u64,
+    },
     /// The transform failed for a reason that is not the client's input.
     #[error("Image processing failed.")]
     Processing {
@@ -189,6 +213,7 @@ impl Error {
             | Error::InvalidKey { .. }
             | Error::UnsupportedFormat { .. }
             | Error::InvalidSvg { .. }
+            | Error::TooManyEdits { .. }
             | Error::InvalidImage { .. } => StatusCode::BAD_REQUEST,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::BucketNotAllowed(_) | Error::SignatureMismatch | Error::OutsidePrefix { .. } => {
@@ -200,8 +225,12 @@ impl Error {
             | Error::TooManyFrames { .. }
             | Error::TooLargeImage => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Origin { .. } => StatusCode::BAD_GATEWAY,
-            Error::OriginUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Error::OriginTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Error::OriginUnavailable { .. } | Error::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Error::OriginTimeout { .. } | Error::DeadlineExceeded { .. } => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
             Error::SignatureValidation { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Processing { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -236,7 +265,19 @@ impl Error {
             Error::OriginUnavailable { .. } => "OriginUnavailable",
             Error::OriginTimeout { .. } => "OriginTimeout",
             Error::SignatureValidation { .. } => "SignatureValidationFailure",
+            Error::TooManyEdits { .. } => "TooManyEdits",
+            Error::Overloaded { .. } => "Overloaded",
+            Error::DeadlineExceeded { .. } => "DeadlineExceeded",
             Error::Processing { .. } => "ProcessingFailure",
+        }
+    }
+
+    /// Seconds a client should wait before retrying (`Retry-After`), for
+    /// errors that say "busy", not "broken".
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            Error::Overloaded { .. } | Error::OriginUnavailable { .. } => Some(1),
+            _ => None,
         }
     }
 

@@ -3,7 +3,9 @@
 //! Every entry point (the local server now, Lambda later) calls
 //! [`Handler::handle`]. It runs the request one way through the modules:
 //! `request` (parse and validate) → `origin` (fetch) → ETag and
-//! `If-None-Match` → `transform` → `response`.
+//! `If-None-Match` → `transform` → `response`, all within the request's
+//! deadline (`REQUEST_TIMEOUT`), and with a place in the engine's bounded
+//! queue taken before the original is fetched.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,7 +22,7 @@ use crate::request;
 use crate::request::Source;
 use crate::response::{self, Timings, Variant};
 use crate::signature::{self, Grant};
-use crate::transform::{Accepted, Engine, Job};
+use crate::transform::{Accepted, Deadline, Engine, Job};
 
 /// The path answered with a libvips health check.
 pub const HEALTH_PATH: &str = "/health";
@@ -45,7 +47,7 @@ impl Handler {
     /// A handler serving `origin` with `config`; signing keys in `config`
     /// are enforced. Fails if libvips cannot start.
     pub fn new(config: Config, origin: Arc<dyn Origin>) -> std::result::Result<Handler, String> {
-        let engine = Engine::new(config.transform_concurrency)?;
+        let engine = Engine::new(config.transform_concurrency, config.transform_queue)?;
         let keys = config
             .signing
             .clone()
@@ -91,7 +93,10 @@ impl Handler {
             path: req.uri().path().to_string(),
             ..RequestLog::default()
         };
-        let mut res = match self.answer(req, &mut log).await {
+        let deadline = Deadline::after(self.config.request_timeout);
+        let answered =
+            tokio::time::timeout(deadline.budget, self.answer(req, &mut log, deadline)).await;
+        let mut res = match answered.unwrap_or_else(|_| Err(deadline.error())) {
             Ok(res) => res,
             Err(e) => {
                 log.code = Some(e.code());
@@ -130,6 +135,9 @@ impl Handler {
                 | Error::OutsidePrefix { .. }
                 | Error::SignatureValidation { .. }
                 | Error::MethodNotAllowed(_)
+                // shedding load: no more origin work for these
+                | Error::Overloaded { .. }
+                | Error::DeadlineExceeded { .. }
         );
         if let (Some((origin, source)), false) = (&self.fallback, refused) {
             match origin.fetch(source, None).await {
@@ -153,7 +161,12 @@ impl Handler {
             .is_none_or(|max| body.len() as u64 <= max)
     }
 
-    async fn answer(&self, req: &Request<()>, log: &mut RequestLog) -> Result<Response<Bytes>> {
+    async fn answer(
+        &self,
+        req: &Request<()>,
+        log: &mut RequestLog,
+        deadline: Deadline,
+    ) -> Result<Response<Bytes>> {
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return Err(Error::MethodNotAllowed(req.method().to_string()));
         }
@@ -175,7 +188,15 @@ impl Handler {
             || form_urlencoded::parse(query.unwrap_or("").as_bytes()).any(|(k, _)| k == "info");
         let request = self.complete(&parsed, query)?;
         log.request(&request);
+        if request.edits.len() > config.max_edits {
+            return Err(Error::TooManyEdits {
+                count: request.edits.len(),
+                limit: config.max_edits,
+            });
+        }
         grant.allows(&request.source.key)?;
+        // A place in the engine before any original is held in memory.
+        let ticket = self.engine.admit()?;
         if info {
             let original = match self.origin.fetch(&request.source, None).await? {
                 Fetched::Full(original) => original,
@@ -186,7 +207,7 @@ impl Handler {
                 }
             };
             log.bytes_in = original.bytes.len() as u64;
-            let info = self.engine.info(original.bytes).await?;
+            let info = self.engine.info(ticket, original.bytes).await?;
             let body = serde_json::to_value(&info).unwrap_or_default();
             let mut res = response::json(config, StatusCode::OK, &body);
             res.headers_mut().insert(
@@ -255,7 +276,10 @@ impl Handler {
             max_output_bytes: config.max_response_bytes,
             overlays: overlays.into_iter().map(|o| o.bytes).collect(),
         };
-        let encoded = self.engine.run(job).await?;
+        let encoded = self
+            .engine
+            .run_admitted(ticket, job, Some(deadline))
+            .await?;
         let timings = Timings {
             fetch,
             transform: transform_started.elapsed(),

@@ -294,6 +294,7 @@ async fn s3_origin(config: &Config) -> Result<Arc<dyn Origin>, String> {
         buckets: config.source_buckets.clone(),
         force_path_style: config.s3_force_path_style,
         max_bytes: config.max_source_bytes,
+        timeouts: config.s3_timeouts,
     };
     Ok(Arc::new(S3Origin::from_env(settings).await?))
 }
@@ -310,6 +311,7 @@ async fn handler(config: Config, origin: Arc<dyn Origin>) -> Result<Handler, Str
                     buckets: vec![bucket.clone()],
                     force_path_style: config.s3_force_path_style,
                     max_bytes: config.max_source_bytes,
+                    timeouts: config.s3_timeouts,
                 };
                 let fallback_origin: Arc<dyn Origin> =
                     Arc::new(S3Origin::from_env(settings).await?);

@@ -162,10 +162,16 @@ pub fn fallback(config: &Config, e: &Error, original: crate::origin::Original) -
     let h = res.headers_mut();
     set(h, header::CONTENT_TYPE, &content_type);
     svg_policy(h, &content_type);
-    let cache = original
-        .meta
-        .cache_control
-        .unwrap_or_else(|| format!("public, max-age={}", config.error_max_age));
+    // A server-side failure is passing: its fallback is never cached, or a
+    // brief origin outage would be served from caches for the fallback's lifetime.
+    let cache = if e.status().is_server_error() {
+        "no-store".to_string()
+    } else {
+        original
+            .meta
+            .cache_control
+            .unwrap_or_else(|| format!("public, max-age={}", config.error_max_age))
+    };
     set(h, header::CACHE_CONTROL, &cache);
     set(h, HeaderName::from_static("x-error-code"), e.code());
     common_headers(h, config);
@@ -262,6 +268,9 @@ pub fn error(config: &Config, e: &Error) -> Response<Bytes> {
     let mut res = json(config, status, &body);
     if let Error::MethodNotAllowed(_) = e {
         set(res.headers_mut(), header::ALLOW, "GET, HEAD");
+    }
+    if let Some(seconds) = e.retry_after() {
+        set(res.headers_mut(), header::RETRY_AFTER, &seconds.to_string());
     }
     res
 }

@@ -26,6 +26,7 @@ async fn s3_origin(buckets: &[&str]) -> Arc<S3Origin> {
         buckets: buckets.iter().map(|b| b.to_string()).collect(),
         force_path_style: true,
         max_bytes: 50 * 1024 * 1024,
+        ..S3Settings::default()
     };
     Arc::new(S3Origin::new(&moto().sdk_config().await, settings).expect("s3 origin"))
 }
@@ -202,6 +203,7 @@ async fn unreachable_s3_is_a_gateway_error_not_cached_for_long() {
         buckets: vec!["b".into()],
         force_path_style: true,
         max_bytes: 1 << 20,
+        ..S3Settings::default()
     };
     let origin = Arc::new(S3Origin::new(&shared, settings).unwrap());
     let s = Server::start(config(&["b"]), origin).await;

@@ -225,6 +225,7 @@ impl Function {
                 buckets: config.source_buckets.clone(),
                 force_path_style: true,
                 max_bytes: config.max_source_bytes,
+                ..S3Settings::default()
             },
         )
         .expect("s3 origin");

@@ -824,6 +824,7 @@ async fn s3_origin(bucket: &str) -> Arc<S3Origin> {
         buckets: vec![bucket.to_string()],
         force_path_style: true,
         max_bytes: 50 << 20,
+        ..S3Settings::default()
     };
     Arc::new(S3Origin::new(&moto().sdk_config().await, settings).unwrap())
 }

@@ -619,6 +619,7 @@ async fn origin(spec: Option<&str>) -> Result<(Arc<dyn Origin>, String), String>
                 buckets,
                 force_path_style: config.s3_force_path_style,
                 max_bytes: config.max_source_bytes,
+                timeouts: config.s3_timeouts,
             };
             (Arc::new(S3Origin::from_env(settings).await?), what)
         }

@@ -12,7 +12,7 @@ mod s3;
 
 pub use embedded::EmbeddedOrigin;
 pub use fs::FsOrigin;
-pub use s3::{S3Origin, S3Settings};
+pub use s3::{S3Origin, S3Settings, S3Timeouts};
 
 use std::future::Future;
 use std::pin::Pin;

@@ -12,8 +12,16 @@
 //! | `SlowDown`, 503, throttling | 503 `OriginUnavailable` |
 //! | other 5xx, connection failures | 502 `OriginError` |
 //! | timeouts | 504 `OriginTimeout` |
+//!
+//! Retries: the SDK's standard retry (`S3_MAX_ATTEMPTS` attempts in all,
+//! exponential backoff with jitter) repeats a GET after a 5xx, throttling, a
+//! connection reset or an attempt timeout; a GET is safe to repeat. A body
+//! that fails part-way (cut short, reset) is fetched again here, within the
+//! same attempts. The whole fetch, body included, is bounded by `S3_TIMEOUT`:
+//! the SDK's own operation timeout stops at the response head, so a body that
+//! trickles in would otherwise hold the request.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
@@ -32,6 +40,39 @@ pub struct S3Settings {
     pub force_path_style: bool,
     /// Largest original fetched, in bytes.
     pub max_bytes: u64,
+    /// Timeouts and attempts.
+    pub timeouts: S3Timeouts,
+}
+
+/// How long S3 may take, and how often a GET is tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct S3Timeouts {
+    /// To open a connection (`S3_CONNECT_TIMEOUT`, 3 s).
+    pub connect: Duration,
+    /// For one attempt's response head (`S3_ATTEMPT_TIMEOUT`, 10 s).
+    pub attempt: Duration,
+    /// For the whole fetch, retries and body included (`S3_TIMEOUT`, 20 s).
+    pub operation: Duration,
+    /// Attempts in all, the first included (`S3_MAX_ATTEMPTS`, 3).
+    pub max_attempts: u32,
+}
+
+impl Default for S3Timeouts {
+    /// Fits API Gateway's 29 s: 3 s to connect, 10 s per attempt, 20 s in all.
+    fn default() -> Self {
+        S3Timeouts {
+            connect: Duration::from_secs(3),
+            attempt: Duration::from_secs(10),
+            operation: Duration::from_secs(20),
+            max_attempts: 3,
+        }
+    }
+}
+
+/// Why one GET failed: for good, or in its body (worth fetching again).
+enum Failure {
+    Final(Error),
+    Body(Error),
 }
 
 /// Serves originals from S3.
@@ -51,8 +92,8 @@ impl S3Origin {
         S3Origin::new(&shared, settings)
     }
 
-    /// An origin using an explicit AWS configuration. Timeouts are set to fit
-    /// API Gateway's 29 s: 3 s to connect, 10 s per attempt, 20 s in all.
+    /// An origin using an explicit AWS configuration, with the timeouts and
+    /// attempts of `settings.timeouts`.
     pub fn new(
         shared: &aws_config::SdkConfig,
         settings: S3Settings,
@@ -60,13 +101,18 @@ impl S3Origin {
         if settings.buckets.is_empty() {
             return Err("the S3 origin needs at least one bucket (SOURCE_BUCKETS)".into());
         }
+        let t = settings.timeouts;
         let timeouts = aws_config::timeout::TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .operation_attempt_timeout(Duration::from_secs(10))
-            .operation_timeout(Duration::from_secs(20))
+            .connect_timeout(t.connect)
+            .operation_attempt_timeout(t.attempt)
+            .operation_timeout(t.operation)
             .build();
+        let retry = aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(t.max_attempts.max(1))
+            .with_initial_backoff(Duration::from_millis(100));
         let config = aws_sdk_s3::config::Builder::from(shared)
             .timeout_config(timeouts)
+            .retry_config(retry)
             .force_path_style(settings.force_path_style)
             .build();
         Ok(S3Origin {
@@ -92,21 +138,57 @@ impl S3Origin {
                 .unwrap_or_default(),
         };
         let key = source.key.as_str();
+        let t = self.settings.timeouts;
+        let started = Instant::now();
+        let mut attempt = 1;
+        loop {
+            let left = t.operation.saturating_sub(started.elapsed());
+            match tokio::time::timeout(left, self.get_once(bucket, key, known)).await {
+                Ok(Ok(fetched)) => return Ok(fetched),
+                Ok(Err(Failure::Final(e))) => return Err(e),
+                Ok(Err(Failure::Body(e))) if attempt < t.max_attempts => {
+                    tracing::warn!(
+                        detail = e.detail().unwrap_or(""),
+                        attempt,
+                        "S3 body failed; fetching again"
+                    );
+                    attempt += 1;
+                }
+                Ok(Err(Failure::Body(e))) => return Err(e),
+                Err(_) => {
+                    return Err(Error::OriginTimeout {
+                        detail: format!(
+                            "s3://{bucket}/{key}: not complete within {:?} (S3_TIMEOUT)",
+                            t.operation
+                        ),
+                    });
+                }
+            }
+        }
+    }
+
+    async fn get_once(
+        &self,
+        bucket: &str,
+        key: &str,
+        known: Option<&str>,
+    ) -> std::result::Result<Fetched, Failure> {
         let mut request = self.client.get_object().bucket(bucket).key(key);
         if let Some(known) = known {
             request = request.if_none_match(format!("\"{known}\""));
         }
         let output = match request.send().await {
             Ok(output) => output,
-            Err(e) => return s3_error(e, bucket, key, known),
+            Err(e) => return s3_error(e, bucket, key, known).map_err(Failure::Final),
         };
+        let declared = output.content_length().is_some();
         let size = output.content_length().unwrap_or(0).max(0) as u64;
         if size > self.settings.max_bytes {
-            return Err(Error::SourceTooLarge {
+            return Err(Failure::Final(Error::SourceTooLarge {
                 key: key.to_string(),
                 size,
                 limit: self.settings.max_bytes,
-            });
+            }));
         }
         let meta = Meta {
             identity: output
@@ -122,18 +204,34 @@ impl S3Origin {
         let content_type = output.content_type().map(str::to_string);
         let mut body = output.body;
         let mut bytes = BytesMut::with_capacity(size as usize);
-        while let Some(chunk) = body.try_next().await.map_err(|e| Error::Origin {
-            detail: format!("s3://{bucket}/{key}: {e}"),
-        })? {
+        loop {
+            let chunk = match body.try_next().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(Failure::Body(Error::Origin {
+                        detail: format!("s3://{bucket}/{key}: the body failed: {e}"),
+                    }));
+                }
+            };
             if (bytes.len() + chunk.len()) as u64 > self.settings.max_bytes {
                 let size = (bytes.len() + chunk.len()) as u64;
-                return Err(Error::SourceTooLarge {
+                return Err(Failure::Final(Error::SourceTooLarge {
                     key: key.to_string(),
                     size,
                     limit: self.settings.max_bytes,
-                });
+                }));
             }
             bytes.extend_from_slice(&chunk);
+        }
+        // The HTTP client checks Content-Length; this is the same check, stated.
+        if declared && bytes.len() as u64 != size {
+            return Err(Failure::Body(Error::Origin {
+                detail: format!(
+                    "s3://{bucket}/{key}: {} of {size} bytes arrived",
+                    bytes.len()
+                ),
+            }));
         }
         Ok(Fetched::Full(Original {
             bytes: Bytes::from(bytes),

@@ -3,11 +3,16 @@
 //! [`Engine`] owns libvips' global state (initialised once, operation cache
 //! off) and runs every job on tokio's blocking pool behind a semaphore, so
 //! image work never blocks the async runtime and never exceeds the configured
-//! concurrency. The order of operations lives in [`pipeline`]; each edit's
-//! pixel work lives in [`edits`]; encoder settings live in [`encode`]; which
-//! loader may read what in [`format`]; SVG sanitising in [`svg`]; the
-//! decoders of the formats libvips lacks (HEIC, JPEG XL) in [`decoders`].
+//! concurrency. A second, larger bound admits requests (running plus
+//! waiting, [`Engine::admit`]): past it a request is refused at once with 503
+//! instead of queueing without limit. [`deadline`] carries the request's
+//! deadline into libvips work. The order of operations lives in
+//! [`pipeline`]; each edit's pixel work lives in [`edits`]; encoder settings
+//! live in [`encode`]; which loader may read what in [`format`]; SVG
+//! sanitising in [`svg`]; the decoders of the formats libvips lacks (HEIC,
+//! JPEG XL) in [`decoders`].
 
+pub mod deadline;
 pub mod decoders;
 pub mod edits;
 pub mod encode;
@@ -19,10 +24,11 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use rs_vips::{Vips, VipsImage};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{Error, Result};
 use crate::request::{Edit, Limits, Output, OutputFormat};
+pub use deadline::Deadline;
 pub use format::{Accepted, SourceFormat};
 
 /// Everything a transform needs; nothing here is HTTP.
@@ -80,10 +86,22 @@ pub struct Reduction {
     pub height: u32,
 }
 
-/// Runs jobs on libvips with bounded concurrency.
+/// Runs jobs on libvips with bounded concurrency and a bounded queue.
 #[derive(Debug, Clone)]
 pub struct Engine {
+    /// Jobs running at once.
     permits: Arc<Semaphore>,
+    /// Requests admitted at once: running plus waiting.
+    admitted: Arc<Semaphore>,
+    concurrency: usize,
+    queue: usize,
+}
+
+/// A request's place in the engine: running or waiting. Dropping it frees
+/// the place; a job keeps it until libvips has finished with it.
+#[derive(Debug)]
+pub struct Ticket {
+    _place: Option<OwnedSemaphorePermit>,
 }
 
 static VIPS: OnceLock<std::result::Result<String, String>> = OnceLock::new();
@@ -104,22 +122,60 @@ pub fn init_vips() -> std::result::Result<String, String> {
 }
 
 impl Engine {
-    /// An engine running at most `concurrency` jobs at once.
-    pub fn new(concurrency: usize) -> std::result::Result<Engine, String> {
+    /// An engine running at most `concurrency` jobs at once, with at most
+    /// `queue` more admitted and waiting.
+    pub fn new(concurrency: usize, queue: usize) -> std::result::Result<Engine, String> {
         init_vips()?;
+        let concurrency = concurrency.max(1);
         Ok(Engine {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            permits: Arc::new(Semaphore::new(concurrency)),
+            admitted: Arc::new(Semaphore::new(concurrency.saturating_add(queue))),
+            concurrency,
+            queue,
         })
     }
 
-    /// Runs one job off the async runtime.
-    pub async fn run(&self, job: Job) -> Result<Encoded> {
-        self.blocking(move || pipeline::run(&job)).await
+    /// Takes a place for one request, or refuses it at once (503
+    /// `Overloaded`) when every running and waiting place is taken. Take it
+    /// before fetching the original, so that originals held in memory are
+    /// bounded too.
+    pub fn admit(&self) -> Result<Ticket> {
+        self.admitted
+            .clone()
+            .try_acquire_owned()
+            .map(|place| Ticket {
+                _place: Some(place),
+            })
+            .map_err(|_| Error::Overloaded {
+                running: self.concurrency,
+                queued: self.queue,
+            })
     }
 
-    /// A tiny libvips round trip, for health checks.
+    /// Runs one job off the async runtime (admitting it first).
+    pub async fn run(&self, job: Job) -> Result<Encoded> {
+        let ticket = self.admit()?;
+        self.run_admitted(ticket, job, None).await
+    }
+
+    /// Runs one admitted job off the async runtime, within `deadline`: a
+    /// job still waiting for a slot at the deadline is not started, and
+    /// libvips' work on it is stopped at the deadline (see [`deadline`]).
+    pub async fn run_admitted(
+        &self,
+        ticket: Ticket,
+        job: Job,
+        deadline: Option<Deadline>,
+    ) -> Result<Encoded> {
+        self.blocking(ticket, move || {
+            deadline::scope(deadline, || pipeline::run(&job))
+        })
+        .await
+    }
+
+    /// A tiny libvips round trip, for health checks (not subject to the queue).
     pub async fn health(&self) -> Result<()> {
-        self.blocking(|| {
+        self.blocking(Ticket { _place: None }, || {
             let image = VipsImage::black(2, 2).map_err(|e| Error::Processing {
                 detail: e.to_string(),
             })?;
@@ -131,22 +187,32 @@ impl Engine {
         .await
     }
 
+    /// Waits for a slot, then runs `work` on the blocking pool. The slot and
+    /// the ticket move into the blocking task, so they stay taken until
+    /// libvips is done even when the request has gone (deadline, client
+    /// disconnect): the concurrency bound holds for the work, not the requests.
     async fn blocking<T: Send + 'static>(
         &self,
+        ticket: Ticket,
         work: impl FnOnce() -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let _permit = self
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|e| Error::Processing {
                 detail: e.to_string(),
             })?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| Error::Processing {
-                detail: format!("transform task failed: {e}"),
-            })?
+        tokio::task::spawn_blocking(move || {
+            let out = work();
+            drop((permit, ticket));
+            out
+        })
+        .await
+        .map_err(|e| Error::Processing {
+            detail: format!("transform task failed: {e}"),
+        })?
     }
 }
 
@@ -173,8 +239,8 @@ pub struct Info {
 
 impl Engine {
     /// Reads an original's header (no pixels are decoded).
-    pub async fn info(&self, bytes: Bytes) -> Result<Info> {
-        self.blocking(move || read_info(&bytes)).await
+    pub async fn info(&self, ticket: Ticket, bytes: Bytes) -> Result<Info> {
+        self.blocking(ticket, move || read_info(&bytes)).await
     }
 }
 
@@ -231,4 +297,70 @@ pub fn looks_like_image_name(name: &str) -> bool {
     ]
     .iter()
     .any(|e| lower.ends_with(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admission_is_bounded_and_places_come_back() {
+        let engine = Engine::new(1, 1).unwrap();
+        let (a, b) = (engine.admit().unwrap(), engine.admit().unwrap());
+        let refused = engine.admit().unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                Error::Overloaded {
+                    running: 1,
+                    queued: 1
+                }
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(refused.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refused.retry_after(), Some(1));
+        drop(a);
+        let c = engine.admit().expect("a freed place is reused");
+        drop((b, c));
+        let none = Engine::new(2, 0).unwrap();
+        let _held = (none.admit().unwrap(), none.admit().unwrap());
+        assert!(none.admit().is_err(), "queue 0: only the running places");
+    }
+
+    #[tokio::test]
+    async fn a_job_keeps_its_place_until_libvips_is_done() {
+        let engine = Engine::new(1, 0).unwrap();
+        let ticket = engine.admit().unwrap();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let running = engine.clone();
+        let task = tokio::spawn(async move {
+            running
+                .blocking(ticket, move || {
+                    started_tx.send(()).ok();
+                    release_rx.recv().ok();
+                    Ok(())
+                })
+                .await
+        });
+        tokio::task::spawn_blocking(move || started_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        // The request goes away (deadline, disconnect) while libvips works on.
+        task.abort();
+        tokio::task::yield_now().await;
+        assert!(engine.admit().is_err(), "the place is held by the work");
+        release_tx.send(()).unwrap();
+        let mut freed = false;
+        for _ in 0..200 {
+            if engine.admit().is_ok() {
+                freed = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(freed, "the place comes back when the work ends");
+    }
 }

@@ -107,7 +107,9 @@ pub fn run(job: &Job) -> Result<Encoded> {
         // libvips' error buffer is global; clear it so the next failure's
         // message does not carry this one's.
         Vips::error_clear();
-        reclassify(job, e)
+        // Past the deadline the failure is the kill (see `deadline`), and
+        // telling input faults apart would decode the whole original again.
+        super::deadline::expired().unwrap_or_else(|| reclassify(job, e))
     })
 }
 
@@ -132,6 +134,9 @@ fn run_steps(job: &Job) -> Result<Encoded> {
     }
     let mut encode_time = std::time::Duration::ZERO;
     for (name, step) in STEPS {
+        // The request's deadline: no step starts after it, and libvips work
+        // computed from this image stops at it.
+        super::deadline::checkpoint(&ctx.image)?;
         let started = std::time::Instant::now();
         step(&mut ctx).map_err(|e| {
             tracing::debug!(step = name, error = %e, detail = e.detail().unwrap_or(""), "transform step failed");

@@ -1,0 +1,254 @@
+//! The checks behind each fuzz target, shared by the libFuzzer targets in
+//! `fuzz_targets/` and by `tests/fuzz_corpus.rs`, which replays the committed
+//! corpus and every past finding on stable Rust in the normal test run.
+//! Each function takes the raw fuzz input; errors from the code under test
+//! are fine, a panic (a failed assertion here, or one in the code) is a
+//! finding.
+
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine;
+use bytes::Bytes;
+use image_handler::error::Error;
+use image_handler::request::rewrite::Rewrite;
+use image_handler::request::{
+    self, Edit, ImageRequest, Limits, Output, OutputFormat, Rotation, Rules,
+};
+use image_handler::signature::{self, Keyring, SigningKey};
+use image_handler::transform::{Job, format, pipeline};
+
+const LIMITS: Limits = Limits {
+    max_width: 1000,
+    max_height: 800,
+};
+
+fn buckets() -> &'static [String] {
+    static B: OnceLock<Vec<String>> = OnceLock::new();
+    B.get_or_init(|| vec!["allowed".to_string()])
+}
+
+fn rules() -> Rules<'static> {
+    Rules {
+        limits: LIMITS,
+        buckets: buckets(),
+    }
+}
+
+/// What every validated request must satisfy, whatever the style.
+fn check_request(req: &ImageRequest) {
+    assert!(!req.source.key.is_empty(), "a key");
+    assert!(!req.source.key.contains('\0'), "no NUL in keys");
+    if let Some(bucket) = &req.source.bucket {
+        assert!(buckets().contains(bucket), "only allowed buckets: {bucket}");
+    }
+    for (name, value) in &req.headers {
+        assert!(
+            request::default::header_allowed(name),
+            "{name} passed the deny list"
+        );
+        assert!(!value.contains(['\r', '\n']), "header value {value:?}");
+    }
+    for edit in &req.edits {
+        if let Edit::Resize(r) = edit {
+            assert!(r.width.is_none_or(|w| w <= LIMITS.max_width), "{r:?}");
+            assert!(r.height.is_none_or(|h| h <= LIMITS.max_height), "{r:?}");
+        }
+    }
+    let _ = req.canonical();
+}
+
+fn split_query(text: &str) -> (&str, Option<&str>) {
+    match text.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (text, None),
+    }
+}
+
+/// The query style: `/<key>?<params>`, parsed alone and as the handler
+/// does (style detection, then the parameters applied on top).
+pub fn query(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (path, query) = split_query(text);
+    if let Ok(mut req) = request::query::parse(path, query, &LIMITS) {
+        check_request(&req);
+        // applying the same parameters again changes nothing
+        let before = req.canonical();
+        if request::query::overlay(&mut req, query, &LIMITS).is_ok() {
+            assert_eq!(before, req.canonical(), "overlay is idempotent");
+        }
+    }
+    let path = format!("/{}", path.trim_start_matches('/'));
+    if let Ok(parsed) = request::parse(&path, &rules(), None) {
+        let mut req = parsed.request;
+        if request::query::overlay(&mut req, query, &LIMITS).is_ok() {
+            check_request(&req);
+        }
+    }
+}
+
+/// SIH's default style: the input as the JSON text (base64-encoded here, so
+/// the fuzzer explores JSON) and as a raw path (so it explores detection).
+pub fn base64_json(data: &[u8]) {
+    let encoded = format!(
+        "/{}",
+        base64::engine::general_purpose::STANDARD.encode(data)
+    );
+    let raw = std::str::from_utf8(data).ok().map(str::to_string);
+    for path in [Some(encoded), raw].into_iter().flatten() {
+        if let Ok(parsed) = request::parse(&path, &rules(), None) {
+            check_request(&parsed.request);
+        }
+    }
+}
+
+/// thumbor's path style.
+pub fn thumbor(data: &[u8]) {
+    let Ok(path) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(parsed) = request::thumbor::parse(path, &rules()) {
+        check_request(&parsed.request);
+    }
+}
+
+/// SIH's custom rewrite rules (documented examples and hostile ones).
+const REWRITES: &[(&str, &str)] = &[
+    (r"/(filters-)/gm", "filters:"),
+    (r"/^\/(\d+)x(\d+)\/(.*)$/", "/fit-in/$1x$2/$3"),
+    (r"/(.*)\.(jpe?g|png)$/i", "$1.$2"),
+    (r"/^(.*)$/", "$&$&"),
+    (r"/(?<w>\d+)w\//g", "$<w>x0/"),
+    (r"/x/g", "$`$'"),
+    (r"/^/", "/unsafe/"),
+];
+
+fn rewrites() -> &'static [Rewrite] {
+    static R: OnceLock<Vec<Rewrite>> = OnceLock::new();
+    R.get_or_init(|| {
+        REWRITES
+            .iter()
+            .map(|(p, s)| Rewrite::new(p, s).expect("the rules compile"))
+            .collect()
+    })
+}
+
+/// The rewrite style: the first byte picks a rule, the rest is the path.
+pub fn rewrite(data: &[u8]) {
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(path) = std::str::from_utf8(rest) else {
+        return;
+    };
+    let rewrite = &rewrites()[pick as usize % REWRITES.len()];
+    let _ = rewrite.apply(path);
+    if let Ok(parsed) = request::parse(path, &rules(), Some(rewrite)) {
+        check_request(&parsed.request);
+    }
+}
+
+/// Signatures: unsigned input never verifies; a URL that `sign_url` signs
+/// verifies; tampering or a past expiry is refused.
+pub fn signature(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let ring = Keyring::new(vec![
+        SigningKey::new("a", "first secret", None),
+        SigningKey::new("b", "second secret", Some("tenant/")),
+    ])
+    .expect("keys");
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let (path, query) = split_query(text);
+    // A forged 32-byte HMAC is out of the fuzzer's reach: nothing verifies.
+    if let Ok(grant) = ring.verify(path, query, now) {
+        panic!("verified without the key: {text:?} {grant:?}");
+    }
+    let _ = signature::verify_thumbor("security key", path, query.unwrap_or(""));
+
+    let url = if text.starts_with('/') {
+        text.to_string()
+    } else {
+        format!("/{text}")
+    };
+    let Ok(signed) = signature::sign_url(&ring, &url, Some("a"), None) else {
+        return;
+    };
+    let (spath, squery) = split_query(&signed);
+    match ring.verify(spath, squery, now) {
+        Ok(_) => {}
+        // the input's own `expires` is kept by `sign_url`, and may be past or malformed
+        Err(Error::Expired | Error::ExpiryFormat(_)) if url.contains("expires") => return,
+        Err(e) => panic!("a signed URL verifies: {signed:?}: {e:?}"),
+    }
+    let tampered = format!("{spath}x");
+    assert!(ring.verify(&tampered, squery, now).is_err(), "{tampered:?}");
+    let past = now - Duration::from_secs(1);
+    if let Ok(expired) = signature::sign_url(&ring, &url, Some("a"), Some(past)) {
+        let (epath, equery) = split_query(&expired);
+        assert!(
+            ring.verify(epath, equery, now).is_err(),
+            "expired: {expired:?}"
+        );
+    }
+}
+
+/// The decode path on small inputs under tight limits: sniffing, the header
+/// checks and the whole pipeline (load, a few edits, encode). The first
+/// byte picks the edits and the output format.
+pub fn decode(data: &[u8]) {
+    let Some((&choice, bytes)) = data.split_first() else {
+        return;
+    };
+    image_handler::transform::init_vips().expect("libvips starts");
+    if format::sniff(bytes).is_err() {
+        return;
+    }
+    let mut edits = Vec::new();
+    if choice & 1 != 0 {
+        edits.push(Edit::Resize(request::Resize {
+            width: Some(32),
+            height: Some(24),
+            ..request::Resize::default()
+        }));
+    }
+    if choice & 2 != 0 {
+        edits.push(Edit::Rotate(Rotation::D90));
+    }
+    if choice & 4 != 0 {
+        edits.push(Edit::Grayscale);
+    }
+    let format = match (choice >> 3) & 3 {
+        0 => OutputFormat::Jpeg,
+        1 => OutputFormat::Png,
+        2 => OutputFormat::Webp,
+        _ => OutputFormat::Gif,
+    };
+    let job = Job {
+        bytes: Bytes::copy_from_slice(bytes),
+        edits,
+        output: Output {
+            format: Some(format),
+            ..Output::default()
+        },
+        accepted: Default::default(),
+        limits: Limits {
+            max_width: 256,
+            max_height: 256,
+        },
+        max_input_pixels: 1 << 20,
+        max_frames: 16,
+        effort: Default::default(),
+        max_output_bytes: Some(1 << 20),
+        overlays: Vec::new(),
+    };
+    if let Ok(out) = pipeline::run(&job) {
+        assert!(!out.bytes.is_empty(), "an encoded image");
+        assert!(out.width >= 1 && out.height >= 1);
+    }
+}
