@@ -1,0 +1,28 @@
+-- wrk script: cycles through a request mix (one path per line of the file
+-- given after `--`) and prints the summary as one JSON line.
+local paths = {}
+local counter = 0
+
+function init(args)
+  for line in io.lines(args[1]) do
+    if line ~= "" then paths[#paths + 1] = line end
+  end
+  -- Each thread starts at a different point of the mix.
+  counter = math.random(#paths)
+end
+
+function request()
+  counter = counter % #paths + 1
+  return wrk.format("GET", paths[counter])
+end
+
+function done(summary, latency, requests)
+  local secs = summary.duration / 1e6
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests":%d,"secs":%.3f,"rps":%.3f,"p50_ms":%.2f,"p99_ms":%.2f,"mean_ms":%.2f,'
+      .. '"errors":%d,"non2xx":%d}\n',
+    summary.requests, secs, summary.requests / secs,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.mean / 1000,
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
