@@ -1732,3 +1732,34 @@ async fn svg_originals_are_sanitised_or_rasterised() {
         "the SVG made the service connect out"
     );
 }
+
+#[tokio::test]
+async fn grayscale_with_alpha_originals() {
+    // Two bands: grey 200 on the left half, grey 50 on the right, the right
+    // half 50% transparent.
+    let luma = canvas(100, 50, grey(200.0), &[(grey(50.0), 50, 0, 50, 50)])
+        .colourspace(Interpretation::BW)
+        .expect("b-w");
+    let opacity = canvas(100, 50, grey(255.0), &[(grey(128.0), 50, 0, 50, 50)])
+        .extract_band(0)
+        .expect("band");
+    let ga = VipsImage::bandjoin(&[luma, opacity]).expect("bandjoin");
+    assert_eq!(ga.get_bands(), 2);
+    let (s, _dir) = server("grey-alpha", &[("ga.png", png(&ga))]).await;
+    // kept as PNG with its transparency, resized
+    let image = s.get("/ga.png?width=50").await.image("image/png");
+    assert_size(&image, 50, 25);
+    assert_eq!(alpha(&image, 10, 12), Some(255.0));
+    assert!((alpha(&image, 40, 12).unwrap_or(0.0) - 128.0).abs() <= 2.0);
+    assert_rgb(&image, 10, 12, grey(200.0), 2.0);
+    // WebP keeps the transparency; JPEG flattens it onto white
+    let webp = s
+        .get("/ga.png?format=webp&quality=100")
+        .await
+        .image("image/webp");
+    assert!((alpha(&webp, 80, 25).unwrap_or(0.0) - 128.0).abs() <= 4.0);
+    let jpeg = s.get("/ga.png?format=jpeg").await.image("image/jpeg");
+    assert_rgb(&jpeg, 20, 25, grey(200.0), 4.0);
+    // 50 at half opacity over white: about 50 * 0.5 + 255 * 0.5
+    assert_rgb(&jpeg, 80, 25, grey(152.0), 6.0);
+}
