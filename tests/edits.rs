@@ -45,20 +45,6 @@ async fn server(name: &str, files: &[(&str, Vec<u8>)]) -> (Server, TempDir) {
     (Server::fs(Config::default(), &dir).await, dir)
 }
 
-/// Asserts an error reply and returns its message.
-#[track_caller]
-fn assert_error(reply: &Reply, status: u16, code: &str) -> String {
-    let body = reply.json();
-    assert_eq!(
-        (reply.status, body["code"].as_str().unwrap_or_default()),
-        (status, code),
-        "{}",
-        reply.text()
-    );
-    assert_eq!(reply.header("content-type"), Some("application/json"));
-    body["message"].as_str().unwrap_or_default().to_string()
-}
-
 /// The largest difference between any two samples of two images of the same shape.
 fn max_diff(a: &VipsImage, b: &VipsImage) -> f64 {
     assert_eq!(

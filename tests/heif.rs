@@ -218,19 +218,6 @@ async fn server(name: &str, files: &[(&str, Vec<u8>)]) -> (Server, TempDir) {
     (Server::fs(Config::default(), &dir).await, dir)
 }
 
-#[track_caller]
-fn assert_error(reply: &Reply, status: u16, code: &str) -> String {
-    let body = reply.json();
-    assert_eq!(
-        (reply.status, body["code"].as_str().unwrap_or_default()),
-        (status, code),
-        "{}",
-        reply.text()
-    );
-    assert_eq!(reply.header("content-type"), Some("application/json"));
-    body["message"].as_str().unwrap_or_default().to_string()
-}
-
 #[tokio::test]
 async fn heic_decodes_to_its_size_and_colours_as_jpeg() {
     let source = left_red_right_blue();

@@ -38,43 +38,6 @@ fn sample_size(name: &str) -> (i32, i32) {
     (image.get_width(), image.get_height())
 }
 
-#[track_caller]
-fn assert_json_error(reply: &Reply, status: u16, code: &str) -> String {
-    assert_error_for("", reply, status, code)
-}
-
-/// Asserts a JSON error `{"status","code","message"}` and returns the message.
-#[track_caller]
-fn assert_error_for(what: &str, reply: &Reply, status: u16, code: &str) -> String {
-    assert_eq!(
-        reply.status,
-        status,
-        "{what}: status; content-type {:?}, body: {}",
-        reply.header("content-type"),
-        reply.text()
-    );
-    assert_eq!(
-        reply.header("content-type"),
-        Some("application/json"),
-        "{what}"
-    );
-    let json = reply.json();
-    let object = json.as_object().expect("error body is an object");
-    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    assert_eq!(
-        keys,
-        ["code", "message", "status"],
-        "{what}: error body keys"
-    );
-    assert_eq!(json["status"], u64::from(status), "{what}");
-    assert_eq!(json["code"], code, "{what}: error code; body: {json}");
-    json["message"]
-        .as_str()
-        .expect("message is a string")
-        .to_string()
-}
-
 // ------------------------------------------------------------ 1. resize + format
 
 #[tokio::test]
@@ -378,7 +341,7 @@ async fn bad_parameters_are_400_json_naming_the_parameter() {
         ("dpr=9", "dpr"),
     ] {
         let reply = server.get(&format!("/dune.jpg?{query}")).await;
-        let message = assert_json_error(&reply, 400, "InvalidParameter");
+        let message = assert_error(&reply, 400, "InvalidParameter");
         assert!(
             message.contains(&format!("{param}=")),
             "{query}: message {message:?} names {param}"
@@ -396,7 +359,7 @@ async fn bad_parameters_are_400_json_naming_the_parameter() {
 async fn error_max_age_default_is_short() {
     let server = embedded(Config::default()).await;
     let reply = server.get("/dune.jpg?width=abc").await;
-    assert_json_error(&reply, 400, "InvalidParameter");
+    assert_error(&reply, 400, "InvalidParameter");
     let cache = reply.header("cache-control").expect("Cache-Control");
     let max_age: u32 = cache
         .split(',')
@@ -428,15 +391,15 @@ async fn unknown_parameters_are_ignored() {
 async fn missing_key_is_404_json() {
     let (server, _dir) = fixtures("missing", Config::default()).await;
     let reply = server.get("/nope.jpg?width=100").await;
-    let message = assert_json_error(&reply, 404, "NoSuchKey");
+    let message = assert_error(&reply, 404, "NoSuchKey");
     assert!(message.contains("nope.jpg"), "{message}");
     assert_eq!(reply.header("cache-control"), Some("public, max-age=60"));
     let reply = server.get("/dir/nope.jpg").await;
-    assert_json_error(&reply, 404, "NoSuchKey");
+    assert_error(&reply, 404, "NoSuchKey");
     let embedded = embedded(Config::default()).await;
-    assert_json_error(&embedded.get("/nope.jpg").await, 404, "NoSuchKey");
+    assert_error(&embedded.get("/nope.jpg").await, 404, "NoSuchKey");
     // No key at all.
-    assert_json_error(&embedded.get("/?width=10").await, 400, "MissingKey");
+    assert_error(&embedded.get("/?width=10").await, 400, "MissingKey");
 }
 
 #[tokio::test]
@@ -482,12 +445,12 @@ async fn traversal_never_leaves_the_root() {
         }
     }
     // Unnormalised `..` segments are refused before the filesystem is touched.
-    assert_json_error(
+    assert_error(
         &server.raw_get("/../secret.jpg", &[]).await,
         400,
         "InvalidKey",
     );
-    assert_json_error(
+    assert_error(
         &server.raw_get("/a/%2E%2E/%2E%2E/secret.jpg", &[]).await,
         400,
         "InvalidKey",
@@ -512,7 +475,7 @@ async fn percent_encoded_unicode_key() {
     // `+` in a path is a plus, not a space.
     assert_size(&server.get("/a+b.png").await.image(PNG), 100, 200);
     // Invalid UTF-8 after decoding is a bad key, not a crash.
-    assert_json_error(&server.get("/%FF.jpg").await, 400, "InvalidKey");
+    assert_error(&server.get("/%FF.jpg").await, 400, "InvalidKey");
 }
 
 // ------------------------------------------------------------ 7. corrupt input
@@ -1089,18 +1052,18 @@ async fn configured_limits() {
     };
     let server = Server::fs(config, &dir).await;
     assert_size(&server.get("/quad.png?width=150").await.image(PNG), 150, 75);
-    let message = assert_json_error(
+    let message = assert_error(
         &server.get("/quad.png?width=151").await,
         400,
         "InvalidParameter",
     );
     assert!(message.contains("150"), "{message}");
-    assert_json_error(
+    assert_error(
         &server.get("/quad.png?height=121").await,
         400,
         "InvalidParameter",
     );
-    assert_json_error(
+    assert_error(
         &server.get("/quad.png?width=100&dpr=2").await,
         400,
         "InvalidParameter",
@@ -1109,13 +1072,13 @@ async fn configured_limits() {
     dir.write("wide.png", &png(&canvas(400, 100, BLUE, &[])));
     assert_size(&server.get("/halves.png").await.image(PNG), 100, 200);
     let reply = server.get("/wide.png?width=100").await;
-    assert_json_error(&reply, 413, "TooManyPixels");
+    assert_error(&reply, 413, "TooManyPixels");
 
     // The origin's byte limit.
     let small = image_handler::origin::FsOrigin::new(&dir.path, 100).unwrap();
     let server = Server::start(Config::default(), Arc::new(small)).await;
     let reply = server.get("/quad.png").await;
-    assert_json_error(&reply, 413, "SourceTooLarge");
+    assert_error(&reply, 413, "SourceTooLarge");
 }
 
 #[tokio::test]
@@ -1227,7 +1190,7 @@ async fn health_and_methods() {
         (reqwest::Method::POST, "/health"),
     ] {
         let reply = server.request(method.clone(), url, &[]).await;
-        let message = assert_json_error(&reply, 405, "MethodNotAllowed");
+        let message = assert_error(&reply, 405, "MethodNotAllowed");
         assert!(message.contains(method.as_str()), "{message}");
         assert_eq!(reply.header("allow"), Some("GET, HEAD"), "{method} {url}");
     }

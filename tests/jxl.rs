@@ -27,18 +27,6 @@ async fn server(name: &str, config: Config) -> (Server, TempDir) {
     (Server::fs(config, &dir).await, dir)
 }
 
-#[track_caller]
-fn assert_error(reply: &Reply, status: u16, code: &str) -> String {
-    let body = reply.json();
-    assert_eq!(
-        (reply.status, body["code"].as_str().unwrap_or_default()),
-        (status, code),
-        "{}",
-        reply.text()
-    );
-    body["message"].as_str().unwrap_or_default().to_string()
-}
-
 #[tokio::test]
 async fn jxl_decodes_as_jpeg_with_its_colours() {
     let (s, _dir) = server("colours", Config::default()).await;

@@ -13,16 +13,6 @@ use image_handler::Config;
 use image_handler::origin::EmbeddedOrigin;
 use image_handler::request::rewrite::Rewrite;
 
-#[track_caller]
-fn assert_error(what: &str, r: &Reply, status: u16, code: &str) -> String {
-    assert_eq!(r.status, status, "{what}: {}", r.text());
-    assert_eq!(r.header("content-type"), Some("application/json"), "{what}");
-    let json = r.json();
-    assert_eq!(json["code"], code, "{what}: {json}");
-    assert_eq!(json["status"], u64::from(status), "{what}");
-    json["message"].as_str().unwrap().to_string()
-}
-
 fn b64(json: &str) -> String {
     format!(
         "/{}",
@@ -73,7 +63,7 @@ async fn edits_are_counted_once_the_request_is_complete_in_every_style() {
         ),
     ];
     for (style, url) in &over {
-        let message = assert_error(style, &s.get(url).await, 400, "TooManyEdits");
+        let message = assert_error_for(style, &s.get(url).await, 400, "TooManyEdits");
         assert!(
             message.contains("4 edits") && message.contains("limit of 3"),
             "{style}: {message}"
@@ -81,7 +71,7 @@ async fn edits_are_counted_once_the_request_is_complete_in_every_style() {
         assert!(message.contains("MAX_EDITS"), "{style}: {message}");
     }
     // SIH's rewrite style (`filters-` becomes thumbor's `filters:`)
-    let message = assert_error(
+    let message = assert_error_for(
         "rewrite",
         &s.get("/filters-grayscale():blur(1):rotate(90):brightness(10)/quad.png")
             .await,
@@ -117,7 +107,7 @@ async fn the_deadline_stops_libvips_work_and_frees_its_slot() {
     let s = Server::start(config, Arc::new(EmbeddedOrigin)).await;
     // A very wide blur over an upscaled photo: far more than a second of pixel work.
     let slow = s.get("/dune.jpg?width=3000&blur=400&format=jpeg").await;
-    let message = assert_error("slow", &slow, 504, "DeadlineExceeded");
+    let message = assert_error_for("slow", &slow, 504, "DeadlineExceeded");
     assert!(message.contains("1000 ms"), "{message}");
     assert_eq!(slow.header("cache-control"), Some("no-store"));
     // With one slot, a small request only succeeds once libvips has stopped
@@ -130,7 +120,7 @@ async fn the_deadline_stops_libvips_work_and_frees_its_slot() {
             answered = Some(r);
             break;
         }
-        assert_error("waiting", &r, 504, "DeadlineExceeded");
+        assert_error_for("waiting", &r, 504, "DeadlineExceeded");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let r = answered.expect("the slot came back after the deadline");
@@ -169,7 +159,7 @@ async fn a_full_queue_is_503_with_retry_after() {
                     ok += 1;
                 }
                 503 => {
-                    assert_error("busy", &r, 503, "Overloaded");
+                    assert_error_for("busy", &r, 503, "Overloaded");
                     assert_eq!(r.header("retry-after"), Some("1"));
                     assert_eq!(r.header("cache-control"), Some("no-store"));
                     busy += 1;

@@ -630,3 +630,44 @@ impl LambdaRuntime {
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
     }
 }
+
+// ---------------------------------------------------------------- errors
+
+/// Asserts a JSON error `{"status","code","message"}` with this status and
+/// code, and returns the message.
+#[track_caller]
+pub fn assert_error(reply: &Reply, status: u16, code: &str) -> String {
+    assert_error_for("", reply, status, code)
+}
+
+/// Asserts a JSON error `{"status","code","message"}` and returns the message.
+#[track_caller]
+pub fn assert_error_for(what: &str, reply: &Reply, status: u16, code: &str) -> String {
+    assert_eq!(
+        reply.status,
+        status,
+        "{what}: status; content-type {:?}, body: {}",
+        reply.header("content-type"),
+        reply.text()
+    );
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/json"),
+        "{what}"
+    );
+    let json = reply.json();
+    let object = json.as_object().expect("error body is an object");
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["code", "message", "status"],
+        "{what}: error body keys"
+    );
+    assert_eq!(json["status"], u64::from(status), "{what}");
+    assert_eq!(json["code"], code, "{what}: error code; body: {json}");
+    json["message"]
+        .as_str()
+        .expect("message is a string")
+        .to_string()
+}
