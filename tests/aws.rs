@@ -14,7 +14,6 @@ use image_handler::Config;
 use image_handler::keys::{Keys, SecretsManagerKeys};
 use image_handler::origin::{Fetched, Origin, S3Origin, S3Settings};
 use image_handler::request::Source;
-use image_handler::signature::{Keyring, SigningKey, sign_url};
 
 /// A unique bucket name per test (moto is shared by the whole binary).
 fn bucket(name: &str) -> String {
@@ -225,16 +224,6 @@ async fn secrets_handler_server(name: &str, secret_id: &str) -> (Server, String)
         .unwrap()
         .with_keys(keys);
     (Server::start_handler(handler).await, b)
-}
-
-fn signed(secret: &str, path: &str) -> String {
-    sign_url(
-        &Keyring::new(vec![SigningKey::new("k", secret, None)]).unwrap(),
-        path,
-        None,
-        None,
-    )
-    .unwrap()
 }
 
 #[tokio::test]

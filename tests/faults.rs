@@ -21,7 +21,6 @@ use image_handler::Config;
 use image_handler::keys::{Keys, SecretsManagerKeys};
 use image_handler::origin::{S3Origin, S3Settings, S3Timeouts};
 use image_handler::request::Source;
-use image_handler::signature::{Keyring, SigningKey, sign_url};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -494,16 +493,6 @@ async fn a_fallback_image_for_an_origin_failure_is_not_cached() {
 }
 
 // ---------------------------------------------------------------- Secrets Manager
-
-fn signed(secret: &str, path: &str) -> String {
-    sign_url(
-        &Keyring::new(vec![SigningKey::new("k", secret, None)]).unwrap(),
-        path,
-        None,
-        None,
-    )
-    .unwrap()
-}
 
 #[tokio::test]
 async fn secrets_manager_faults_fail_closed() {

@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Reply, Server, TempDir};
+use common::{Server, TempDir, error_code};
 use image_handler::origin::EmbeddedOrigin;
 use image_handler::playground::{self, Options, Playground};
 use image_handler::request::{Limits, Presets};
@@ -57,13 +57,6 @@ fn style<'a>(answer: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
         .iter()
         .find(|s| s["id"] == id)
         .unwrap_or_else(|| panic!("no {id} in {answer}"))
-}
-
-fn error_code(reply: &Reply) -> String {
-    reply.json()["code"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }
 
 #[tokio::test]

@@ -29,13 +29,6 @@ async fn server(name: &str, config: Config) -> (Server, TempDir) {
     (Server::fs(config, &dir).await, dir)
 }
 
-fn error_code(reply: &Reply) -> String {
-    reply.json()["code"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[tokio::test]
 async fn default_requests() {
     let config = Config {

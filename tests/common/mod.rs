@@ -671,3 +671,23 @@ pub fn assert_error_for(what: &str, reply: &Reply, status: u16, code: &str) -> S
         .expect("message is a string")
         .to_string()
 }
+
+/// The `code` of a JSON error body ("" when there is none).
+pub fn error_code(reply: &Reply) -> String {
+    reply.json()["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `path` signed as SIH v7 does, with one key `k` of `secret`.
+pub fn signed(secret: &str, path: &str) -> String {
+    use image_handler::signature::{Keyring, SigningKey, sign_url};
+    sign_url(
+        &Keyring::new(vec![SigningKey::new("k", secret, None)]).expect("keyring"),
+        path,
+        None,
+        None,
+    )
+    .expect("signs")
+}
