@@ -1749,3 +1749,37 @@ async fn grayscale_with_alpha_originals() {
     // 50 at half opacity over white: about 50 * 0.5 + 255 * 0.5
     assert_rgb(&jpeg, 80, 25, grey(152.0), 6.0);
 }
+
+#[tokio::test]
+async fn the_response_cap_shrinks_an_animation_and_keeps_its_frames() {
+    let dir = TempDir::new("edits-anim-cap");
+    dir.write("animated.gif", &sample("animated.gif"));
+    let cap = 12_000;
+    let s = Server::fs(
+        Config {
+            max_response_bytes: Some(cap),
+            ..Config::default()
+        },
+        &dir,
+    )
+    .await;
+    let r = s.get("/animated.gif?format=webp").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.body.len() as u64 <= cap, "{} bytes", r.body.len());
+    let reduced = r.header("x-image-reduced").unwrap_or_default().to_string();
+    let image = frames(&r.body);
+    assert_eq!(
+        image.get_int("n-pages").unwrap_or(1),
+        10,
+        "every frame kept"
+    );
+    let (w, h) = (image.get_width(), image.get_page_height());
+    assert!(
+        w < 320 && (w * 200 / 320 - h).abs() <= 1,
+        "{w}x{h}: smaller, same aspect"
+    );
+    assert!(
+        reduced.contains(&format!("width={w}, height={h}")),
+        "{reduced} names the frame size"
+    );
+}
