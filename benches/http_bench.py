@@ -91,15 +91,16 @@ def get(port, path, timeout=60):
         conn.close()
 
 
-def start(server, extra_env=None):
-    """Starts a server; returns (process, ms from exec to its first 200)."""
+def start(server, extra_env=None, first=None):
+    """Starts a server; returns (process, ms from exec to its first 200 to
+    `first`, by default the first request of the mix)."""
     cmd, env = command(server)
     env = {**os.environ, **env, **(extra_env or {})}
     env.setdefault("LOG_LEVEL", "image_handler=warn")
+    first = first or paths(server)[0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    first = paths(server)[0]
     while True:
         if proc.poll() is not None:
             raise SystemExit(f"{server} exited with {proc.returncode} before answering")
@@ -193,11 +194,17 @@ def variants():
     jemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
     options = [
         ("default", {}),
-        ("VIPS_CONCURRENCY=1", {"VIPS_CONCURRENCY": "1"}),
-        ("MALLOC_ARENA_MAX=2", {"MALLOC_ARENA_MAX": "2"}),
+        # Every transform on every CPU (libvips' own default).
+        (f"VIPS_CONCURRENCY={CPUS}", {"VIPS_CONCURRENCY": str(CPUS)}),
+        # glibc's own arena limit, eight per CPU (ours sets one per CPU, at least two).
+        (f"MALLOC_ARENA_MAX={8 * CPUS}", {"MALLOC_ARENA_MAX": str(8 * CPUS)}),
     ]
     if os.path.exists(jemalloc):
         options.append(("jemalloc (LD_PRELOAD)", {"LD_PRELOAD": jemalloc}))
+    extra = os.environ.get("BENCH_VARIANTS_EXTRA")  # name=VAR=value,VAR=value;...
+    for spec in filter(None, (extra or "").split(";")):
+        name, _, assigns = spec.partition(":")
+        options.append((name, dict(a.split("=", 1) for a in assigns.split(",") if a)))
     c = int(os.environ.get("BENCH_VARIANT_CONCURRENCY", "8"))
     rounds = int(os.environ.get("BENCH_VARIANT_ROUNDS", "2"))
     for r in range(rounds):
@@ -213,12 +220,33 @@ def variants():
                 stop(proc)
 
 
+def warm_ms(port, path, n=3):
+    """Median time of `path` on a server that has already answered it."""
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        get(port, path)
+        times.append((time.perf_counter() - t0) * 1000)
+    return sorted(times)[n // 2]
+
+
 def cold():
+    """Exec to the first 200 of the mix's first request (a real transform),
+    and that request's time once warm: the difference is the start-up. Ours
+    also from exec to the first 200 of /health (libvips started and run)."""
     for r in range(COLD_RUNS):
         for s in ["ours", "ipx", "thumbor"]:
             proc, ms = start(s)
-            stop(proc)
-            emit("cold.jsonl", {"server": s, "ms": ms})
+            try:
+                warm = warm_ms(PORTS[s], paths(s)[0])
+            finally:
+                stop(proc)
+            record = {"server": s, "ms": ms, "warm_ms": warm}
+            if s == "ours":
+                proc, ready = start(s, first="/health")
+                stop(proc)
+                record["health_ms"] = ready
+            emit("cold.jsonl", record)
 
 
 if __name__ == "__main__":

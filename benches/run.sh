@@ -10,8 +10,8 @@
 # thumbor in a venv), builds our release binary and the in-process bench, runs
 # every measurement, and writes benches/results/RESULTS.md and chart.png.
 # Settings (environment):
-#   BENCH_ITERS=5        timed iterations per case and round (in process)
-#   BENCH_ROUNDS=2       rounds, alternating ours/floor and sharp
+#   BENCH_ITERS=8        timed iterations per case and round (in process)
+#   BENCH_ROUNDS=3       rounds, alternating ours/floor and sharp
 #   BENCH_HTTP_SECS=10   seconds per wrk run
 #   BENCH_COLD_RUNS=5    cold starts per server
 #   BENCH_SKIP=list      skip steps: inproc,cpu1,rss,quality,http,variants,cold
@@ -23,8 +23,8 @@ work=${BENCH_WORK:-$here/.work}
 raw=$work/raw
 corpus=$work/corpus
 results=$here/results
-iters=${BENCH_ITERS:-5}
-rounds=${BENCH_ROUNDS:-2}
+iters=${BENCH_ITERS:-8}
+rounds=${BENCH_ROUNDS:-3}
 skip=",${BENCH_SKIP:-},"
 export BENCH_WORK=$work BENCH_CORPUS=$corpus
 log() { printf '\n== %s  [%s, load %s]\n' "$*" "$(date -u +%H:%M:%S)" "$(cut -d' ' -f1-3 /proc/loadavg)" >&2; }
@@ -42,9 +42,17 @@ command -v taskset >/dev/null || need+=(util-linux)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 [ -f /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 ] || need+=(libjemalloc2)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+# What building image-handler needs (as in .ci/run): a C toolchain, openssl
+# (checks the fetched libvips), libheif with pkg-config.
+command -v cc >/dev/null || need+=(build-essential)
+command -v openssl >/dev/null || need+=(openssl)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+pkg-config --exists 'libheif >= 1.14' 2>/dev/null || need+=(libheif-dev)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || { echo "run.sh: cargo is needed (https://rustup.rs)" >&2; exit 1; }
 

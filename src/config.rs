@@ -60,6 +60,9 @@ pub struct Config {
     pub cors_origin: Option<String>,
     /// How many transforms run at once (`TRANSFORM_CONCURRENCY`, default: CPU count).
     pub transform_concurrency: usize,
+    /// libvips threads per image (`VIPS_CONCURRENCY`); `None`: the CPUs
+    /// shared among the transforms that run at once ([`Config::threads_per_image`]).
+    pub vips_threads: Option<usize>,
     /// How many image requests may wait beyond the running ones, fetching
     /// their original or waiting for a transform slot (`TRANSFORM_QUEUE_SIZE`,
     /// default 8 per transform slot); more are refused with 503.
@@ -143,11 +146,30 @@ impl Config {
     }
 }
 
+/// The CPUs this process may use.
+pub fn cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+impl Config {
+    /// libvips threads per image: `VIPS_CONCURRENCY`, else the CPUs divided
+    /// among the transforms that run at once, at least one. The server runs
+    /// one transform per CPU, so each gets one thread: more would only
+    /// oversubscribe the CPUs (measured in benches/README.md). Lambda sends an
+    /// instance one request at a time and sets [`Config::vips_threads`] to
+    /// the vCPUs.
+    pub fn threads_per_image(&self) -> usize {
+        self.vips_threads
+            .unwrap_or(cpus() / self.transform_concurrency.max(1))
+            .max(1)
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
-        let transform_concurrency = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
+        let transform_concurrency = cpus();
         Config {
             limits: Limits::default(),
             max_source_bytes: 50 * 1024 * 1024,
@@ -161,6 +183,7 @@ impl Default for Config {
             error_max_age: 60,
             cors_origin: None,
             transform_concurrency,
+            vips_threads: None,
             transform_queue: QUEUE_PER_SLOT * transform_concurrency,
             max_edits: DEFAULT_MAX_EDITS,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
@@ -387,6 +410,9 @@ impl Config {
         }
         if let Some((var, v)) = get("TRANSFORM_CONCURRENCY") {
             c.transform_concurrency = number(var, &v, 1, 1024)? as usize;
+        }
+        if let Some((var, v)) = get("VIPS_CONCURRENCY") {
+            c.vips_threads = Some(number(var, &v, 1, 1024)? as usize);
         }
         c.transform_queue = match get("TRANSFORM_QUEUE_SIZE") {
             Some((var, v)) => number(var, &v, 0, 100_000)? as usize,
@@ -724,6 +750,20 @@ mod tests {
         use std::time::Duration;
         let d = cfg(&[("TRANSFORM_CONCURRENCY", "3")]).unwrap();
         assert_eq!(d.transform_queue, 24, "8 waiting per slot by default");
+        assert_eq!(d.threads_per_image(), (cpus() / 3).max(1));
+        let one = cfg(&[("TRANSFORM_CONCURRENCY", "1")]).unwrap();
+        assert_eq!(
+            one.threads_per_image(),
+            cpus(),
+            "one transform gets every CPU"
+        );
+        let set = cfg(&[("VIPS_CONCURRENCY", "3")]).unwrap();
+        assert_eq!(set.threads_per_image(), 3);
+        let err = cfg(&[("VIPS_CONCURRENCY", "0")]).unwrap_err().to_string();
+        assert!(
+            err.contains("VIPS_CONCURRENCY") && err.contains("from 1 to 1024"),
+            "{err}"
+        );
         assert_eq!(d.max_edits, DEFAULT_MAX_EDITS);
         assert_eq!(d.request_timeout, Duration::from_secs(25));
         assert_eq!(d.s3_timeouts, crate::origin::S3Timeouts::default());

@@ -47,7 +47,11 @@ impl Handler {
     /// A handler serving `origin` with `config`; signing keys in `config`
     /// are enforced. Fails if libvips cannot start.
     pub fn new(config: Config, origin: Arc<dyn Origin>) -> std::result::Result<Handler, String> {
-        let engine = Engine::new(config.transform_concurrency, config.transform_queue)?;
+        let engine = Engine::new(
+            config.transform_concurrency,
+            config.transform_queue,
+            config.threads_per_image(),
+        )?;
         let keys = config
             .signing
             .clone()

@@ -123,9 +123,15 @@ pub fn init_vips() -> std::result::Result<String, String> {
 
 impl Engine {
     /// An engine running at most `concurrency` jobs at once, with at most
-    /// `queue` more admitted and waiting.
-    pub fn new(concurrency: usize, queue: usize) -> std::result::Result<Engine, String> {
+    /// `queue` more admitted and waiting, each job on `threads` libvips
+    /// threads (libvips' setting is global: the last engine made sets it).
+    pub fn new(
+        concurrency: usize,
+        queue: usize,
+        threads: usize,
+    ) -> std::result::Result<Engine, String> {
         init_vips()?;
+        Vips::concurrency_set(threads.clamp(1, 1024) as i32);
         let concurrency = concurrency.max(1);
         Ok(Engine {
             permits: Arc::new(Semaphore::new(concurrency)),
@@ -305,7 +311,7 @@ mod tests {
 
     #[test]
     fn admission_is_bounded_and_places_come_back() {
-        let engine = Engine::new(1, 1).unwrap();
+        let engine = Engine::new(1, 1, 1).unwrap();
         let (a, b) = (engine.admit().unwrap(), engine.admit().unwrap());
         let refused = engine.admit().unwrap_err();
         assert!(
@@ -323,14 +329,14 @@ mod tests {
         drop(a);
         let c = engine.admit().expect("a freed place is reused");
         drop((b, c));
-        let none = Engine::new(2, 0).unwrap();
+        let none = Engine::new(2, 0, 1).unwrap();
         let _held = (none.admit().unwrap(), none.admit().unwrap());
         assert!(none.admit().is_err(), "queue 0: only the running places");
     }
 
     #[tokio::test]
     async fn a_job_keeps_its_place_until_libvips_is_done() {
-        let engine = Engine::new(1, 0).unwrap();
+        let engine = Engine::new(1, 0, 1).unwrap();
         let ticket = engine.admit().unwrap();
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
