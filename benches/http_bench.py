@@ -69,7 +69,12 @@ def thumbor_conf():
 def command(server):
     port = str(PORTS[server])
     if server == "ours":
-        return [OURS, "serve", "--origin", CORPUS, "--listen", f"127.0.0.1:{port}"], {}
+        # The peers queue every request; ours refuses past its queue (8 per
+        # transform slot) with 503 and Retry-After. A queue that holds the
+        # largest concurrency makes it measure work, not refusals.
+        queue = str(2 * max(CONCURRENCY))
+        return ([OURS, "serve", "--origin", CORPUS, "--listen", f"127.0.0.1:{port}"],
+                {"TRANSFORM_QUEUE_SIZE": queue})
     if server == "ipx":
         ipx = os.path.join(HERE, "peers", "node_modules", ".bin", "ipx")
         return [ipx, "serve", "--dir", CORPUS, "--host", "127.0.0.1", "--port", port], {}

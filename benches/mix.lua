@@ -19,10 +19,12 @@ end
 function done(summary, latency, requests)
   local secs = summary.duration / 1e6
   local e = summary.errors
+  -- Only answered images count: a 503 or a broken connection is not throughput.
+  local ok = math.max(0, summary.requests - e.status - e.read - e.write - e.timeout)
   io.write(string.format(
     '{"requests":%d,"secs":%.3f,"rps":%.3f,"p50_ms":%.2f,"p99_ms":%.2f,"mean_ms":%.2f,'
       .. '"errors":%d,"non2xx":%d}\n',
-    summary.requests, secs, summary.requests / secs,
+    summary.requests, secs, ok / secs,
     latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.mean / 1000,
     e.connect + e.read + e.write + e.timeout, e.status))
 end

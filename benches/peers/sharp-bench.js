@@ -1,5 +1,6 @@
 // sharp, the engine of AWS Serverless Image Handler, doing the benchmark's
-// cases in process, with settings equivalent to ours (encode.rs): JPEG q80
+// cases in process, with settings equivalent to ours (encode.rs): the same
+// shrink-on-load (fastShrinkOnLoad off), JPEG q80
 // mozjpeg with optimised Huffman coding, WebP q80 effort 4, AVIF q50 effort 2
 // 8-bit 4:2:0 (libvips' own choice below q90), metadata stripped (sharp's
 // default), libvips cache off, and the same libvips thread count as ours.
@@ -20,7 +21,10 @@ sharp.concurrency(threads);
 function build(input, spec) {
   let img = sharp(input, { animated: !!spec.animated });
   if (spec.rotate) img = img.rotate(spec.rotate);
-  const resize = { width: spec.width };
+  // fastShrinkOnLoad off: libvips' own shrink-on-load margin, as ours
+  // (vips_thumbnail) keeps. sharp's default shrinks JPEGs further on load:
+  // 24% faster on the 50 MP case, 15.8 dB lower PSNR (benches/README.md).
+  const resize = { width: spec.width, fastShrinkOnLoad: false };
   if (spec.height) {
     resize.height = spec.height;
     resize.fit = 'cover';

@@ -858,14 +858,20 @@ fn scale_keeping_aspect(
     }
 }
 
+/// Whether [`fit_to_box`] has anything to do to a frame of this size: the
+/// plan crops or pads to a box, and the frame is not that box already.
+pub fn boxes(plan: &ResizePlan, frame: (u32, u32)) -> bool {
+    plan.boxed.is_some_and(|b| b != frame)
+}
+
 /// After scaling: crop to the box (`cover`) or pad to it (`contain`).
 pub fn fit_to_box(ctx: &mut Ctx, plan: &ResizePlan, r: &Resize) -> Result<()> {
-    let Some((bw, bh)) = plan.boxed else {
+    let (w, h) = (ctx.image.get_width() as u32, ctx.image.get_height() as u32);
+    let Some((bw, bh)) = plan.boxed.filter(|_| boxes(plan, (w, h))) else {
         return Ok(());
     };
-    let (w, h) = (ctx.image.get_width() as u32, ctx.image.get_height() as u32);
     match r.fit {
-        Fit::Cover if (w, h) != (bw, bh) => {
+        Fit::Cover => {
             ctx.image = match r.position {
                 Position::Entropy | Position::Attention => {
                     ctx.random_access()?;
@@ -911,7 +917,7 @@ pub fn fit_to_box(ctx: &mut Ctx, plan: &ResizePlan, r: &Resize) -> Result<()> {
                 }
             };
         }
-        Fit::Contain if (w, h) != (bw, bh) => {
+        Fit::Contain => {
             let (image, bg) =
                 with_background(&ctx.image, r.background.unwrap_or(Color::TRANSPARENT))?;
             let direction = compass(r.position);

@@ -322,7 +322,12 @@ fn apply_edits(ctx: &mut Ctx) -> Result<()> {
         match (&ctx.hoisted, edit) {
             (Some((index, plan)), Edit::Resize(r)) if *index == i => {
                 let plan = *plan;
-                edits::each_frame(ctx, |ctx| edits::fit_to_box(ctx, &plan, r))?;
+                // The load already scaled; only a crop or pad to a box is left,
+                // and cutting an animation into frames costs a copy of it all.
+                let frame = (ctx.image.get_width().max(0) as u32, ctx.frame_height());
+                if edits::boxes(&plan, frame) {
+                    edits::each_frame(ctx, |ctx| edits::fit_to_box(ctx, &plan, r))?;
+                }
             }
             _ => edits::apply(ctx, edit)?,
         }

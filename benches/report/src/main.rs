@@ -289,7 +289,7 @@ fn main() -> Res<()> {
         writeln!(md, "## Throughput over HTTP on loopback\n")?;
         writeln!(
             md,
-            "Each server serves the corpus directory; wrk cycles through the same request mix (the JPEG and WebP cases above, without AVIF and the animated GIF, which thumbor's Pillow engine lacks) in each server's URL syntax, {} s per run. Ours: `image-handler serve` with its defaults; ipx: `ipx serve`; thumbor: one process per CPU, file loader, no storage. Peak RSS is the server's (thumbor: summed over its processes) at the end of that run.\n",
+            "Each server serves the corpus directory; wrk cycles through the same request mix (the JPEG and WebP cases above, without AVIF and the animated GIF, which thumbor's Pillow engine lacks) in each server's URL syntax, {} s per run. Requests per second count answered images only (2xx). Ours: `image-handler serve` with its defaults except `TRANSFORM_QUEUE_SIZE` (twice the largest concurrency): the peers queue every request, ours by default refuses past 8 waiting per transform slot with 503 and `Retry-After`, which at concurrency 32 would measure refusals; ipx: `ipx serve`; thumbor: one process per CPU, file loader, no storage. Peak RSS is the server's (thumbor: summed over its processes) at the end of that run.\n",
             e("http_secs")
         )?;
         writeln!(
@@ -345,7 +345,7 @@ fn main() -> Res<()> {
         writeln!(md, "## Our server: libvips threads and allocator\n")?;
         writeln!(
             md,
-            "Our `serve` restarted per variant, same mix, concurrency {}, rounds in alternating order; medians over rounds. `VIPS_CONCURRENCY` is libvips' threads per image (default: the CPU count); the server already runs one transform per CPU at a time (`TRANSFORM_CONCURRENCY`).\n",
+            "Our `serve` restarted per variant, same mix, concurrency {}, rounds in alternating order; medians over rounds. The server runs one transform per CPU at a time (`TRANSFORM_CONCURRENCY`); `VIPS_CONCURRENCY` is libvips' threads per image (ours: CPUs ÷ transforms at once = 1; libvips' own default: the CPU count); `MALLOC_ARENA_MAX` is glibc's arena limit (ours: one per CPU, at least 2; glibc's own: 8 per CPU); jemalloc is Debian's libjemalloc2 preloaded.\n",
             variants[0]["concurrency"]
         )?;
         writeln!(md, "| variant | req/s | vs default | p99 | peak RSS |")?;
