@@ -163,6 +163,7 @@ fn job(case: &Case, bytes: &[u8]) -> Job {
         max_input_pixels: 50_000_000,
         max_frames: 256,
         effort: Effort::default(),
+        fast_shrink: std::env::var_os("FAST_SHRINK_ON_LOAD").is_some(),
         max_output_bytes: None,
         overlays: Vec::new(),
     }

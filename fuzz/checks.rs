@@ -244,6 +244,7 @@ pub fn decode(data: &[u8]) {
         max_input_pixels: 1 << 20,
         max_frames: 16,
         effort: Default::default(),
+        fast_shrink: bytes.first().is_some_and(|b| b & 1 == 1),
         max_output_bytes: Some(1 << 20),
         overlays: Vec::new(),
     };

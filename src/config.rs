@@ -76,6 +76,9 @@ pub struct Config {
     pub s3_timeouts: crate::origin::S3Timeouts,
     /// Encoder effort (`WEBP_EFFORT`, `AVIF_EFFORT`, `GIF_EFFORT`).
     pub effort: Effort,
+    /// Shrink JPEGs in the decoder as far as the output allows, as sharp's
+    /// `fastShrinkOnLoad` (`FAST_SHRINK_ON_LOAD`, default `No`).
+    pub fast_shrink_on_load: bool,
     /// `SOURCE_BUCKETS`: buckets a request may name; the first is the default.
     pub source_buckets: Vec<String>,
     /// SIH's custom rewrite (`REWRITE_MATCH_PATTERN`, `REWRITE_SUBSTITUTION`).
@@ -189,6 +192,7 @@ impl Default for Config {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             s3_timeouts: crate::origin::S3Timeouts::default(),
             effort: Effort::default(),
+            fast_shrink_on_load: false,
             source_buckets: Vec::new(),
             rewrite: None,
             signing: None,
@@ -467,6 +471,9 @@ impl Config {
                 styles,
             });
         }
+        if let Some((var, v)) = get("FAST_SHRINK_ON_LOAD") {
+            c.fast_shrink_on_load = yes_no(var, &v)?;
+        }
         if let Some((var, v)) = get("WEBP_EFFORT") {
             c.effort.webp = number(var, &v, 0, 6)? as u8;
         }
@@ -727,9 +734,11 @@ mod tests {
             ("DEFAULT_FALLBACK_IMAGE_KEY", "missing.png"),
             ("PRESETS", r#"{"thumb":"width=10"}"#),
             ("PRESETS_ONLY", "Yes"),
+            ("FAST_SHRINK_ON_LOAD", "Yes"),
         ])
         .unwrap();
         assert!(c.emf_metrics && c.s3_force_path_style && c.presets.only);
+        assert!(c.fast_shrink_on_load);
         assert_eq!(c.max_response_bytes, Some(2048));
         let fallback = c.fallback.unwrap();
         assert_eq!(
@@ -740,6 +749,7 @@ mod tests {
         let defaults = cfg(&[]).unwrap();
         assert!(
             !defaults.emf_metrics
+                && !defaults.fast_shrink_on_load
                 && defaults.max_response_bytes.is_none()
                 && defaults.fallback.is_none()
         );

@@ -277,6 +277,7 @@ impl Handler {
             max_input_pixels: config.max_input_pixels,
             max_frames: config.max_frames,
             effort: config.effort,
+            fast_shrink: config.fast_shrink_on_load,
             max_output_bytes: config.max_response_bytes,
             overlays: overlays.into_iter().map(|o| o.bytes).collect(),
         };

@@ -616,7 +616,43 @@ async fn rotate_is_clockwise() {
 
 #[tokio::test]
 async fn exif_orientation_is_applied() {
-    let (server, _dir) = fixtures("exif", Config::default()).await;
+    assert_exif_orientation(Config::default()).await;
+}
+
+/// `FAST_SHRINK_ON_LOAD`: the JPEG decoder shrinks (here by 2, 4, 8) and
+/// thumbnail does the rest; sizes and orientation are the same as without.
+#[tokio::test]
+async fn fast_shrink_on_load_keeps_sizes_and_orientation() {
+    let fast = Config {
+        fast_shrink_on_load: true,
+        ..Config::default()
+    };
+    assert_exif_orientation(fast.clone()).await;
+    // It is a different decode of the same picture: not the same pixels,
+    // but close to them (the shipped 1200x800 photograph, by 2, 4 and 8).
+    let quality = embedded(Config::default()).await;
+    let fast = embedded(fast).await;
+    for (width, height) in [(600, 400), (300, 200), (150, 100)] {
+        let path = format!("/orientation.jpg?width={width}&format=png");
+        let (a, b) = (
+            quality.get(&path).await.image(PNG),
+            fast.get(&path).await.image(PNG),
+        );
+        assert_size(&b, width, height);
+        let diff = a
+            .subtract(&b)
+            .and_then(|d| d.abs())
+            .and_then(|d| d.avg())
+            .unwrap();
+        assert!(
+            diff > 0.0 && diff < 4.0,
+            "{path}: mean difference {diff} between the two decodes"
+        );
+    }
+}
+
+async fn assert_exif_orientation(config: Config) {
+    let (server, _dir) = fixtures("exif", config.clone()).await;
     let upright = server.get("/exif6.jpg").await.image(JPEG);
     assert_size(&upright, 200, 100);
     assert_rgb(&upright, 20, 20, RED, 40.0);
@@ -661,7 +697,7 @@ async fn exif_orientation_is_applied() {
     assert_rgb(&cover, 10, 90, BLUE, 40.0);
 
     // The shipped sample: 800x1200 stored, 1200x800 upright.
-    let sample = embedded(Config::default()).await;
+    let sample = embedded(config).await;
     assert_size(&sample.get("/orientation.jpg").await.image(JPEG), 1200, 800);
     assert_size(
         &sample.get("/orientation.jpg?width=300").await.image(JPEG),

@@ -139,6 +139,21 @@ pub fn open(
     })
 }
 
+/// A JPEG decoded at 1/`shrink` (2, 4 or 8) of its size by the decoder's
+/// DCT scaling, read top to bottom once.
+pub fn open_jpeg_shrunk(bytes: &[u8], shrink: i32) -> Result<VipsImage> {
+    VipsImage::jpegload_buffer_with_opts(
+        bytes,
+        VOption::new()
+            .set("fail_on", "error")
+            .set("shrink", shrink)
+            .set("access", "sequential"),
+    )
+    .map_err(|e| Error::InvalidImage {
+        detail: e.to_string(),
+    })
+}
+
 impl SourceFormat {
     /// The format's short name.
     pub fn name(self) -> &'static str {

@@ -50,6 +50,10 @@ pub struct Job {
     pub max_frames: u32,
     /// Encoder effort.
     pub effort: encode::Effort,
+    /// Shrink JPEGs in the decoder as far as the output size allows
+    /// (`FAST_SHRINK_ON_LOAD`), instead of leaving libvips' margin of at
+    /// least 2x for its resampling.
+    pub fast_shrink: bool,
     /// The largest output the transport can carry (Lambda's 6 MB response);
     /// a larger output is reduced to fit.
     pub max_output_bytes: Option<u64>,

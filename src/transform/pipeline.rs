@@ -236,6 +236,18 @@ fn hoistable(edits: &[Edit]) -> Option<(usize, u32)> {
     None
 }
 
+/// The JPEG decoder's scale (8, 4, 2 or 1) for `FAST_SHRINK_ON_LOAD`: the
+/// largest the output size allows, as sharp's `fastShrinkOnLoad`. libvips'
+/// thumbnail keeps at least a factor of 2 for its own resampling (better
+/// quality, more decoding: measured in benches/README.md).
+fn fast_jpeg_shrink((w, h): (u32, u32), (lw, lh): (u32, u32)) -> i32 {
+    let factor = (f64::from(w) / f64::from(lw.max(1))).min(f64::from(h) / f64::from(lh.max(1)));
+    [8, 4, 2]
+        .into_iter()
+        .find(|&s| factor >= f64::from(s))
+        .unwrap_or(1)
+}
+
 fn load(ctx: &mut Ctx) -> Result<()> {
     let job = ctx.job;
     let hoist = hoistable(&job.edits).and_then(|(i, turns)| match &job.edits[i] {
@@ -267,14 +279,22 @@ fn load(ctx: &mut Ctx) -> Result<()> {
             } else {
                 "fail_on=error"
             };
-            ctx.image = VipsImage::thumbnail_buffer_with_opts(
-                &ctx.bytes,
-                lw as i32,
-                VOption::new()
-                    .set("height", lh as i32)
-                    .set("size", "force")
-                    .set("option_string", loader),
-            )
+            let size = || VOption::new().set("height", lh as i32).set("size", "force");
+            let shrink = match ctx.source {
+                SourceFormat::Jpeg if job.fast_shrink => fast_jpeg_shrink((w, h), (lw, lh)),
+                _ => 1,
+            };
+            ctx.image = if shrink > 1 {
+                // The decoder scales by 1/shrink; thumbnail does the rest.
+                format::open_jpeg_shrunk(&ctx.bytes, shrink)?
+                    .thumbnail_image_with_opts(lw as i32, size())
+            } else {
+                VipsImage::thumbnail_buffer_with_opts(
+                    &ctx.bytes,
+                    lw as i32,
+                    size().set("option_string", loader),
+                )
+            }
             .map_err(|e| Error::InvalidImage {
                 detail: e.to_string(),
             })?;
@@ -583,6 +603,7 @@ mod tests {
             max_input_pixels: u64::MAX,
             max_frames: 256,
             effort: Default::default(),
+            fast_shrink: false,
             max_output_bytes: None,
             overlays: Vec::new(),
         };
