@@ -14,7 +14,7 @@
 #   BENCH_ROUNDS=3       rounds, alternating ours/floor and sharp
 #   BENCH_HTTP_SECS=10   seconds per wrk run
 #   BENCH_COLD_RUNS=5    cold starts per server
-#   BENCH_SKIP=list      skip steps: inproc,cpu1,rss,quality,http,variants,cold
+#   BENCH_SKIP=list      skip steps: inproc,fast,cpu1,rss,quality,http,variants,cold
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -128,6 +128,12 @@ if want inproc; then
       log "in process, round $round/$rounds: ours and floor"; step "$bench" time "$iters" >>"$raw/inproc.jsonl"
     fi
   done
+fi
+if want fast; then
+  # sharp's default shrink-on-load against our FAST_SHRINK_ON_LOAD (the same trade).
+  log "in process: sharp's fastShrinkOnLoad and our FAST_SHRINK_ON_LOAD"
+  step env FAST_SHRINK_ON_LOAD=Yes "$bench" time "$iters" >>"$raw/inproc.jsonl"
+  step env BENCH_SHARP_FAST=1 node "$here/peers/sharp-bench.js" time "$here/cases.json" "$corpus" "$iters" >>"$raw/inproc.jsonl"
 fi
 if want cpu1; then
   # One vCPU, as Lambda gives at 1769 MB: pinned to one core, one libvips thread.

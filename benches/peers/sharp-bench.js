@@ -15,6 +15,8 @@ const os = require('os');
 const path = require('path');
 
 const threads = Number(process.env.BENCH_THREADS || os.availableParallelism());
+const fast = process.env.BENCH_SHARP_FAST === '1';
+const engine = fast ? 'sharp-fast' : 'sharp';
 sharp.cache(false);
 sharp.concurrency(threads);
 
@@ -24,7 +26,8 @@ function build(input, spec) {
   // fastShrinkOnLoad off: libvips' own shrink-on-load margin, as ours
   // (vips_thumbnail) keeps. sharp's default shrinks JPEGs further on load:
   // 24% faster on the 50 MP case, 15.8 dB lower PSNR (benches/README.md).
-  const resize = { width: spec.width, fastShrinkOnLoad: false };
+  // BENCH_SHARP_FAST=1: sharp's default, compared with our FAST_SHRINK_ON_LOAD.
+  const resize = { width: spec.width, fastShrinkOnLoad: fast };
   if (spec.height) {
     resize.height = spec.height;
     resize.fit = 'cover';
@@ -66,7 +69,7 @@ async function main() {
         ms.push(last.ms);
       }
       console.log(JSON.stringify({
-        engine: 'sharp', case: c.name, threads, ms,
+        engine, case: c.name, threads, ms,
         bytes: last.bytes, width: last.width, height: last.height,
       }));
     }

@@ -411,6 +411,42 @@ fn main() -> Res<()> {
         writeln!(md)?;
     }
 
+    // --- sharp's default shrink-on-load ---
+    let fast_rows: Vec<_> = ip
+        .order
+        .iter()
+        .filter_map(|c| Some((c, ip.get(c, "ours-fast")?, ip.get(c, "sharp-fast")?)))
+        .collect();
+    if !fast_rows.is_empty() {
+        writeln!(md, "## Shrink-on-load: sharp's default\n")?;
+        writeln!(
+            md,
+            "sharp's default (`fastShrinkOnLoad`, so SIH's and ipx's) shrinks a JPEG in the decoder as far as the output size allows; libvips' thumbnail, ours by default and the sharp column above, keeps at least 2× for its resampling. Ours with `FAST_SHRINK_ON_LOAD=Yes` makes the same trade; both measured in one pass after the rounds above. The quality cost is in benches/README.md.\n"
+        )?;
+        writeln!(
+            md,
+            "| case | ours fast p50 | sharp default p50 | **ours fast / sharp default** | bytes ours fast / sharp default |"
+        )?;
+        writeln!(md, "|---|--:|--:|--:|--:|")?;
+        for (case, o, s) in &fast_rows {
+            writeln!(
+                md,
+                "| {case} | {} ms | {} ms | **{}** | {} / {} |",
+                f1(o.p50()),
+                f1(s.p50()),
+                f2(o.p50() / s.p50()),
+                o.bytes,
+                s.bytes
+            )?;
+        }
+        let gm = geomean(fast_rows.iter().map(|(_, o, s)| o.p50() / s.p50()));
+        writeln!(
+            md,
+            "\nGeometric mean ours fast / sharp default: **{}**.\n",
+            f2(gm)
+        )?;
+    }
+
     // --- cold start ---
     let cold_of = |s: &str, field: &str| {
         let v: Vec<f64> = cold
