@@ -28,7 +28,7 @@ SECS = int(os.environ.get("BENCH_HTTP_SECS", "10"))
 CONCURRENCY = [int(c) for c in os.environ.get("BENCH_CONCURRENCY", "2,8,32").split(",")]
 COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "5"))
 CPUS = os.cpu_count() or 1
-PORTS = {"ours": 18080, "ipx": 18081, "thumbor": 18082}
+PORTS = {"ours": 18080, "ipx": 18081, "thumbor": 18082, "ours-fast": 18083}
 
 
 def cases():
@@ -40,7 +40,7 @@ def paths(server):
     """The request mix in one server's URL syntax."""
     out = []
     for c in cases():
-        if server == "ours":
+        if server.startswith("ours"):
             out.append(f"/{c['input']}?{c['query']}")
         elif server == "ipx":
             out.append(f"/{c['ipx']}/{c['input']}")
@@ -68,13 +68,15 @@ def thumbor_conf():
 
 def command(server):
     port = str(PORTS[server])
-    if server == "ours":
+    if server.startswith("ours"):
         # The peers queue every request; ours refuses past its queue (8 per
         # transform slot) with 503 and Retry-After. A queue that holds the
         # largest concurrency makes it measure work, not refusals.
-        queue = str(2 * max(CONCURRENCY))
-        return ([OURS, "serve", "--origin", CORPUS, "--listen", f"127.0.0.1:{port}"],
-                {"TRANSFORM_QUEUE_SIZE": queue})
+        env = {"TRANSFORM_QUEUE_SIZE": str(2 * max(CONCURRENCY))}
+        if server == "ours-fast":
+            # sharp's (so ipx's) shrink-on-load trade; thumbor's Pillow draft mode is alike.
+            env["FAST_SHRINK_ON_LOAD"] = "Yes"
+        return [OURS, "serve", "--origin", CORPUS, "--listen", f"127.0.0.1:{port}"], env
     if server == "ipx":
         ipx = os.path.join(HERE, "peers", "node_modules", ".bin", "ipx")
         return [ipx, "serve", "--dir", CORPUS, "--host", "127.0.0.1", "--port", port], {}
@@ -177,7 +179,7 @@ def emit(name, record):
 
 
 def throughput():
-    servers = ["ours", "ipx", "thumbor"]
+    servers = ["ours", "ipx", "thumbor", "ours-fast"]
     procs = {}
     try:
         for s in servers:

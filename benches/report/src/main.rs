@@ -330,6 +330,39 @@ fn main() -> Res<()> {
             )?;
         }
         writeln!(md)?;
+        let fast = |c: u64, k: &str| {
+            rps("ours-fast", c)
+                .and_then(|r| r[k].as_f64())
+                .unwrap_or(f64::NAN)
+        };
+        if concurrencies.iter().any(|&c| fast(c, "rps").is_finite()) {
+            writeln!(
+                md,
+                "Ours with `FAST_SHRINK_ON_LOAD=Yes` (a fourth server, measured in turn with the others): the JPEG shrink-on-load trade that sharp (so ipx) makes by default and thumbor's Pillow (draft mode) makes too.\n"
+            )?;
+            writeln!(
+                md,
+                "| concurrency | ours fast req/s | **vs ipx** | **vs thumbor** | p99 | peak RSS |"
+            )?;
+            writeln!(md, "|--:|--:|--:|--:|--:|--:|")?;
+            for &c in &concurrencies {
+                let get = |s: &str| {
+                    rps(s, c)
+                        .and_then(|r| r["rps"].as_f64())
+                        .unwrap_or(f64::NAN)
+                };
+                writeln!(
+                    md,
+                    "| {c} | {} | **{}** | **{}** | {} ms | {} MB |",
+                    f1(fast(c, "rps")),
+                    f2(fast(c, "rps") / get("ipx")),
+                    f2(fast(c, "rps") / get("thumbor")),
+                    f1(fast(c, "p99_ms")),
+                    f1(fast(c, "rss_mb"))
+                )?;
+            }
+            writeln!(md)?;
+        }
     }
 
     // --- variants ---
