@@ -11,9 +11,14 @@ function init(args)
   counter = math.random(#paths)
 end
 
+-- A new connection per request: thumbor's processes share one listening
+-- socket, and kept-alive connections stay with whichever process accepted
+-- them, so at low concurrency one process (one CPU) often did all the work
+-- and its throughput halved from run to run. Closed connections spread over
+-- the processes as each becomes free. Ours and ipx are one process each.
 function request()
   counter = counter % #paths + 1
-  return wrk.format("GET", paths[counter])
+  return wrk.format("GET", paths[counter], { ["Connection"] = "close" })
 end
 
 function done(summary, latency, requests)
