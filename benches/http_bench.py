@@ -27,6 +27,7 @@ OURS = os.environ["BENCH_OURS_BIN"]
 SECS = int(os.environ.get("BENCH_HTTP_SECS", "10"))
 CONCURRENCY = [int(c) for c in os.environ.get("BENCH_CONCURRENCY", "2,8,32").split(",")]
 COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "5"))
+PASSES = int(os.environ.get("BENCH_HTTP_PASSES", "2"))
 CPUS = os.cpu_count() or 1
 PORTS = {"ours": 18080, "ipx": 18081, "thumbor": 18082, "ours-fast": 18083}
 
@@ -186,11 +187,14 @@ def throughput():
             procs[s], _ = start(s)
             check(s)
             wrk(s, 2, 2)  # warm-up: lazy imports, JIT, first allocations
-        for c in CONCURRENCY:
-            for s in servers:
-                r = wrk(s, c, SECS)
-                emit("http.jsonl", {"server": s, "variant": "default", "concurrency": c,
-                                    **r, "rss_mb": tree_rss_mb(procs[s].pid)})
+        for p in range(PASSES):
+            # Alternate the servers' order between passes so drift hits all alike.
+            order = servers if p % 2 == 0 else list(reversed(servers))
+            for c in CONCURRENCY:
+                for s in order:
+                    r = wrk(s, c, SECS)
+                    emit("http.jsonl", {"server": s, "variant": "default", "concurrency": c,
+                                        "pass": p, **r, "rss_mb": tree_rss_mb(procs[s].pid)})
     finally:
         for p in procs.values():
             stop(p)

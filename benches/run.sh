@@ -13,6 +13,7 @@
 #   BENCH_ITERS=8        timed iterations per case and round (in process)
 #   BENCH_ROUNDS=3       rounds, alternating ours/floor and sharp
 #   BENCH_HTTP_SECS=10   seconds per wrk run
+#   BENCH_HTTP_PASSES=2  passes over the servers and concurrencies (medians)
 #   BENCH_COLD_RUNS=5    cold starts per server
 #   BENCH_SKIP=list      skip steps: inproc,fast,cpu1,rss,quality,http,variants,cold
 set -euo pipefail
@@ -111,7 +112,7 @@ cat >"$raw/env.json" <<EOF
 {"started": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "load_start": "$(cut -d' ' -f1-3 /proc/loadavg)",
  "cpus": $(nproc), "cpu_model": "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)",
  "kernel": "$(uname -r)", "mem_mb": $(($(grep MemTotal /proc/meminfo | awk '{print $2}') / 1024)),
- "iters": $iters, "rounds": $rounds, "http_secs": ${BENCH_HTTP_SECS:-10},
+ "iters": $iters, "rounds": $rounds, "http_secs": ${BENCH_HTTP_SECS:-10}, "http_passes": ${BENCH_HTTP_PASSES:-2},
  "ours": "$("$ours" --version | cut -d' ' -f2) ($(cd "$repo" && git rev-parse --short HEAD)$(cd "$repo" && git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo '+dirty'))",
  "rustc": "$(rustc --version | cut -d' ' -f2)", "sharp": "$sharp_version", "libvips": "$vips_version",
  "ipx": "$ipx_version", "thumbor": "$THUMBOR_VERSION", "node": "$(node --version)", "wrk": "$(wrk -v 2>&1 | head -1 | cut -d' ' -f2)"}

@@ -268,13 +268,29 @@ fn main() -> Res<()> {
     )?;
 
     // --- HTTP ---
-    let rps = |server: &str, c: u64| -> Option<&Value> {
-        http.iter().find(|r| {
-            r["server"] == server
-                && r["variant"] == "default"
-                && r["round"].is_null()
-                && r["concurrency"].as_u64() == Some(c)
-        })
+    // One server at one concurrency: the median of each figure over the passes.
+    let rps = |server: &str, c: u64| -> Option<Value> {
+        let passes: Vec<&Value> = http
+            .iter()
+            .filter(|r| {
+                r["server"] == server
+                    && r["variant"] == "default"
+                    && r["round"].is_null()
+                    && r["concurrency"].as_u64() == Some(c)
+            })
+            .collect();
+        if passes.is_empty() {
+            return None;
+        }
+        let median = |k: &str| {
+            let v: Vec<f64> = passes.iter().filter_map(|r| r[k].as_f64()).collect();
+            quantile(&v, 0.5)
+        };
+        let sum = |k: &str| passes.iter().filter_map(|r| r[k].as_f64()).sum::<f64>();
+        Some(serde_json::json!({
+            "rps": median("rps"), "p50_ms": median("p50_ms"), "p99_ms": median("p99_ms"),
+            "rss_mb": median("rss_mb"), "errors": sum("errors"), "non2xx": sum("non2xx"),
+        }))
     };
     let mut concurrencies: Vec<u64> = http
         .iter()
@@ -289,8 +305,9 @@ fn main() -> Res<()> {
         writeln!(md, "## Throughput over HTTP on loopback\n")?;
         writeln!(
             md,
-            "Each server serves the corpus directory; wrk cycles through the same request mix (the JPEG and WebP cases above, without AVIF and the animated GIF, which thumbor's Pillow engine lacks) in each server's URL syntax, {} s per run. Requests per second count answered images only (2xx). Ours: `image-handler serve` with its defaults except `TRANSFORM_QUEUE_SIZE` (twice the largest concurrency): the peers queue every request, ours by default refuses past 8 waiting per transform slot with 503 and `Retry-After`, which at concurrency 32 would measure refusals; ipx: `ipx serve`; thumbor: one process per CPU, file loader, no storage. Peak RSS is the server's (thumbor: summed over its processes) at the end of that run.\n",
-            e("http_secs")
+            "Each server serves the corpus directory; wrk cycles through the same request mix (the JPEG and WebP cases above, without AVIF and the animated GIF, which thumbor's Pillow engine lacks) in each server's URL syntax, {} s per run, a new connection per request (thumbor's processes share one socket; kept-alive connections would stay with one of them); medians over {} passes, the servers' order alternating. Requests per second count answered images only (2xx). Ours: `image-handler serve` with its defaults except `TRANSFORM_QUEUE_SIZE` (twice the largest concurrency): the peers queue every request, ours by default refuses past 8 waiting per transform slot with 503 and `Retry-After`, which at concurrency 32 would measure refusals; ipx: `ipx serve`; thumbor: one process per CPU, file loader, no storage. Peak RSS is the server's (thumbor: summed over its processes) at the end of that run.\n",
+            e("http_secs"),
+            e("http_passes")
         )?;
         writeln!(
             md,
