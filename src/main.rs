@@ -94,8 +94,8 @@ enum PlaygroundCommand {
 
 /// glibc's malloc gives threads their own arenas, up to eight per CPU, and
 /// each libvips worker thread then keeps the image buffers it freed in its
-/// arena. One arena per CPU (at least two) halved the server's peak RSS at the
-/// same throughput (benches/README.md). `MALLOC_ARENA_MAX` still overrides.
+/// arena. One arena per CPU (at least two) halved the server's peak RSS for a
+/// few percent of throughput (benches/README.md). `MALLOC_ARENA_MAX` overrides.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn limit_malloc_arenas() {
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
