@@ -11,7 +11,6 @@ use std::sync::Arc;
 use common::*;
 use image_handler::Config;
 use image_handler::origin::EmbeddedOrigin;
-use image_handler::request::Source;
 use image_handler::signature::{Keyring, SigningKey, sign_url};
 
 #[tokio::test]
@@ -79,17 +78,7 @@ async fn fallback_image_keeps_the_error_status() {
         signing: Some(keys.clone()),
         ..Config::default()
     };
-    let origin = Arc::new(image_handler::origin::FsOrigin::new(&dir.path, 1 << 20).unwrap());
-    let handler = image_handler::Handler::new(config, origin.clone())
-        .unwrap()
-        .with_fallback(
-            origin,
-            Source {
-                bucket: None,
-                key: "fallback/missing.png".into(),
-            },
-        );
-    let s = Server::start_handler(handler).await;
+    let s = Server::fs_with_fallback(config, &dir, "fallback/missing.png").await;
 
     for (url, status, code) in [
         ("/nope.jpg", 404, "NoSuchKey"),

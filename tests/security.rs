@@ -7,13 +7,11 @@
 mod common;
 
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use common::*;
 use image_handler::Config;
-use image_handler::request::Source;
 use image_handler::signature::{Keyring, SigningKey, sign_url};
 
 fn b64(json: &str) -> String {
@@ -40,17 +38,7 @@ async fn an_expired_url_never_gets_an_image_not_the_fallback_nor_a_304() {
         signing: Some(keys()),
         ..Config::default()
     };
-    let origin = Arc::new(image_handler::origin::FsOrigin::new(&dir.path, 1 << 20).unwrap());
-    let handler = image_handler::Handler::new(config, origin.clone())
-        .unwrap()
-        .with_fallback(
-            origin,
-            Source {
-                bucket: None,
-                key: "fallback.png".into(),
-            },
-        );
-    let s = Server::start_handler(handler).await;
+    let s = Server::fs_with_fallback(config, &dir, "fallback.png").await;
     let ring = keys();
     let soon = SystemTime::now() + Duration::from_secs(2);
     let url = sign_url(&ring, "/quad.png?width=50", Some("k"), Some(soon)).unwrap();

@@ -330,6 +330,20 @@ impl Server {
         Server::start(config, Arc::new(origin)).await
     }
 
+    /// A server over a directory that answers errors with `fallback`, a key in it.
+    pub async fn fs_with_fallback(config: Config, dir: &TempDir, fallback: &str) -> Server {
+        let origin =
+            Arc::new(FsOrigin::new(&dir.path, config.max_source_bytes).expect("fs origin"));
+        let source = image_handler::request::Source {
+            bucket: None,
+            key: fallback.into(),
+        };
+        let handler = Handler::new(config, origin.clone())
+            .expect("handler")
+            .with_fallback(origin, source);
+        Server::start_handler(handler).await
+    }
+
     pub fn url(&self, path_and_query: &str) -> String {
         format!("http://{}{path_and_query}", self.addr)
     }
