@@ -14,8 +14,9 @@ use base64::Engine;
 use bytes::Bytes;
 use image_handler::error::Error;
 use image_handler::request::rewrite::Rewrite;
+use image_handler::request::target::Target;
 use image_handler::request::{
-    self, Edit, ImageRequest, Limits, Output, OutputFormat, Rotation, Rules,
+    self, Edit, ImageRequest, Limits, Output, OutputFormat, Resize, Rotation, Rules,
 };
 use image_handler::signature::{self, Keyring, SigningKey};
 use image_handler::transform::{Job, format, pipeline};
@@ -53,8 +54,11 @@ fn check_request(req: &ImageRequest) {
     }
     for edit in &req.edits {
         if let Edit::Resize(r) = edit {
-            assert!(r.width.is_none_or(|w| w <= LIMITS.max_width), "{r:?}");
-            assert!(r.height.is_none_or(|h| h <= LIMITS.max_height), "{r:?}");
+            // without enlargement the box may pass the output limits (the
+            // transform checks the size it produces)
+            let (max_w, max_h) = Resize::box_limits(r.without_enlargement, &LIMITS);
+            assert!(r.width.is_none_or(|w| w <= max_w), "{r:?}");
+            assert!(r.height.is_none_or(|h| h <= max_h), "{r:?}");
         }
     }
     let _ = req.canonical();
@@ -74,18 +78,21 @@ pub fn query(data: &[u8]) {
         return;
     };
     let (path, query) = split_query(text);
+    let Ok(target) = Target::parse(path, query) else {
+        return;
+    };
     if let Ok(mut req) = request::query::parse(path, query, &LIMITS) {
         check_request(&req);
         // applying the same parameters again changes nothing
         let before = req.canonical();
-        if request::query::overlay(&mut req, query, &LIMITS).is_ok() {
+        if request::query::overlay(&mut req, &target.query, &LIMITS).is_ok() {
             assert_eq!(before, req.canonical(), "overlay is idempotent");
         }
     }
-    let path = format!("/{}", path.trim_start_matches('/'));
+    let path = format!("/{}", target.path.trim_start_matches('/'));
     if let Ok(parsed) = request::parse(&path, &rules(), None) {
         let mut req = parsed.request;
-        if request::query::overlay(&mut req, query, &LIMITS).is_ok() {
+        if request::query::overlay(&mut req, &target.query, &LIMITS).is_ok() {
             check_request(&req);
         }
     }
@@ -153,22 +160,29 @@ pub fn rewrite(data: &[u8]) {
 }
 
 /// Signatures: unsigned input never verifies; a URL that `sign_url` signs
-/// verifies; tampering or a past expiry is refused.
+/// verifies; tampering or a past expiry is refused. The input may hold a
+/// second URL after a newline: given the first one's signature, it verifies
+/// only if it parses to exactly the first one's request.
 pub fn signature(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    let (text, other) = text.split_once('\n').unwrap_or((text, ""));
     let ring = Keyring::new(vec![
         SigningKey::new("a", "first secret", None),
         SigningKey::new("b", "second secret", Some("tenant/")),
     ])
     .expect("keys");
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-    let (path, query) = split_query(text);
+    let verify = |url: &str| {
+        let (path, query) = split_query(url);
+        ring.verify(&Target::parse(path, query)?, now)
+    };
     // A forged 32-byte HMAC is out of the fuzzer's reach: nothing verifies.
-    if let Ok(grant) = ring.verify(path, query, now) {
+    if let Ok(grant) = verify(text) {
         panic!("verified without the key: {text:?} {grant:?}");
     }
+    let (path, query) = split_query(text);
     let _ = signature::verify_thumbor("security key", path, query.unwrap_or(""));
 
     let url = if text.starts_with('/') {
@@ -179,22 +193,43 @@ pub fn signature(data: &[u8]) {
     let Ok(signed) = signature::sign_url(&ring, &url, Some("a"), None) else {
         return;
     };
-    let (spath, squery) = split_query(&signed);
-    match ring.verify(spath, squery, now) {
+    match verify(&signed) {
         Ok(_) => {}
         // the input's own `expires` is kept by `sign_url`, and may be past or malformed
         Err(Error::Expired | Error::ExpiryFormat(_)) if url.contains("expires") => return,
         Err(e) => panic!("a signed URL verifies: {signed:?}: {e:?}"),
     }
+    let (spath, squery) = split_query(&signed);
     let tampered = format!("{spath}x");
-    assert!(ring.verify(&tampered, squery, now).is_err(), "{tampered:?}");
+    assert!(
+        verify(&format!("{tampered}?{}", squery.unwrap_or(""))).is_err(),
+        "{tampered:?}"
+    );
     let past = now - Duration::from_secs(1);
     if let Ok(expired) = signature::sign_url(&ring, &url, Some("a"), Some(past)) {
-        let (epath, equery) = split_query(&expired);
-        assert!(
-            ring.verify(epath, equery, now).is_err(),
-            "expired: {expired:?}"
-        );
+        assert!(verify(&expired).is_err(), "expired: {expired:?}");
+    }
+
+    // The property: another spelling verifies only if it is the same request.
+    let Some(sig) = signed.rsplit_once("signature=").map(|(_, s)| s) else {
+        return;
+    };
+    let sep = if other.contains('?') { '&' } else { '?' };
+    let respelled = format!("{other}{sep}signature={sig}");
+    if verify(&respelled).is_ok() {
+        let parse = |url: &str| {
+            let (p, q) = split_query(url);
+            let t = Target::parse(p, q).expect("verified, so canonical");
+            let parsed = request::parse(&t.path, &rules(), None).map(|p| p.request);
+            let mut pairs: Vec<(String, String)> = Vec::new();
+            for (k, v) in t.query {
+                pairs.retain(|(n, _)| *n != k);
+                pairs.push((k, v));
+            }
+            pairs.sort();
+            (format!("{parsed:?}"), pairs)
+        };
+        assert_eq!(parse(&respelled), parse(&signed), "{respelled:?} verified");
     }
 }
 

@@ -745,7 +745,10 @@ mod tests {
             (fallback.bucket.as_deref(), fallback.key.as_str()),
             (Some("assets"), "missing.png")
         );
-        assert_eq!(c.presets.get("thumb").unwrap(), "width=10");
+        assert_eq!(
+            c.presets.get("thumb").unwrap(),
+            [("width".to_string(), "10".to_string())]
+        );
         let defaults = cfg(&[]).unwrap();
         assert!(
             !defaults.emf_metrics

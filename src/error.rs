@@ -17,6 +17,11 @@ pub enum Error {
         /// What was wrong and what is accepted.
         message: String,
     },
+    /// The URL has no single canonical reading (see `request::target`): a
+    /// path or query that does not decode to UTF-8, or a query pair hiding
+    /// an encoded delimiter.
+    #[error("The URL is malformed: {0}")]
+    MalformedUrl(String),
     /// A resize asks for a size of zero or less (SIH's `InvalidResizeException`).
     #[error("The image size is invalid.")]
     InvalidResize,
@@ -197,10 +202,16 @@ impl Error {
         }
     }
 
+    /// Builds an [`Error::MalformedUrl`].
+    pub fn malformed(message: impl Into<String>) -> Self {
+        Error::MalformedUrl(message.into())
+    }
+
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
             Error::InvalidParameter { .. }
+            | Error::MalformedUrl(_)
             | Error::OverlayTooLarge
             | Error::InvalidResize
             | Error::RequestType
@@ -240,6 +251,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::InvalidParameter { .. } => "InvalidParameter",
+            Error::MalformedUrl(_) => "MalformedUrl",
             Error::InvalidResize => "InvalidResizeException",
             Error::OverlayTooLarge => "BadRequest",
             Error::RequestType => "RequestTypeError",

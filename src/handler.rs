@@ -20,6 +20,7 @@ use crate::observe::{RequestId, RequestLog};
 use crate::origin::{Fetched, Origin};
 use crate::request;
 use crate::request::Source;
+use crate::request::target::Target;
 use crate::response::{self, Timings, Variant};
 use crate::signature::{self, Grant};
 use crate::transform::{Accepted, Deadline, Engine, Job};
@@ -32,6 +33,17 @@ pub const MAX_OVERLAYS: usize = 4;
 
 /// `/info/<key>`: the original's metadata as JSON.
 pub const INFO_PREFIX: &str = "/info/";
+
+/// What a URL authorises, before anything is fetched ([`Handler::authorised`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Authorised {
+    /// The request to carry out.
+    pub request: request::ImageRequest,
+    /// What the signature grants (everything, when signing is off).
+    pub grant: Grant,
+    /// The original's metadata is asked for (`/info/<key>` or `?info`), not an image.
+    pub info: bool,
+}
 
 /// Answers image requests.
 #[derive(Clone)]
@@ -178,27 +190,12 @@ impl Handler {
             return self.health().await;
         }
         let config = &self.config;
-        let (path, query) = (req.uri().path(), req.uri().query());
-        // `/info/<key>` and `?info`: the original's metadata instead of an image
-        let info_path = path.strip_prefix(INFO_PREFIX).map(|key| format!("/{key}"));
-        let parsed = request::parse(
-            info_path.as_deref().unwrap_or(path),
-            &config.rules(),
-            config.rewrite.as_ref(),
-        )?;
-        let (grant, query_applies) = self.authorise(&parsed, path, query).await?;
-        let query = query.filter(|_| query_applies);
-        let info = info_path.is_some()
-            || form_urlencoded::parse(query.unwrap_or("").as_bytes()).any(|(k, _)| k == "info");
-        let request = self.complete(&parsed, query)?;
+        let Authorised {
+            request,
+            grant,
+            info,
+        } = self.authorised(req.uri().path(), req.uri().query()).await?;
         log.request(&request);
-        if request.edits.len() > config.max_edits {
-            return Err(Error::TooManyEdits {
-                count: request.edits.len(),
-                limit: config.max_edits,
-            });
-        }
-        grant.allows(&request.source.key)?;
         // A place in the engine before any original is held in memory.
         let ticket = self.engine.admit()?;
         if info {
@@ -296,31 +293,63 @@ impl Handler {
         Ok(response::image(config, &variant, encoded, timings))
     }
 
+    /// Everything decided from the URL before anything is fetched: the
+    /// canonical form ([`Target`]), the style's parse, the signature over that
+    /// same canonical form, presets and query parameters, the edit count and
+    /// the grant's bucket and prefix. `path` and `query` are raw, as in a URL.
+    pub async fn authorised(&self, path: &str, query: Option<&str>) -> Result<Authorised> {
+        let config = &self.config;
+        // One canonical form of the URL: the signature covers it, the parsers read it.
+        let target = Target::parse(path, query)?;
+        // `/info/<key>` and `?info`: the original's metadata instead of an image
+        let info_path = target
+            .path
+            .strip_prefix(INFO_PREFIX)
+            .map(|key| format!("/{key}"));
+        let parsed = request::parse(
+            info_path.as_deref().unwrap_or(&target.path),
+            &config.rules(),
+            config.rewrite.as_ref(),
+        )?;
+        let grant = self.authorise(&parsed, &target).await?;
+        let params = applied_query(&parsed, &target);
+        let info = info_path.is_some() || params.iter().any(|(k, _)| k == "info");
+        let request = self.complete(&parsed, params)?;
+        if request.edits.len() > config.max_edits {
+            return Err(Error::TooManyEdits {
+                count: request.edits.len(),
+                limit: config.max_edits,
+            });
+        }
+        grant.allows(&request.source, config.rules().default_bucket())?;
+        Ok(Authorised {
+            request,
+            grant,
+            info,
+        })
+    }
+
     /// The request the service carries out for `path` and `query` (raw, as
     /// in a URL), without checking a signature or fetching anything: the
     /// path's style parsed, then presets, then query parameters, exactly as
     /// [`Handler::handle`] builds it. Tools use it to check URLs they write.
     pub fn resolve(&self, path: &str, query: Option<&str>) -> Result<request::ImageRequest> {
         let config = &self.config;
-        let parsed = request::parse(path, &config.rules(), config.rewrite.as_ref())?;
-        // thumbor's signature covers the path only: the query is then not applied
-        let query = query.filter(|_| parsed.thumbor_hmac.is_none());
-        self.complete(&parsed, query)
+        let target = Target::parse(path, query)?;
+        let parsed = request::parse(&target.path, &config.rules(), config.rewrite.as_ref())?;
+        self.complete(&parsed, applied_query(&parsed, &target))
     }
 
     /// A parsed path's request with the presets it names and the query's edits applied.
     fn complete(
         &self,
         parsed: &request::Parsed,
-        query: Option<&str>,
+        params: &[(String, String)],
     ) -> Result<request::ImageRequest> {
-        let params: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
         let mut request = parsed.request.clone();
-        self.apply_presets(&mut request, parsed, &params)?;
+        self.apply_presets(&mut request, parsed, params)?;
         if !self.config.presets.only {
-            request::query::overlay(&mut request, query, &self.config.limits)?;
+            request::query::overlay(&mut request, params, &self.config.limits)?;
         }
         Ok(request)
     }
@@ -355,7 +384,7 @@ impl Handler {
             if let Some(bucket) = &source.bucket {
                 self.config.rules().check_bucket(bucket)?;
             }
-            grant.allows(&source.key)?;
+            grant.allows(source, self.config.rules().default_bucket())?;
             match self.origin.fetch(source, None).await {
                 Ok(Fetched::Full(original)) => out.push(original),
                 Ok(Fetched::Unchanged(_)) => {
@@ -387,11 +416,7 @@ impl Handler {
         let presets = &self.config.presets;
         // The last value, as for every parameter: a signature covers only the last
         // value of each name, so applying earlier ones would let them be added unsigned.
-        let from_query = params
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "preset")
-            .map(|(_, v)| v.as_str());
+        let from_query = request::target::last(params, "preset");
         let names: Vec<&str> = parsed
             .presets
             .iter()
@@ -401,6 +426,7 @@ impl Handler {
         if presets.only {
             let edited = !parsed.request.edits.is_empty()
                 || parsed.request.output != request::Output::default()
+                || !parsed.request.headers.is_empty()
                 || params
                     .iter()
                     .any(|(k, _)| request::query::PARAMS.contains(&k.as_str()));
@@ -412,21 +438,14 @@ impl Handler {
             }
         }
         for name in names {
-            request::query::overlay(request, Some(presets.get(name)?), &self.config.limits)?;
+            request::query::overlay(request, presets.get(name)?, &self.config.limits)?;
         }
         Ok(())
     }
 
-    /// Who may ask: thumbor's path signature when the path has one (it signs
-    /// the path only, so query parameters are then not applied), else SIH's
-    /// query signature when signing is on. Returns the grant and whether query
-    /// parameters apply.
-    async fn authorise(
-        &self,
-        parsed: &request::Parsed,
-        path: &str,
-        query: Option<&str>,
-    ) -> Result<(Grant, bool)> {
+    /// Who may ask: thumbor's path signature when the path has one, else
+    /// SIH's query signature over the canonical URL when signing is on.
+    async fn authorise(&self, parsed: &request::Parsed, target: &Target) -> Result<Grant> {
         if let Some((hmac, signed)) = &parsed.thumbor_hmac {
             let key = self
                 .config
@@ -434,15 +453,15 @@ impl Handler {
                 .as_ref()
                 .ok_or(Error::SignatureMismatch)?;
             signature::verify_thumbor(&key.0, hmac, signed)?;
-            return Ok((Grant::default(), false));
+            return Ok(Grant::default());
         }
         match &self.keys {
-            Some(keys) => Ok((keys.verify(path, query).await?, true)),
+            Some(keys) => keys.verify(target).await,
             // Signing was asked for but no keys could be set up: fail closed.
             None if self.config.secrets_manager.is_some() => Err(Error::SignatureValidation {
                 detail: "signing keys from Secrets Manager were not loaded".into(),
             }),
-            None => Ok((Grant::default(), true)),
+            None => Ok(Grant::default()),
         }
     }
 
@@ -451,5 +470,15 @@ impl Handler {
         let version = crate::transform::init_vips().unwrap_or_default();
         let body = serde_json::json!({ "status": "ok", "libvips": version, "version": env!("CARGO_PKG_VERSION") });
         Ok(response::json(&self.config, StatusCode::OK, &body))
+    }
+}
+
+/// The query parameters that apply to a request: none under thumbor's
+/// signature, which covers the path only, else all of them.
+fn applied_query<'a>(parsed: &request::Parsed, target: &'a Target) -> &'a [(String, String)] {
+    if parsed.thumbor_hmac.is_some() {
+        &[]
+    } else {
+        &target.query
     }
 }

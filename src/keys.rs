@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Mutex;
 
 use crate::error::{Error, Result};
+use crate::request::target::Target;
 use crate::signature::{Grant, Keyring, SigningKey};
 
 /// How long fetched keys are used before they are fetched again.
@@ -35,10 +36,10 @@ pub enum Keys {
 
 impl Keys {
     /// Verifies a request's signature; see [`Keyring::verify`].
-    pub async fn verify(&self, path: &str, query: Option<&str>) -> Result<Grant> {
+    pub async fn verify(&self, target: &Target) -> Result<Grant> {
         match self {
-            Keys::Static(ring) => ring.verify(path, query, SystemTime::now()),
-            Keys::SecretsManager(sm) => sm.verify(path, query).await,
+            Keys::Static(ring) => ring.verify(target, SystemTime::now()),
+            Keys::SecretsManager(sm) => sm.verify(target).await,
         }
     }
 }
@@ -86,11 +87,11 @@ impl SecretsManagerKeys {
         self
     }
 
-    async fn verify(&self, path: &str, query: Option<&str>) -> Result<Grant> {
+    async fn verify(&self, target: &Target) -> Result<Grant> {
         let ring = self.keys(false).await?;
-        match ring.verify(path, query, SystemTime::now()) {
+        match ring.verify(target, SystemTime::now()) {
             Err(Error::SignatureMismatch) => match self.keys(true).await {
-                Ok(fresh) => fresh.verify(path, query, SystemTime::now()),
+                Ok(fresh) => fresh.verify(target, SystemTime::now()),
                 Err(e) => Err(e),
             },
             other => other,

@@ -15,6 +15,8 @@ use sha1::Sha1;
 use sha2::Sha256;
 
 use crate::error::{Error, Result};
+use crate::request::Source;
+use crate::request::target::Target;
 
 /// The query parameter that carries the signature.
 pub const SIGNATURE_PARAM: &str = "signature";
@@ -37,9 +39,15 @@ pub struct SigningKey {
     /// A name for the key, used by `image-handler sign --key-id`.
     pub id: String,
     secret: String,
-    /// When set, URLs signed with this key may only read keys under this prefix.
+    /// When set, URLs signed with this key may only read keys under this
+    /// folder (matched on a `/` boundary: `users/alice` covers
+    /// `users/alice/cat.jpg`, not `users/alice2/cat.jpg`).
     #[serde(default)]
     pub prefix: Option<String>,
+    /// When set, URLs signed with this key may only read this bucket. A key
+    /// with a prefix and no bucket may only read the default bucket.
+    #[serde(default)]
+    pub bucket: Option<String>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -47,25 +55,39 @@ impl std::fmt::Debug for SigningKey {
         f.debug_struct("SigningKey")
             .field("id", &self.id)
             .field("prefix", &self.prefix)
+            .field("bucket", &self.bucket)
             .finish_non_exhaustive()
     }
 }
 
 impl SigningKey {
-    /// A key with this id, secret and optional tenant prefix.
+    /// A key with this id, secret and optional tenant prefix (in the default bucket).
     pub fn new(id: &str, secret: &str, prefix: Option<&str>) -> SigningKey {
         SigningKey {
             id: id.to_string(),
             secret: secret.to_string(),
             prefix: prefix.map(str::to_string),
+            bucket: None,
         }
     }
 
-    /// Signs a path and its query string (the `signature` parameter, if any, is left out).
-    pub fn sign(&self, path: &str, query: Option<&str>) -> String {
+    /// The same key bound to one bucket.
+    pub fn in_bucket(mut self, bucket: &str) -> SigningKey {
+        self.bucket = Some(bucket.to_string());
+        self
+    }
+
+    /// Signs a raw path and query string (the `signature` parameter, if
+    /// any, is left out) over their canonical form ([`Target`]).
+    pub fn sign(&self, path: &str, query: Option<&str>) -> Result<String> {
+        Ok(self.sign_target(&Target::parse(path, query)?))
+    }
+
+    /// Signs a canonical target: lowercase hex HMAC-SHA256 of [`Target::string_to_sign`].
+    pub fn sign_target(&self, target: &Target) -> String {
         hex::encode(hmac_sha256(
             self.secret.as_bytes(),
-            string_to_sign(path, query).as_bytes(),
+            target.string_to_sign().as_bytes(),
         ))
     }
 }
@@ -81,21 +103,47 @@ pub struct Keyring {
 pub struct Grant {
     /// The signing key's tenant prefix, if it has one.
     pub prefix: Option<String>,
+    /// The signing key's bucket, if it is bound to one.
+    pub bucket: Option<String>,
     /// When the URL stops being valid.
     pub expires: Option<SystemTime>,
 }
 
 impl Grant {
-    /// Checks that `key` lies under the grant's prefix.
-    pub fn allows(&self, key: &str) -> Result<()> {
+    /// Checks that `source` lies in the grant's bucket and under its prefix.
+    /// `default_bucket` is the bucket a source without one is read from.
+    pub fn allows(&self, source: &Source, default_bucket: Option<&str>) -> Result<()> {
+        let outside = || Error::OutsidePrefix {
+            key: source.key.clone(),
+            prefix: match (&self.bucket, &self.prefix) {
+                (Some(b), Some(p)) => format!("{b}/{p}"),
+                (Some(b), None) => format!("{b}/"),
+                (None, p) => p.clone().unwrap_or_default(),
+            },
+        };
+        if self.bucket.is_none() && self.prefix.is_none() {
+            return Ok(());
+        }
+        // A grant with a prefix and no bucket is bound to the default bucket.
+        let granted = self.bucket.as_deref().or(default_bucket);
+        let asked = source.bucket.as_deref().or(default_bucket);
+        if granted != asked {
+            return Err(outside());
+        }
         match &self.prefix {
-            Some(prefix) if !key.starts_with(prefix.as_str()) => Err(Error::OutsidePrefix {
-                key: key.to_string(),
-                prefix: prefix.clone(),
-            }),
+            Some(prefix) if !under(&source.key, prefix) => Err(outside()),
             _ => Ok(()),
         }
     }
+}
+
+/// Whether `key` lies in the folder `prefix`, on a `/` boundary.
+fn under(key: &str, prefix: &str) -> bool {
+    let folder = prefix.trim_end_matches('/');
+    folder.is_empty()
+        || key
+            .strip_prefix(folder)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 impl Keyring {
@@ -111,11 +159,14 @@ impl Keyring {
             if keys.iter().filter(|o| o.id == k.id).count() > 1 {
                 return Err(format!("signing key id {:?} is used twice", k.id));
             }
+            if k.bucket.as_deref() == Some("") {
+                return Err(format!("signing key {:?} has an empty bucket", k.id));
+            }
         }
         Ok(Keyring { keys })
     }
 
-    /// Reads `[{"id","secret","prefix"?}, ...]` or `{"<id>": "<secret>", ...}`.
+    /// Reads `[{"id","secret","prefix"?,"bucket"?}, ...]` or `{"<id>": "<secret>", ...}`.
     pub fn from_json(text: &str) -> Result<Keyring, String> {
         #[derive(Deserialize)]
         #[serde(untagged)]
@@ -124,17 +175,13 @@ impl Keyring {
             Map(std::collections::BTreeMap<String, String>),
         }
         let form: Form = serde_json::from_str(text).map_err(|_| {
-            "is not a JSON list of {\"id\",\"secret\",\"prefix\"} objects or an object of id to secret".to_string()
+            "is not a JSON list of {\"id\",\"secret\",\"prefix\",\"bucket\"} objects or an object of id to secret".to_string()
         })?;
         Keyring::new(match form {
             Form::List(keys) => keys,
             Form::Map(map) => map
                 .into_iter()
-                .map(|(id, secret)| SigningKey {
-                    id,
-                    secret,
-                    prefix: None,
-                })
+                .map(|(id, secret)| SigningKey::new(&id, &secret, None))
                 .collect(),
         })
     }
@@ -149,41 +196,26 @@ impl Keyring {
         self.keys.first()
     }
 
-    /// Verifies a request's `signature` (and `expires`) against every active key.
-    ///
-    /// `path` is the URL path as sent. Since API Gateway hands SIH a decoded
-    /// path, a signature over the percent-decoded path is accepted too.
-    pub fn verify(&self, path: &str, query: Option<&str>, now: SystemTime) -> Result<Grant> {
-        let pairs = query_pairs(query);
-        let signature = pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == SIGNATURE_PARAM)
-            .map(|(_, v)| v.as_str())
+    /// Verifies a request's `signature` (and `expires`) against every active
+    /// key, over the request's canonical form: the same [`Target`] the
+    /// request is parsed from, so a URL verifies only if it parses to the
+    /// request that was signed.
+    pub fn verify(&self, target: &Target, now: SystemTime) -> Result<Grant> {
+        let signature = target
+            .param(SIGNATURE_PARAM)
             .ok_or(Error::SignatureMissing)?;
         let Some(given) = hex::decode(signature.trim()).ok().filter(|b| b.len() == 32) else {
             return Err(Error::SignatureMismatch);
         };
-        let decoded = percent_encoding::percent_decode_str(path)
-            .decode_utf8()
-            .ok()
-            .filter(|d| d != path);
-        let messages: Vec<String> = std::iter::once(path)
-            .chain(decoded.as_deref())
-            .map(|p| string_to_sign(p, query))
-            .collect();
+        let message = target.string_to_sign();
         let key = self
             .keys
             .iter()
-            .find(|k| {
-                messages
-                    .iter()
-                    .any(|m| hmac_sha256_verify(k.secret.as_bytes(), m.as_bytes(), &given))
-            })
+            .find(|k| hmac_sha256_verify(k.secret.as_bytes(), message.as_bytes(), &given))
             .ok_or(Error::SignatureMismatch)?;
-        let expires = match pairs.iter().rev().find(|(k, _)| k == EXPIRES_PARAM) {
+        let expires = match target.param(EXPIRES_PARAM) {
             None => None,
-            Some((_, v)) => {
+            Some(v) => {
                 let at = parse_expires(v)?;
                 if at <= now {
                     return Err(Error::Expired);
@@ -193,6 +225,7 @@ impl Keyring {
         };
         Ok(Grant {
             prefix: key.prefix.clone(),
+            bucket: key.bucket.clone(),
             expires,
         })
     }
@@ -241,7 +274,9 @@ pub fn sign_url(
         params.push(format!("{EXPIRES_PARAM}={}", format_expires(at)));
     }
     let signed_query = params.join("&");
-    let signature = key.sign(path, Some(&signed_query));
+    let signature = key
+        .sign(path, Some(&signed_query))
+        .map_err(|e| format!("{url:?} cannot be signed: {e}"))?;
     params.push(format!("{SIGNATURE_PARAM}={signature}"));
     Ok(format!("{base}{path}?{}", params.join("&")))
 }
@@ -294,37 +329,6 @@ pub fn sign_thumbor(security_key: &str, signed: &str) -> String {
     base64::engine::general_purpose::URL_SAFE.encode(mac.finalize().into_bytes())
 }
 
-/// SIH v7's string to sign: the path, then `?` and every other query parameter
-/// (last value of each name wins), sorted as JavaScript sorts `[k, v]` pairs,
-/// joined as `k=v` with `&`, values decoded.
-pub fn string_to_sign(path: &str, query: Option<&str>) -> String {
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    for (k, v) in query_pairs(query) {
-        if k == SIGNATURE_PARAM {
-            continue;
-        }
-        pairs.retain(|(existing, _)| *existing != k);
-        pairs.push((k, v));
-    }
-    if pairs.is_empty() {
-        return path.to_string();
-    }
-    // `Object.entries(q).sort()` compares the pairs as the strings "k,v", by UTF-16 code units.
-    pairs.sort_by(|a, b| {
-        format!("{},{}", a.0, a.1)
-            .encode_utf16()
-            .cmp(format!("{},{}", b.0, b.1).encode_utf16())
-    });
-    let joined: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    format!("{path}?{}", joined.join("&"))
-}
-
-fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
 fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
     // HMAC accepts keys of any length, so this never fails.
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
@@ -348,16 +352,22 @@ fn hmac_sha256_verify(key: &[u8], message: &[u8], tag: &[u8]) -> bool {
 pub fn parse_expires(value: &str) -> Result<SystemTime> {
     let bad = || Error::ExpiryFormat(value.to_string());
     let b = value.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+    let shape = b.len() == 16
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 => *c == b'T',
+            15 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        });
+    if !shape {
         return Err(bad());
     }
+    // Every byte is now an ASCII digit, `T` or `Z`: read numbers from bytes,
+    // never by slicing the text (a multi-byte character would panic).
     let digits = |range: std::ops::Range<usize>| -> Result<u64> {
-        let s = &value[range];
-        if s.bytes().all(|c| c.is_ascii_digit()) {
-            s.parse().map_err(|_| bad())
-        } else {
-            Err(bad())
-        }
+        Ok(b.get(range)
+            .ok_or_else(bad)?
+            .iter()
+            .fold(0u64, |n, c| n * 10 + u64::from(c - b'0')))
     };
     let (year, month, day) = (digits(0..4)?, digits(4..6)?, digits(6..8)?);
     let (hour, minute, second) = (digits(9..11)?, digits(11..13)?, digits(13..15)?);
@@ -441,6 +451,11 @@ mod tests {
     const VECTOR_PATH: &str = "/eyJidWNrZXQiOiJ2YWxpZEJ1Y2tldCIsImtleSI6InZhbGlkS2V5IiwiZWRpdHMiOnsidG9Gb3JtYXQiOiJwbmcifX0=";
     const VECTOR_SIG: &str = "4d41311006641a56de7bca8abdbda91af254506107a2c7b338a13ca2fa95eac3";
 
+    /// Verifies a raw path and query, as the handler does.
+    fn check(r: &Keyring, path: &str, query: Option<&str>, now: SystemTime) -> Result<Grant> {
+        r.verify(&Target::parse(path, query)?, now)
+    }
+
     fn ring() -> Keyring {
         Keyring::new(vec![
             SigningKey::new("old", "secret", None),
@@ -452,32 +467,16 @@ mod tests {
     #[test]
     fn sih_reference_vector() {
         assert_eq!(
-            SigningKey::new("k", "secret", None).sign(VECTOR_PATH, None),
+            SigningKey::new("k", "secret", None)
+                .sign(VECTOR_PATH, None)
+                .unwrap(),
             VECTOR_SIG
         );
         let q = format!("signature={VECTOR_SIG}");
         assert_eq!(
-            ring()
-                .verify(VECTOR_PATH, Some(&q), SystemTime::now())
-                .unwrap(),
+            check(&ring(), VECTOR_PATH, Some(&q), SystemTime::now()).unwrap(),
             Grant::default()
         );
-    }
-
-    #[test]
-    fn string_to_sign_sorts_like_javascript() {
-        assert_eq!(string_to_sign("/a.jpg", None), "/a.jpg");
-        assert_eq!(string_to_sign("/a.jpg", Some("signature=x")), "/a.jpg");
-        assert_eq!(
-            string_to_sign(
-                "/a.jpg",
-                Some("format=png&signature=x&expires=20300101T000000Z&width=1&width=2")
-            ),
-            "/a.jpg?expires=20300101T000000Z&format=png&width=2"
-        );
-        // "a!,1" sorts before "a,2" because '!' < ','
-        assert_eq!(string_to_sign("/p", Some("a=2&a!=1")), "/p?a!=1&a=2");
-        assert_eq!(string_to_sign("/p", Some("b=%20x&a=y+z")), "/p?a=y z&b= x");
     }
 
     #[test]
@@ -485,33 +484,51 @@ mod tests {
         let now = SystemTime::now();
         let r = ring();
         assert!(matches!(
-            r.verify("/a.jpg", None, now),
+            check(&r, "/a.jpg", None, now),
             Err(Error::SignatureMissing)
         ));
         assert!(matches!(
-            r.verify("/a.jpg", Some("width=1"), now),
+            check(&r, "/a.jpg", Some("width=1"), now),
             Err(Error::SignatureMissing)
         ));
         assert!(matches!(
-            r.verify("/a.jpg", Some("signature=zz"), now),
+            check(&r, "/a.jpg", Some("signature=zz"), now),
             Err(Error::SignatureMismatch)
         ));
-        let sig = SigningKey::new("k", "secret", None).sign("/a.jpg", Some("width=100"));
+        let sig = SigningKey::new("k", "secret", None)
+            .sign("/a.jpg", Some("width=100"))
+            .unwrap();
         assert!(
-            r.verify("/a.jpg", Some(&format!("width=100&signature={sig}")), now)
-                .is_ok()
+            check(
+                &r,
+                "/a.jpg",
+                Some(&format!("width=100&signature={sig}")),
+                now
+            )
+            .is_ok()
         );
         // tampering with a parameter, the path, or adding one breaks it
         assert!(matches!(
-            r.verify("/a.jpg", Some(&format!("width=101&signature={sig}")), now),
+            check(
+                &r,
+                "/a.jpg",
+                Some(&format!("width=101&signature={sig}")),
+                now
+            ),
             Err(Error::SignatureMismatch)
         ));
         assert!(matches!(
-            r.verify("/b.jpg", Some(&format!("width=100&signature={sig}")), now),
+            check(
+                &r,
+                "/b.jpg",
+                Some(&format!("width=100&signature={sig}")),
+                now
+            ),
             Err(Error::SignatureMismatch)
         ));
         assert!(matches!(
-            r.verify(
+            check(
+                &r,
                 "/a.jpg",
                 Some(&format!("width=100&grayscale=1&signature={sig}")),
                 now
@@ -519,9 +536,11 @@ mod tests {
             Err(Error::SignatureMismatch)
         ));
         // a key that is not in the ring
-        let other = SigningKey::new("x", "other", None).sign("/a.jpg", None);
+        let other = SigningKey::new("x", "other", None)
+            .sign("/a.jpg", None)
+            .unwrap();
         assert!(matches!(
-            r.verify("/a.jpg", Some(&format!("signature={other}")), now),
+            check(&r, "/a.jpg", Some(&format!("signature={other}")), now),
             Err(Error::SignatureMismatch)
         ));
     }
@@ -531,34 +550,85 @@ mod tests {
         let now = SystemTime::now();
         let r = ring();
         let alice = r.get("alice").unwrap();
-        let sig = alice.sign("/users/alice/cat.jpg", None);
-        let grant = r
-            .verify(
-                "/users/alice/cat.jpg",
-                Some(&format!("signature={sig}")),
-                now,
-            )
-            .unwrap();
+        let sig = alice.sign("/users/alice/cat.jpg", None).unwrap();
+        let grant = check(
+            &r,
+            "/users/alice/cat.jpg",
+            Some(&format!("signature={sig}")),
+            now,
+        )
+        .unwrap();
         assert_eq!(grant.prefix.as_deref(), Some("users/alice/"));
-        assert!(grant.allows("users/alice/cat.jpg").is_ok());
-        assert!(matches!(
-            grant.allows("users/bob/cat.jpg"),
-            Err(Error::OutsidePrefix { .. })
-        ));
-        assert!(Grant::default().allows("anything").is_ok());
+        let src = |bucket: Option<&str>, key: &str| Source {
+            bucket: bucket.map(str::to_string),
+            key: key.to_string(),
+        };
+        let main = Some("main");
+        assert!(
+            grant
+                .allows(&src(None, "users/alice/cat.jpg"), main)
+                .is_ok()
+        );
+        assert!(
+            grant
+                .allows(&src(Some("main"), "users/alice/a/b.jpg"), main)
+                .is_ok()
+        );
+        for (bucket, key) in [
+            (None, "users/bob/cat.jpg"),
+            (None, "users/alice"),
+            (None, "users/alice2/cat.jpg"),
+            (None, "users/alicecat.jpg"),
+            (None, "Users/alice/cat.jpg"),
+            // a prefix-bound key without a bucket reads the default bucket only
+            (Some("other"), "users/alice/cat.jpg"),
+        ] {
+            assert!(
+                matches!(
+                    grant.allows(&src(bucket, key), main),
+                    Err(Error::OutsidePrefix { .. })
+                ),
+                "{bucket:?} {key}"
+            );
+        }
+        // the same prefix without its trailing slash still ends at a segment
+        let bare = Grant {
+            prefix: Some("users/alice".into()),
+            ..Grant::default()
+        };
+        assert!(bare.allows(&src(None, "users/alice/x.jpg"), main).is_ok());
+        assert!(bare.allows(&src(None, "users/alice2/x.jpg"), main).is_err());
+        // a bucket-bound grant reads that bucket only, named or by default
+        let bound = Grant {
+            prefix: Some("t/".into()),
+            bucket: Some("second".into()),
+            ..Grant::default()
+        };
+        assert!(bound.allows(&src(Some("second"), "t/x.jpg"), main).is_ok());
+        assert!(bound.allows(&src(None, "t/x.jpg"), Some("second")).is_ok());
+        assert!(bound.allows(&src(None, "t/x.jpg"), main).is_err());
+        assert!(bound.allows(&src(Some("main"), "t/x.jpg"), main).is_err());
+        assert!(bound.allows(&src(Some("second"), "u/x.jpg"), main).is_err());
+        assert!(
+            Grant::default()
+                .allows(&src(Some("any"), "anything"), main)
+                .is_ok()
+        );
     }
 
     #[test]
     fn decoded_paths_are_accepted() {
-        let sig = SigningKey::new("k", "secret", None).sign("/my photo.jpg", None);
+        let sig = SigningKey::new("k", "secret", None)
+            .sign("/my photo.jpg", None)
+            .unwrap();
         assert!(
-            ring()
-                .verify(
-                    "/my%20photo.jpg",
-                    Some(&format!("signature={sig}")),
-                    SystemTime::now()
-                )
-                .is_ok()
+            check(
+                &ring(),
+                "/my%20photo.jpg",
+                Some(&format!("signature={sig}")),
+                SystemTime::now()
+            )
+            .is_ok()
         );
     }
 
@@ -568,14 +638,15 @@ mod tests {
         let now = parse_expires("20261124T120000Z").unwrap();
         let q = |exp: &str| {
             let query = format!("expires={exp}");
-            format!("{query}&signature={}", key.sign("/a.jpg", Some(&query)))
+            format!(
+                "{query}&signature={}",
+                key.sign("/a.jpg", Some(&query)).unwrap()
+            )
         };
-        let grant = ring()
-            .verify("/a.jpg", Some(&q("20261124T120100Z")), now)
-            .unwrap();
+        let grant = check(&ring(), "/a.jpg", Some(&q("20261124T120100Z")), now).unwrap();
         assert_eq!(grant.expires, Some(now + Duration::from_secs(60)));
         assert!(matches!(
-            ring().verify("/a.jpg", Some(&q("19700101T000000Z")), now),
+            check(&ring(), "/a.jpg", Some(&q("19700101T000000Z")), now),
             Err(Error::Expired)
         ));
         for bad in [
@@ -587,7 +658,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    ring().verify("/a.jpg", Some(&q(bad)), now),
+                    check(&ring(), "/a.jpg", Some(&q(bad)), now),
                     Err(Error::ExpiryFormat(_))
                 ),
                 "{bad}"
@@ -596,9 +667,29 @@ mod tests {
         // expires is covered by the signature
         let forged = q("20261124T120100Z").replace("120100", "235900");
         assert!(matches!(
-            ring().verify("/a.jpg", Some(&forged), now),
+            check(&ring(), "/a.jpg", Some(&forged), now),
             Err(Error::SignatureMismatch)
         ));
+    }
+
+    #[test]
+    fn expires_with_multibyte_text_is_a_format_error() {
+        // Each position replaced by a 1- to 4-byte character, keeping the
+        // 16-byte length where the character fits: never a panic.
+        let valid = "20261124T120000Z";
+        for i in 0..valid.len() {
+            for c in ["é", "€", "𝄞", "\0", "٣", "１"] {
+                let head = valid.get(..i).unwrap_or("");
+                for tail_from in [i + 1, i + c.len()] {
+                    let tail = valid.get(tail_from.min(valid.len())..).unwrap_or("");
+                    let value = format!("{head}{c}{tail}");
+                    assert!(
+                        matches!(parse_expires(&value), Err(Error::ExpiryFormat(_))),
+                        "{value:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
@@ -620,6 +711,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.get("t").unwrap().prefix.as_deref(), Some("users/t/"));
+        let r = Keyring::from_json(
+            r#"[{"id":"b","secret":"s","prefix":"users/t/","bucket":"second"}]"#,
+        )
+        .unwrap();
+        assert_eq!(r.get("b").unwrap().bucket.as_deref(), Some("second"));
         let r = Keyring::from_json(r#"{"main":"s1","next":"s2"}"#).unwrap();
         assert!(r.get("next").is_some());
         for bad in [
@@ -629,6 +725,7 @@ mod tests {
             "[{\"id\":\"a\"}]",
             r#"[{"id":"a","secret":""}]"#,
             r#"[{"id":"a","secret":"x"},{"id":"a","secret":"y"}]"#,
+            r#"[{"id":"a","secret":"x","bucket":""}]"#,
         ] {
             assert!(Keyring::from_json(bad).is_err(), "{bad}");
         }
@@ -657,12 +754,12 @@ mod tests {
             .trim_start_matches("https://d.example.net")
             .split_once('?')
             .unwrap();
-        assert!(keys.verify(path, Some(query), now).is_ok());
+        assert!(check(&keys, path, Some(query), now).is_ok());
 
         let at = now + Duration::from_secs(3600);
         let url = sign_url(&keys, "/users/alice/x.jpg", Some("alice"), Some(at)).unwrap();
         let (path, query) = url.split_once('?').unwrap();
-        let grant = keys.verify(path, Some(query), now).unwrap();
+        let grant = check(&keys, path, Some(query), now).unwrap();
         assert_eq!(grant.prefix.as_deref(), Some("users/alice/"));
         assert!(grant.expires.is_some());
         assert!(sign_url(&keys, "/x.jpg", Some("nobody"), None).is_err());

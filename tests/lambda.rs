@@ -116,7 +116,9 @@ const SECRET_FIELD: &str = "signatureKey";
 
 /// Signs `path` with `query` (without `signature`) as SIH does.
 fn sign(path: &str, query: Option<&str>) -> String {
-    SigningKey::new("k", SECRET, None).sign(path, query)
+    SigningKey::new("k", SECRET, None)
+        .sign(path, query)
+        .expect("a well-formed URL")
 }
 
 /// A response header from the envelope (`headers`, else `multiValueHeaders`).
@@ -483,7 +485,7 @@ async fn request_headers_cannot_turn_an_image_into_text() {
 async fn function_url_streaming_mode() {
     let function =
         Function::start_with("stream", &[("LAMBDA_INVOKE_MODE", "RESPONSE_STREAM")]).await;
-    let signature = SigningKey::new("k", SECRET, None).sign("/photos/dune.jpg", Some("width=120"));
+    let signature = sign("/photos/dune.jpg", Some("width=120"));
     let url = format!(
         "http://127.0.0.1:{}/lambda-url/_/photos/dune.jpg?width=120&signature={signature}",
         function.port

@@ -1096,7 +1096,12 @@ async fn signed_urls_verify_and_are_served() {
         "/dune.jpg?format=webp&width=300&expires=20300101T000000Z&signature=448277c6a60129f1bd8e720cfd4e117beafcc4920dedebfa571f177dfec3e50b"
     );
     let (path, query) = url.split_once('?').unwrap();
-    let grant = keys.verify(path, Some(query), SystemTime::now()).unwrap();
+    let grant = keys
+        .verify(
+            &image_handler::request::target::Target::parse(path, Some(query)).unwrap(),
+            SystemTime::now(),
+        )
+        .unwrap();
     assert!(grant.expires.is_some());
 
     let config = Config {
@@ -1136,7 +1141,12 @@ async fn signed_urls_verify_and_are_served() {
     )
     .await;
     let (path, query) = run.stdout.trim().split_once('?').unwrap();
-    let grant = keys.verify(path, Some(query), SystemTime::now()).unwrap();
+    let grant = keys
+        .verify(
+            &image_handler::request::target::Target::parse(path, Some(query)).unwrap(),
+            SystemTime::now(),
+        )
+        .unwrap();
     assert_eq!(grant.prefix.as_deref(), Some("users/alice/"));
 }
 

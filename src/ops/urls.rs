@@ -16,6 +16,7 @@ use std::time::SystemTime;
 use crate::Config;
 use crate::origin::{Fetched, Origin};
 use crate::request::rewrite::Rewrite;
+use crate::request::target::Target;
 use crate::request::{self, Edit, ImageRequest, Limits, Output, Presets, Rules, Source, query};
 use crate::signature::{self, Keyring, SigningKey};
 use crate::transform::edits::{plan_resize, quarter_turns};
@@ -148,7 +149,10 @@ impl UrlWriter {
             limits: self.limits,
             buckets: &[],
         };
-        let parsed = request::parse(&path, &rules, self.rewrite.as_ref()).map_err(invalid)?;
+        // The server's canonical form of the URL, parsed as the server parses it.
+        let canonical = Target::parse(&path, Some(&query)).map_err(invalid)?;
+        let parsed =
+            request::parse(&canonical.path, &rules, self.rewrite.as_ref()).map_err(invalid)?;
         let mut request = parsed.request;
         if request.source.key != key
             || !request.edits.is_empty()
@@ -172,13 +176,13 @@ impl UrlWriter {
             if !self.presets.is_empty() {
                 query::overlay(
                     &mut request,
-                    Some(self.presets.get(name).map_err(invalid)?),
+                    self.presets.get(name).map_err(invalid)?,
                     &self.limits,
                 )
                 .map_err(invalid)?;
             }
         }
-        query::overlay(&mut request, Some(&query), &self.limits).map_err(invalid)?;
+        query::overlay(&mut request, &canonical.query, &self.limits).map_err(invalid)?;
         let target = if query.is_empty() {
             path
         } else {
@@ -568,7 +572,13 @@ mod tests {
         let rest = url.strip_prefix("https://api.example.com/prod").unwrap();
         let (path, query) = rest.split_once('?').unwrap();
         assert_eq!(path, "/a%20b.jpg");
-        assert!(keys.verify(path, Some(query), SystemTime::now()).is_ok());
+        assert!(
+            keys.verify(
+                &crate::request::target::Target::parse(path, Some(query)).unwrap(),
+                SystemTime::now(),
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod default;
 pub mod query;
 pub mod rewrite;
+pub mod target;
 pub mod thumbor;
 
 use serde::Serialize;
@@ -54,7 +55,7 @@ pub struct Parsed {
 /// parameters, applied as if it were in the URL.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Presets {
-    presets: Vec<(String, String)>,
+    presets: Vec<(String, Vec<(String, String)>)>,
     /// Refuse every edit that does not come from a preset (`PRESETS_ONLY`).
     pub only: bool,
 }
@@ -86,6 +87,8 @@ impl Presets {
                     ));
                 }
             };
+            let params =
+                target::query_pairs(&query).map_err(|e| format!("preset {name:?}: {e}"))?;
             let mut probe = ImageRequest {
                 source: Source {
                     bucket: None,
@@ -95,9 +98,9 @@ impl Presets {
                 output: Output::default(),
                 headers: Vec::new(),
             };
-            query::overlay(&mut probe, Some(&query), limits)
+            query::overlay(&mut probe, &params, limits)
                 .map_err(|e| format!("preset {name:?}: {e}"))?;
-            presets.push((name, query));
+            presets.push((name, params));
         }
         Ok(Presets {
             presets,
@@ -105,12 +108,12 @@ impl Presets {
         })
     }
 
-    /// The query string of a preset, or 400 naming it.
-    pub fn get(&self, name: &str) -> Result<&str> {
+    /// The decoded query parameters of a preset, or 400 naming it.
+    pub fn get(&self, name: &str) -> Result<&[(String, String)]> {
         self.presets
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, q)| q.as_str())
+            .map(|(_, q)| q.as_slice())
             .ok_or_else(|| {
                 Error::param(
                     "preset",
@@ -180,6 +183,11 @@ pub struct Rules<'a> {
 }
 
 impl Rules<'_> {
+    /// The bucket a request that names none is read from (the first of `SOURCE_BUCKETS`).
+    pub fn default_bucket(&self) -> Option<&str> {
+        self.buckets.first().map(String::as_str)
+    }
+
     /// Checks that a bucket named by a request is allowed.
     pub fn check_bucket(&self, bucket: &str) -> Result<()> {
         if self.buckets.iter().any(|b| b == bucket) {
@@ -537,6 +545,40 @@ pub struct Resize {
     /// Swap the box's width and height when the image's orientation
     /// (portrait or landscape) differs from the box's (Thumbor's `adaptive-fit-in`).
     pub adaptive: bool,
+}
+
+/// The largest box side a resize without enlargement may ask for: the
+/// output is then never larger than the original, so the box may exceed
+/// `MAX_OUTPUT_WIDTH`/`HEIGHT` (as SIH allows); the size actually produced
+/// is checked against them by the transform.
+pub const MAX_BOX_SIDE: u32 = 65_535;
+
+impl Resize {
+    /// The largest box width and height this resize may ask for.
+    pub fn box_limits(without_enlargement: bool, limits: &Limits) -> (u32, u32) {
+        if without_enlargement {
+            (
+                limits.max_width.max(MAX_BOX_SIDE),
+                limits.max_height.max(MAX_BOX_SIDE),
+            )
+        } else {
+            (limits.max_width, limits.max_height)
+        }
+    }
+
+    /// Checks the box against [`Resize::box_limits`], naming the side.
+    pub fn check_box(&self, limits: &Limits) -> Result<()> {
+        let (max_w, max_h) = Resize::box_limits(self.without_enlargement, limits);
+        for (param, side, max) in [("width", self.width, max_w), ("height", self.height, max_h)] {
+            if let Some(v) = side.filter(|v| *v > max) {
+                return Err(Error::param(
+                    param,
+                    format!("{param}={v} is above the maximum of {max}"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Clockwise rotation in quarter turns.

@@ -43,39 +43,34 @@ pub const PARAMS: &[&str] = &[
     "animated",
 ];
 
-/// Parses `path` (still percent-encoded, with its leading `/`) and the raw query string.
+/// Parses `path` (still percent-encoded, with its leading `/`) and the raw
+/// query string, through their canonical form ([`super::target::Target`]).
 pub fn parse(path: &str, query: Option<&str>, limits: &Limits) -> Result<ImageRequest> {
+    let target = super::target::Target::parse(path, query)?;
     let mut request = ImageRequest {
         source: Source {
             bucket: None,
-            key: super::decode_key(path)?,
+            key: super::decode_key(&target.path)?,
         },
         edits: Vec::new(),
         output: Output::default(),
         headers: Vec::new(),
     };
-    overlay(&mut request, query, limits)?;
+    overlay(&mut request, &target.query, limits)?;
     Ok(request)
 }
 
 /// Applies query parameters on top of a request of any style, as SIH v7 does:
 /// a parameter replaces the path's or JSON's edit of the same name. An edit
 /// the request did not have goes where this style would put it: rotations and
-/// mirrors first, the resize after them, filters last.
-pub fn overlay(request: &mut ImageRequest, query: Option<&str>, limits: &Limits) -> Result<()> {
-    let mut values: Vec<(&'static str, String)> = Vec::new();
-    for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        if let Some(known) = PARAMS.iter().find(|p| **p == name) {
-            values.retain(|(n, _)| n != known);
-            values.push((known, value.into_owned()));
-        }
-    }
-    let get = |name: &str| {
-        values
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-    };
+/// mirrors first, the resize after them, filters last. `params` are the
+/// decoded pairs of [`super::target::Target`]; the last value of each name wins.
+pub fn overlay(
+    request: &mut ImageRequest,
+    params: &[(String, String)],
+    limits: &Limits,
+) -> Result<()> {
+    let get = |name: &str| super::target::last(params, name);
     let edits = &mut request.edits;
 
     if let Some(v) = get("rotate") {
@@ -501,8 +496,13 @@ mod tests {
         );
         assert_eq!(parse("/a+b.jpg", None, &l).unwrap().source.key, "a+b.jpg");
         assert!(matches!(parse("/", None, &l), Err(Error::MissingKey)));
+        // a path that is not UTF-8 has no canonical form (request::target)
         assert!(matches!(
             parse("/%FF.jpg", None, &l),
+            Err(Error::MalformedUrl(_))
+        ));
+        assert!(matches!(
+            parse("/%00.jpg", None, &l),
             Err(Error::InvalidKey { .. })
         ));
         // a query `+` is a space, as in HTML forms
