@@ -470,7 +470,12 @@ fn sign_command_prints_a_verifiable_url() {
         .split_once('?')
         .unwrap();
     let keys = Keyring::from_json(r#"[{"id":"b","secret":"two"}]"#).unwrap();
-    let grant = keys.verify(path, Some(query), SystemTime::now()).unwrap();
+    let grant = keys
+        .verify(
+            &image_handler::request::target::Target::parse(path, Some(query)).unwrap(),
+            SystemTime::now(),
+        )
+        .unwrap();
     assert!(grant.expires.unwrap() > SystemTime::now() + Duration::from_secs(3500));
 
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_image-handler"))
@@ -495,4 +500,88 @@ async fn an_added_preset_cannot_ride_on_a_signature() {
     // an extra, unsigned preset placed before the signed one changes nothing
     let forged = url.replace("?preset=small", "?preset=huge&preset=small");
     assert_size(&s.get(&forged).await.image("image/png"), 20, 10);
+}
+
+/// SIH answers a box above the output limit with the original's size when
+/// enlargement is off (issue 15): the limit applies to the size produced.
+#[tokio::test]
+async fn without_enlargement_the_limit_applies_to_the_size_produced() {
+    let (s, dir) = server("no-enlargement", Config::default()).await;
+    dir.write("wide.jpg", &jpeg(&canvas(2560, 1600, BLUE, &[]), 80));
+    for url in [
+        b64(r#"{"key":"wide.jpg","edits":{"resize":{"width":5000,"withoutEnlargement":true}}}"#),
+        b64(
+            r#"{"key":"wide.jpg","edits":{"resize":{"width":5000,"height":5000,"fit":"inside","withoutEnlargement":true}}}"#,
+        ),
+        "/fit-in/5000x5000/filters:no_upscale()/wide.jpg".to_string(),
+    ] {
+        let r = s.get(&url).await;
+        assert_eq!(r.status, 200, "{url}: {}", r.text());
+        assert_size(&r.image("image/jpeg"), 2560, 1600);
+    }
+    // with enlargement the box itself is bounded, as before
+    for url in [
+        b64(r#"{"key":"wide.jpg","edits":{"resize":{"width":5000}}}"#),
+        "/fit-in/5000x5000/wide.jpg".to_string(),
+        "/wide.jpg?width=5000".to_string(),
+    ] {
+        let r = s.get(&url).await;
+        assert_eq!(
+            (r.status, error_code(&r).as_str()),
+            (400, "InvalidParameter"),
+            "{url}"
+        );
+    }
+    // an original above the limit is not passed through at full size: the
+    // size produced is still checked
+    dir.write("huge.png", &png(&canvas(5000, 100, BLUE, &[])));
+    let r = s
+        .get(&b64(
+            r#"{"key":"huge.png","edits":{"resize":{"width":6000,"withoutEnlargement":true}}}"#,
+        ))
+        .await;
+    assert_eq!(
+        (r.status, error_code(&r).as_str()),
+        (400, "InvalidParameter")
+    );
+    // and a contain box without enlargement cannot pad past the limit
+    let r = s
+        .get(&b64(
+            r#"{"key":"wide.jpg","edits":{"resize":{"width":5000,"height":5000,"fit":"contain","withoutEnlargement":true}}}"#,
+        ))
+        .await;
+    assert_eq!(
+        (r.status, error_code(&r).as_str()),
+        (400, "InvalidParameter")
+    );
+}
+
+/// `PRESETS_ONLY` refuses a base64 request that sets response headers, as it
+/// refuses any other choice that is not a preset (issue 15).
+#[tokio::test]
+async fn presets_only_refuses_request_headers() {
+    let config = Config {
+        presets: image_handler::request::Presets::from_json(
+            r#"{"thumb":"width=50"}"#,
+            &Default::default(),
+        )
+        .map(|mut p| {
+            p.only = true;
+            p
+        })
+        .unwrap(),
+        ..Config::default()
+    };
+    let (s, _dir) = server("presets-only-headers", config).await;
+    assert_eq!(s.get("/quad.png?preset=thumb").await.status, 200);
+    let r = s
+        .get(&format!(
+            "{}?preset=thumb",
+            b64(r#"{"key":"quad.png","headers":{"x-custom":"1"}}"#)
+        ))
+        .await;
+    assert_eq!(
+        (r.status, error_code(&r).as_str()),
+        (400, "InvalidParameter")
+    );
 }

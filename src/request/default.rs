@@ -520,8 +520,13 @@ fn resize(value: &Value, rules: &Rules) -> Result<Option<Resize>> {
         Value::Object(o) => o,
         other => return Err(not_an_object("resize", other)),
     };
-    let width = dimension("resize.width", field(object, "width"), limits.max_width)?;
-    let height = dimension("resize.height", field(object, "height"), limits.max_height)?;
+    let without_enlargement = match field(object, "withoutEnlargement") {
+        None => false,
+        Some(v) => flag("resize.withoutEnlargement", v)?,
+    };
+    let (max_w, max_h) = Resize::box_limits(without_enlargement, &limits);
+    let width = dimension("resize.width", field(object, "width"), max_w)?;
+    let height = dimension("resize.height", field(object, "height"), max_h)?;
     let fit = match field(object, "fit") {
         None => Fit::default(),
         Some(v) => v
@@ -544,10 +549,6 @@ fn resize(value: &Value, rules: &Rules) -> Result<Option<Resize>> {
     let background = field(object, "background")
         .map(|v| color("resize.background", v))
         .transpose()?;
-    let without_enlargement = match field(object, "withoutEnlargement") {
-        None => false,
-        Some(v) => flag("resize.withoutEnlargement", v)?,
-    };
     if width.is_none() && height.is_none() {
         return Ok(None);
     }

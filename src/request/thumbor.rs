@@ -14,8 +14,9 @@
 //! Options are positional, as in Thumbor: each may appear only in this order
 //! and at most once, and the first segment that is none of the options still
 //! allowed at its place starts the key (so `/100x100/test-100x100/a.jpg` has
-//! the key `test-100x100/a.jpg`). `filters:` segments may repeat, and may be
-//! interleaved with the one `s3:<bucket>` segment (as SIH allows). The *shape*
+//! the key `test-100x100/a.jpg`). `filters:` segments may repeat. The one
+//! `s3:<bucket>` segment may stand anywhere before the key, as SIH allows
+//! (`/s3:b/fit-in/100x100/k.jpg`), but never before a signature. The *shape*
 //! of a segment decides its role and its *values* decide whether the request
 //! is valid: `99999x1` is a size that is too large (400), not a key, and any
 //! segment starting `filters:` is a filter list, whose syntax errors are 400s.
@@ -87,6 +88,14 @@ pub fn parse(path: &str, rules: &Rules<'_>) -> Result<Parsed> {
     let mut hmac = None;
     let mut next = 0;
     'segments: while let Some((segment, after)) = next_segment(rest) {
+        // SIH accepts the `s3:<bucket>` segment anywhere before the key. It
+        // never moves the options on, but a signature may only come first.
+        if let Some(bucket) = segment.strip_prefix(S3) {
+            options.take_bucket(bucket, rules)?;
+            next = next.max(1);
+            rest = after;
+            continue;
+        }
         for (i, stage) in STAGES.iter().enumerate().skip(next) {
             if options.take(*stage, segment, after, &mut hmac, rules)? {
                 next = if *stage == Stage::Tail { i } else { i + 1 };
@@ -103,6 +112,9 @@ pub fn parse(path: &str, rules: &Rules<'_>) -> Result<Parsed> {
     let mut output = Output::default();
     for segment in &options.filters {
         apply_filters(segment, &mut resize, &mut filtered, &mut output)?;
+    }
+    if let Some(r) = &resize {
+        r.check_box(&rules.limits)?;
     }
 
     let mut edits = Vec::new();
@@ -312,28 +324,28 @@ impl Options {
                     self.presets.push(name.to_string());
                     return Ok(true);
                 }
-                if let Some(bucket) = segment.strip_prefix(S3) {
-                    if self.bucket.is_some() {
-                        return Err(Error::param(
-                            "s3",
-                            format!(
-                                "s3:{bucket} is a second bucket: name at most one s3:<bucket> segment"
-                            ),
-                        ));
-                    }
-                    if bucket.is_empty() {
-                        return Err(Error::param(
-                            "s3",
-                            "the s3: segment names no bucket: write s3:<bucket>/",
-                        ));
-                    }
-                    rules.check_bucket(bucket)?;
-                    self.bucket = Some(bucket.to_string());
-                    return Ok(true);
-                }
             }
         }
         Ok(false)
+    }
+
+    /// Takes the one `s3:<bucket>` segment, checked against the allow-list.
+    fn take_bucket(&mut self, bucket: &str, rules: &Rules<'_>) -> Result<()> {
+        if self.bucket.is_some() {
+            return Err(Error::param(
+                "s3",
+                format!("s3:{bucket} is a second bucket: name at most one s3:<bucket> segment"),
+            ));
+        }
+        if bucket.is_empty() {
+            return Err(Error::param(
+                "s3",
+                "the s3: segment names no bucket: write s3:<bucket>/",
+            ));
+        }
+        rules.check_bucket(bucket)?;
+        self.bucket = Some(bucket.to_string());
+        Ok(())
     }
 
     /// The resize the size, fit-in and alignment segments ask for, if any.
@@ -528,9 +540,11 @@ fn parse_size(segment: &str, limits: &Limits) -> Result<Option<Size>> {
             parse_dimension(param, v, max)
         }
     };
+    // Bounded by the output limits once the filters are read: `no_upscale()` lifts them.
+    let (max_w, max_h) = Resize::box_limits(true, limits);
     Ok(Some(Size {
-        width: dimension("width", w, limits.max_width)?,
-        height: dimension("height", h, limits.max_height)?,
+        width: dimension("width", w, max_w)?,
+        height: dimension("height", h, max_h)?,
         flop,
         flip,
     }))
@@ -854,9 +868,11 @@ fn apply_filter(
             if key.is_empty() {
                 return Err(Error::param(name, "watermark names no image key"));
             }
-            let key = percent_decode_str(key)
-                .decode_utf8()
-                .map_err(|_| Error::param(name, "the watermark key is not UTF-8"))?;
+            // The filters segment was percent-decoded once already: decoding
+            // the key again would read `%2541` as `A`, not as `%41`.
+            if key.contains('\0') {
+                return Err(Error::param(name, "the watermark key contains a NUL byte"));
+            }
             let alpha = match list.get(4).map(|a| a.trim()).filter(|a| !a.is_empty()) {
                 Some(a) => a.parse::<u8>().ok().filter(|a| *a <= 100).ok_or_else(|| {
                     Error::param(
@@ -889,7 +905,7 @@ fn apply_filter(
             edits.push(Edit::Overlay(Overlay {
                 source: Source {
                     bucket: Some(bucket.to_string()).filter(|b| !b.is_empty()),
-                    key: key.into_owned(),
+                    key: key.to_string(),
                 },
                 left: Offset::parse(name, list[2])?,
                 top: Offset::parse(name, list[3])?,
@@ -1424,6 +1440,32 @@ mod tests {
         );
         assert_eq!(param("/s3:main/s3:main/a.jpg"), "s3");
         assert_eq!(param("/s3:/a.jpg"), "s3");
+        // SIH accepts the bucket segment anywhere before the key (issue 15)
+        let fit = Edit::Resize(Resize {
+            width: Some(100),
+            height: Some(100),
+            fit: Fit::Inside,
+            position: Position::Centre,
+            background: None,
+            without_enlargement: false,
+            adaptive: false,
+        });
+        for path in [
+            "/s3:main/fit-in/100x100/k.jpg",
+            "/fit-in/s3:main/100x100/k.jpg",
+            "/fit-in/100x100/s3:main/k.jpg",
+            "/fit-in/100x100/filters:quality(80)/s3:main/k.jpg",
+        ] {
+            let r = parsed(path);
+            assert_eq!(r.source.bucket.as_deref(), Some("main"), "{path}");
+            assert_eq!(r.source.key, "k.jpg", "{path}");
+            assert_eq!(r.edits, vec![fit.clone()], "{path}");
+        }
+        // ... but never before thumbor's signature, which would leave it unsigned
+        let hmac = "cST4Ko5_FqwT3BDn-Wf4gO3RFSk=";
+        let p = with_buckets(&format!("/s3:main/{hmac}/a.jpg"), &["main"]).unwrap();
+        assert_eq!(p.hmac, None);
+        assert_eq!(p.request.source.key, format!("{hmac}/a.jpg"));
     }
 
     #[test]
@@ -1816,8 +1858,29 @@ mod tests {
             "/filters:watermark(b,,0,0,0)/a.jpg",
             "/filters:watermark(b,k,0,0,101)/a.jpg",
             "/filters:watermark(b,k)/a.jpg",
+            "/filters:watermark(b,k%00.png,0,0,0)/a.jpg",
         ] {
             assert_eq!(err(bad).status(), 400, "{bad}");
+        }
+        // the key is percent-decoded once, with the rest of the filters segment
+        for (path, key) in [
+            ("/filters:watermark(b,a%2541.png,0,0,0)/k.jpg", "a%41.png"),
+            (
+                "/filters:watermark(b,a%252541.png,0,0,0)/k.jpg",
+                "a%2541.png",
+            ),
+            (
+                "/filters:watermark(b,logos%2Fl%C3%A9.png,0,0,0)/k.jpg",
+                "logos/lé.png",
+            ),
+            ("/filters:watermark(b,100%25.png,0,0,0)/k.jpg", "100%.png"),
+        ] {
+            let r = parsed(path);
+            assert!(
+                matches!(&r.edits[..], [Edit::Overlay(o)] if o.source.key == key),
+                "{path}: {:?}",
+                r.edits
+            );
         }
     }
 
@@ -2081,15 +2144,9 @@ mod tests {
                 assert!(!p.request.source.key.is_empty(), "{path}");
                 for edit in &p.request.edits {
                     if let Edit::Resize(r) = edit {
-                        assert!(
-                            r.width.is_none_or(|w| (1..=limits.max_width).contains(&w)),
-                            "{path}"
-                        );
-                        assert!(
-                            r.height
-                                .is_none_or(|h| (1..=limits.max_height).contains(&h)),
-                            "{path}"
-                        );
+                        let (max_w, max_h) = Resize::box_limits(r.without_enlargement, &limits);
+                        assert!(r.width.is_none_or(|w| (1..=max_w).contains(&w)), "{path}");
+                        assert!(r.height.is_none_or(|h| (1..=max_h).contains(&h)), "{path}");
                     }
                     if let Edit::Blur(sigma) = edit {
                         assert!((0.3..=1000.0).contains(sigma), "{path}");

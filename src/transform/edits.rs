@@ -825,6 +825,18 @@ pub fn plan_resize(w: u32, h: u32, r: &Resize, limits: &Limits) -> Result<Resize
             (bw, bh)
         }
     });
+    // A box without enlargement may exceed the output limits (the request
+    // parsers allow it, as SIH does): the size actually produced may not.
+    let produced = boxed.unwrap_or(scaled);
+    if r.without_enlargement && (produced.0 > limits.max_width || produced.1 > limits.max_height) {
+        return Err(Error::param(
+            "fit",
+            format!(
+                "resizing {w}x{h} without enlargement would give a {}x{} image, above the maximum of {}x{}",
+                produced.0, produced.1, limits.max_width, limits.max_height
+            ),
+        ));
+    }
     Ok(ResizePlan {
         from: (w, h),
         scaled,
