@@ -8,7 +8,7 @@
 //! queue taken before the original is fetched.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
@@ -444,7 +444,8 @@ impl Handler {
     }
 
     /// Who may ask: thumbor's path signature when the path has one, else
-    /// SIH's query signature over the canonical URL when signing is on.
+    /// SIH's query signature over the canonical URL when signing is on, else
+    /// anyone until the URL's `expires`, if it has one.
     async fn authorise(&self, parsed: &request::Parsed, target: &Target) -> Result<Grant> {
         if let Some((hmac, signed)) = &parsed.thumbor_hmac {
             let key = self
@@ -461,7 +462,11 @@ impl Handler {
             None if self.config.secrets_manager.is_some() => Err(Error::SignatureValidation {
                 detail: "signing keys from Secrets Manager were not loaded".into(),
             }),
-            None => Ok(Grant::default()),
+            // Unsigned, `expires` still holds, as in SIH.
+            None => Ok(Grant {
+                expires: signature::check_expires(target, SystemTime::now())?,
+                ..Grant::default()
+            }),
         }
     }
 

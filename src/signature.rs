@@ -213,21 +213,27 @@ impl Keyring {
             .iter()
             .find(|k| hmac_sha256_verify(k.secret.as_bytes(), message.as_bytes(), &given))
             .ok_or(Error::SignatureMismatch)?;
-        let expires = match target.param(EXPIRES_PARAM) {
-            None => None,
-            Some(v) => {
-                let at = parse_expires(v)?;
-                if at <= now {
-                    return Err(Error::Expired);
-                }
-                Some(at)
-            }
-        };
         Ok(Grant {
             prefix: key.prefix.clone(),
             bucket: key.bucket.clone(),
-            expires,
+            expires: check_expires(target, now)?,
         })
+    }
+}
+
+/// Checks a request's `expires` (last value), signed or not, as SIH v7
+/// does: 400 `ImageRequestExpiryFormat` when it is not `YYYYMMDDTHHmmssZ`,
+/// 400 `ImageRequestExpired` when it is past; the time when it is valid.
+pub fn check_expires(target: &Target, now: SystemTime) -> Result<Option<SystemTime>> {
+    match target.param(EXPIRES_PARAM) {
+        None => Ok(None),
+        Some(v) => {
+            let at = parse_expires(v)?;
+            if at <= now {
+                return Err(Error::Expired);
+            }
+            Ok(Some(at))
+        }
     }
 }
 

@@ -651,11 +651,15 @@ fn rotate(value: &Value) -> Result<Option<Rotation>> {
     Rotation::from_degrees("rotate", degrees.rem_euclid(360.0) as i64)
 }
 
-/// A boolean edit or option; `null` is `false`.
+/// A boolean edit or option; `null` is `false`; the strings `"true"` and
+/// `"false"` count as their booleans, any other string is refused.
 fn flag(param: &str, value: &Value) -> Result<bool> {
     match value {
         Value::Bool(b) => Ok(*b),
         Value::Null => Ok(false),
+        // SIH hands these to sharp, which takes the strings too (issue 20)
+        Value::String(s) if s == "true" => Ok(true),
+        Value::String(s) if s == "false" => Ok(false),
         other => Err(Error::param(
             param,
             format!(
@@ -1774,6 +1778,26 @@ mod tests {
             &edits(json!({"overlayWith": {"bucket": "validBucket", "key": "logo.png", "alpha": 150, "wRatio": "x", "options": {"left": "-10", "top": "50p"}}})).unwrap()[..],
             [Edit::Overlay(o)] if o.alpha == 0 && o.width_ratio.is_none() && o.left == super::super::Offset::Pixels(-10) && o.top == super::super::Offset::Percent(50)
         ));
+        // fractional percentages, read as SIH's parseInt reads them (issue 20)
+        for (left, top, l, t) in [
+            ("25.5p", "-10.9p", 25, -10),
+            ("0.5p", "99.99p", 0, 99),
+            ("-100.0p", "100p", -100, 100),
+        ] {
+            assert!(
+                matches!(
+                    &edits(json!({"overlayWith": {"key": "logo.png", "options": {"left": left, "top": top}}})).unwrap()[..],
+                    [Edit::Overlay(o)] if o.left == super::super::Offset::Percent(l) && o.top == super::super::Offset::Percent(t)
+                ),
+                "{left} {top}"
+            );
+        }
+        for bad in ["100.5p", "1e1p", "NaNp", "infp", ".p", "25.5.5p", "25,5p"] {
+            assert!(
+                edits(json!({"overlayWith": {"key": "logo.png", "options": {"left": bad, "top": "0"}}})).is_err(),
+                "{bad}"
+            );
+        }
         assert!(edits(json!({"removeAlpha": false})).unwrap().is_empty());
         // an unsupported edit after a valid one still fails the whole request
         assert!(matches!(
@@ -2089,10 +2113,22 @@ mod tests {
             ("normalize", Edit::Normalize),
             ("normalise", Edit::Normalize),
         ] {
-            assert_eq!(edits(json!({ name: true })).unwrap(), vec![edit], "{name}");
+            assert_eq!(edits(json!({ name: true })).unwrap(), vec![edit.clone()], "{name}");
             assert!(edits(json!({ name: false })).unwrap().is_empty(), "{name}");
             assert!(edits(json!({ name: null })).unwrap().is_empty(), "{name}");
-            for bad in [json!("true"), json!(1), json!({}), json!([])] {
+            // SIH (through sharp) takes the strings too (issue 20)
+            assert_eq!(edits(json!({ name: "true" })).unwrap(), vec![edit], "{name}");
+            assert!(edits(json!({ name: "false" })).unwrap().is_empty(), "{name}");
+            for bad in [
+                json!("True"),
+                json!("yes"),
+                json!("1"),
+                json!(""),
+                json!(" true"),
+                json!(1),
+                json!({}),
+                json!([]),
+            ] {
                 edit_err(json!({ name: bad }), &format!("{name}="));
             }
         }

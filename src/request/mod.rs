@@ -380,7 +380,8 @@ impl Offset {
         }
     }
 
-    /// Parses `10`, `-10`, `50p`, `-50p` (percentages -100 to 100) or `center`.
+    /// Parses `10`, `-10`, `50p`, `-50p`, `25.5p` (percentages -100 to 100,
+    /// truncated to whole ones) or `center`.
     pub fn parse(param: &str, value: &str) -> Result<Offset> {
         let v = value.trim();
         let bad = || {
@@ -395,9 +396,15 @@ impl Offset {
             return Ok(Offset::Center);
         }
         if let Some(p) = v.strip_suffix('p') {
-            let p: i32 = p.parse().map_err(|_| bad())?;
-            return if (-100..=100).contains(&p) {
-                Ok(Offset::Percent(p))
+            // A decimal is accepted and truncated, as SIH's `parseInt` reads
+            // `25.5p` as 25% (issue 20).
+            let p: f64 = p
+                .parse()
+                .ok()
+                .filter(|p: &f64| p.is_finite() && !v.contains(['e', 'E']))
+                .ok_or_else(bad)?;
+            return if (-100.0..=100.0).contains(&p) {
+                Ok(Offset::Percent(p.trunc() as i32))
             } else {
                 Err(bad())
             };

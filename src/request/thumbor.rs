@@ -708,7 +708,18 @@ fn apply_filter(
                 output.format = Some(OutputFormat::Jpeg);
             }
         }
-        "format" => output.format = Some(parse_format(argument(name, args)?)?),
+        "format" => {
+            let value = argument(name, args).unwrap_or("");
+            match parse_format(value) {
+                Ok(format) => output.format = Some(format),
+                // SIH maps these and then fails; we refuse them plainly
+                Err(e) if ["heif", "heic"].contains(&value.to_ascii_lowercase().as_str()) => {
+                    return Err(e);
+                }
+                // SIH ignores any other format name and keeps the source's (issue 20)
+                Err(_) => {}
+            }
+        }
         "quality" => output.quality = Some(parse_quality(name, argument(name, args)?)?),
         "max_bytes" => {
             let v = argument(name, args)?;
@@ -907,8 +918,10 @@ fn apply_filter(
                     bucket: Some(bucket.to_string()).filter(|b| !b.is_empty()),
                     key: key.to_string(),
                 },
-                left: Offset::parse(name, list[2])?,
-                top: Offset::parse(name, list[3])?,
+                // SIH drops a position it cannot read and composites at
+                // sharp's default, the centre (issue 20)
+                left: Offset::parse(name, list[2]).unwrap_or(Offset::Center),
+                top: Offset::parse(name, list[3]).unwrap_or(Offset::Center),
                 alpha,
                 width_ratio: ratio(5)?,
                 height_ratio: ratio(6)?,
@@ -1586,8 +1599,6 @@ mod tests {
         for (path, name) in [
             ("/filters:format(heif)/a", "format"),
             ("/filters:format(heic)/a", "format"),
-            ("/filters:format(test)/a", "format"),
-            ("/filters:format()/a", "format"),
             ("/filters:quality(0)/a", "quality"),
             ("/filters:quality(101)/a", "quality"),
             ("/filters:quality(high)/a", "quality"),
@@ -1597,6 +1608,20 @@ mod tests {
         ] {
             assert_eq!(param(path), name, "{path}");
         }
+        // SIH ignores an unknown format and keeps the source's (issue 20)
+        for path in [
+            "/filters:format(test)/a",
+            "/filters:format()/a",
+            "/filters:format(bmp):grayscale()/a",
+            "/filters:format(png,jpeg)/a",
+        ] {
+            let r = parsed(path);
+            assert_eq!(r.output.format, None, "{path}");
+        }
+        assert_eq!(
+            parsed("/filters:format(png):format(test)/a").output.format,
+            Some(OutputFormat::Png)
+        );
     }
 
     #[test]
@@ -1853,9 +1878,21 @@ mod tests {
         assert!(
             matches!(&r.edits[..], [Edit::Overlay(o)] if o.source.bucket.is_none() && o.left == Offset::Center)
         );
+        // SIH drops positions it cannot read: the overlay goes to the centre
+        for (path, left, top) in [
+            ("/filters:watermark(b,k,x,x,0)/a.jpg", Offset::Center, Offset::Center),
+            ("/filters:watermark(b,k,x,10,0)/a.jpg", Offset::Center, Offset::Pixels(10)),
+            ("/filters:watermark(b,k,5,101p,0)/a.jpg", Offset::Pixels(5), Offset::Center),
+            ("/filters:watermark(b,k,25.5p,é,0)/a.jpg", Offset::Percent(25), Offset::Center),
+        ] {
+            let r = parsed(path);
+            assert!(
+                matches!(&r.edits[..], [Edit::Overlay(o)] if o.left == left && o.top == top),
+                "{path}: {:?}",
+                r.edits
+            );
+        }
         for bad in [
-            "/filters:watermark(b,k,x,0,0)/a.jpg",
-            "/filters:watermark(b,,0,0,0)/a.jpg",
             "/filters:watermark(b,k,0,0,101)/a.jpg",
             "/filters:watermark(b,k)/a.jpg",
             "/filters:watermark(b,k%00.png,0,0,0)/a.jpg",
