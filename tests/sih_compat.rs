@@ -67,10 +67,7 @@ async fn unknown_thumbor_formats_keep_the_source_format() {
         r.image("image/png");
     }
     // heif stays refused, and the query style stays strict (docs/url-api.md)
-    assert_eq!(
-        s.get("/filters:format(heif)/quad.png").await.status,
-        400
-    );
+    assert_eq!(s.get("/filters:format(heif)/quad.png").await.status, 400);
     assert_eq!(s.get("/quad.png?format=test").await.status, 400);
 }
 
@@ -114,7 +111,9 @@ async fn fractional_percent_offsets_are_accepted() {
 async fn boolean_edits_take_true_and_false_strings() {
     let (s, _dir) = server("compat-bool").await;
     let r = s
-        .get(&b64(r#"{"key":"quad.png","edits":{"grayscale":"true","flop":"false"}}"#))
+        .get(&b64(
+            r#"{"key":"quad.png","edits":{"grayscale":"true","flop":"false"}}"#,
+        ))
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let img = r.image("image/png");
@@ -124,6 +123,51 @@ async fn boolean_edits_take_true_and_false_strings() {
     let r = s
         .get(&b64(r#"{"key":"quad.png","edits":{"grayscale":"yes"}}"#))
         .await;
-    assert_eq!((r.status, error_code(&r).as_str()), (400, "InvalidParameter"));
+    assert_eq!(
+        (r.status, error_code(&r).as_str()),
+        (400, "InvalidParameter")
+    );
     assert!(r.json()["message"].as_str().unwrap().contains("grayscale"));
+}
+
+/// 2. Rotation by any angle: the canvas grows to hold the turned image and
+/// the corners are filled with opaque black (sharp's default), in every style.
+#[tokio::test]
+async fn rotation_by_any_angle() {
+    let (s, dir) = server("compat-rotate").await;
+    for (url, degrees) in [
+        ("/filters:rotate(75)/quad.png".to_string(), 75.0),
+        ("/quad.png?rotate=-30.5".to_string(), -30.5),
+        (b64(r#"{"key":"quad.png","edits":{"rotate":45}}"#), 45.0),
+    ] {
+        let r = s.get(&url).await;
+        assert_eq!(r.status, 200, "{url}: {}", r.text());
+        let img = r.image("image/png");
+        let (w, h) = image_handler::request::Rotation::from_degrees("r", degrees)
+            .unwrap()
+            .unwrap()
+            .turned_size(200, 100);
+        assert!(
+            (img.get_width() - w as i32).abs() <= 2 && (img.get_height() - h as i32).abs() <= 2,
+            "{url}: {}x{}, expected about {w}x{h}",
+            img.get_width(),
+            img.get_height()
+        );
+        // a corner is padding, the centre is the picture (blue there)
+        assert_rgb(&img, 0, 0, [0.0, 0.0, 0.0], 1.0);
+        assert_rgb(
+            &img,
+            img.get_width() / 2 + 20,
+            img.get_height() / 2 + 5,
+            BLUE,
+            40.0,
+        );
+    }
+    // a canvas that would outgrow the output limit is refused, not drawn
+    dir.write("big.png", &png(&canvas(4000, 4000, BLUE, &[])));
+    let r = s.get("/big.png?rotate=45").await;
+    assert_eq!(
+        (r.status, error_code(&r).as_str()),
+        (400, "InvalidParameter")
+    );
 }

@@ -13,7 +13,7 @@
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-use crate::request::{Color, Edit, Fit, ImageRequest, Position, Resize, Rotation};
+use crate::request::{Color, Edit, Fit, ImageRequest, Position, Resize};
 
 use super::key_path;
 
@@ -54,7 +54,7 @@ pub fn thumbor_path(request: &ImageRequest) -> Result<String, Unavailable> {
                 }
                 resize = Some(r);
             }
-            Edit::Rotate(r) => filters.push(format!("rotate({})", degrees(*r))),
+            Edit::Rotate(r) => filters.push(format!("rotate({})", r.degrees())),
             Edit::Grayscale => filters.push("grayscale()".into()),
             // thumbor's sigma is radius / 2
             Edit::Blur(sigma) => filters.push(format!("blur({})", sigma * 2.0)),
@@ -172,7 +172,10 @@ pub fn default_path(request: &ImageRequest) -> Result<(String, Value), Unavailab
     };
     for edit in &request.edits {
         match edit {
-            Edit::Rotate(r) => put("rotate", json!(degrees(*r)))?,
+            Edit::Rotate(r) => match r.degrees() {
+                d if d.fract() == 0.0 => put("rotate", json!(d as i64))?,
+                d => put("rotate", json!(d))?,
+            },
             Edit::Flip => put("flip", json!(true))?,
             Edit::Flop => put("flop", json!(true))?,
             Edit::Grayscale => put("grayscale", json!(true))?,
@@ -345,14 +348,6 @@ fn size_segment(width: Option<u32>, height: Option<u32>, flop: bool, flip: bool)
         if flip { "-" } else { "" },
         height.unwrap_or(0)
     )
-}
-
-fn degrees(r: Rotation) -> u32 {
-    match r {
-        Rotation::D90 => 90,
-        Rotation::D180 => 180,
-        Rotation::D270 => 270,
-    }
 }
 
 fn alignment(p: Position) -> (Option<&'static str>, Option<&'static str>) {

@@ -19,7 +19,7 @@ use crate::request::rewrite::Rewrite;
 use crate::request::target::Target;
 use crate::request::{self, Edit, ImageRequest, Limits, Output, Presets, Rules, Source, query};
 use crate::signature::{self, Keyring, SigningKey};
-use crate::transform::edits::{plan_resize, quarter_turns};
+use crate::transform::edits::plan_resize;
 
 use super::{OpsError, key_path};
 
@@ -247,7 +247,7 @@ pub fn output_size(
     let (mut w, mut h) = (width, height);
     for edit in &request.edits {
         match edit {
-            Edit::Rotate(r) if quarter_turns(*r) % 2 == 1 => (w, h) = (h, w),
+            Edit::Rotate(r) => (w, h) = r.turned_size(w, h),
             Edit::Resize(r) => {
                 let plan = plan_resize(w, h, r, limits).ok()?;
                 (w, h) = plan.boxed.unwrap_or(plan.scaled);

@@ -637,18 +637,12 @@ fn rotate(value: &Value) -> Result<Option<Rotation>> {
         return Err(Error::param(
             "rotate",
             format!(
-                "rotate={} is not an angle: use a multiple of 90",
+                "rotate={} is not an angle: use a number of degrees",
                 show(value)
             ),
         ));
     };
-    if degrees % 90.0 != 0.0 {
-        return Err(Error::UnsupportedEdit(
-            "rotate by a non-multiple of 90".to_string(),
-        ));
-    }
-    // Exact for any finite float, so huge angles cannot overflow.
-    Rotation::from_degrees("rotate", degrees.rem_euclid(360.0) as i64)
+    Rotation::from_degrees("rotate", degrees)
 }
 
 /// A boolean edit or option; `null` is `false`; the strings `"true"` and
@@ -2089,14 +2083,14 @@ mod tests {
         ] {
             assert_eq!(edits(json!({ "rotate": v })).unwrap(), r, "{v}");
         }
-        for v in [json!(45), json!(90.5), json!(135), json!(-1e-300)] {
-            assert!(
-                matches!(
-                    edits(json!({ "rotate": v })),
-                    Err(Error::UnsupportedEdit(_))
-                ),
-                "{v}"
-            );
+        // any angle, as SIH (issue 20)
+        for (v, r) in [
+            (json!(45), vec![Edit::Rotate(Rotation::Other(4_500))]),
+            (json!(90.5), vec![Edit::Rotate(Rotation::Other(9_050))]),
+            (json!(-225), vec![Edit::Rotate(Rotation::Other(13_500))]),
+            (json!(-1e-300), vec![]),
+        ] {
+            assert_eq!(edits(json!({ "rotate": v })).unwrap(), r, "{v}");
         }
         for v in [json!("90"), json!(true), json!({"angle": 90})] {
             edit_err(json!({ "rotate": v }), "rotate=");
@@ -2113,12 +2107,23 @@ mod tests {
             ("normalize", Edit::Normalize),
             ("normalise", Edit::Normalize),
         ] {
-            assert_eq!(edits(json!({ name: true })).unwrap(), vec![edit.clone()], "{name}");
+            assert_eq!(
+                edits(json!({ name: true })).unwrap(),
+                vec![edit.clone()],
+                "{name}"
+            );
             assert!(edits(json!({ name: false })).unwrap().is_empty(), "{name}");
             assert!(edits(json!({ name: null })).unwrap().is_empty(), "{name}");
             // SIH (through sharp) takes the strings too (issue 20)
-            assert_eq!(edits(json!({ name: "true" })).unwrap(), vec![edit], "{name}");
-            assert!(edits(json!({ name: "false" })).unwrap().is_empty(), "{name}");
+            assert_eq!(
+                edits(json!({ name: "true" })).unwrap(),
+                vec![edit],
+                "{name}"
+            );
+            assert!(
+                edits(json!({ name: "false" })).unwrap().is_empty(),
+                "{name}"
+            );
             for bad in [
                 json!("True"),
                 json!("yes"),

@@ -588,7 +588,7 @@ impl Resize {
     }
 }
 
-/// Clockwise rotation in quarter turns.
+/// A clockwise rotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Rotation {
     /// 90 degrees clockwise.
@@ -597,23 +597,59 @@ pub enum Rotation {
     D180,
     /// 270 degrees clockwise.
     D270,
+    /// Any other angle, in hundredths of a degree clockwise (1 to 35999, not
+    /// a multiple of 9000). The canvas grows to hold the turned image and
+    /// the corners are filled with opaque black, as sharp's `rotate` does.
+    Other(u16),
 }
 
 impl Rotation {
-    /// The rotation for `degrees` (any multiple of 90, negative allowed); `Ok(None)` for a full turn.
-    pub fn from_degrees(param: &str, degrees: i64) -> Result<Option<Rotation>> {
-        if degrees % 90 != 0 {
+    /// The rotation for `degrees` (any finite angle, negative allowed,
+    /// rounded to a hundredth of a degree); `Ok(None)` for a full turn.
+    pub fn from_degrees(param: &str, degrees: f64) -> Result<Option<Rotation>> {
+        if !degrees.is_finite() {
             return Err(Error::param(
                 param,
-                format!("{param}={degrees} is not a multiple of 90"),
+                format!("{param}={degrees} is not an angle: use a number of degrees"),
             ));
         }
-        Ok(match degrees.rem_euclid(360) {
-            90 => Some(Rotation::D90),
-            180 => Some(Rotation::D180),
-            270 => Some(Rotation::D270),
-            _ => None,
+        // Exact for any finite float, so huge angles cannot overflow.
+        let hundredths = (degrees.rem_euclid(360.0) * 100.0).round() as u32 % 36_000;
+        Ok(match hundredths {
+            0 => None,
+            9_000 => Some(Rotation::D90),
+            18_000 => Some(Rotation::D180),
+            27_000 => Some(Rotation::D270),
+            h => Some(Rotation::Other(h as u16)),
         })
+    }
+
+    /// The angle in degrees clockwise, 0 to 360.
+    pub fn degrees(self) -> f64 {
+        match self {
+            Rotation::D90 => 90.0,
+            Rotation::D180 => 180.0,
+            Rotation::D270 => 270.0,
+            Rotation::Other(h) => f64::from(h) / 100.0,
+        }
+    }
+
+    /// The size of a `width`x`height` image once turned: the bounding box of
+    /// the turned rectangle.
+    pub fn turned_size(self, width: u32, height: u32) -> (u32, u32) {
+        match self {
+            Rotation::D180 => (width, height),
+            Rotation::D90 | Rotation::D270 => (height, width),
+            Rotation::Other(_) => {
+                let (sin, cos) = self.degrees().to_radians().sin_cos();
+                let (w, h) = (f64::from(width), f64::from(height));
+                let side = |v: f64| (v - 1e-6).ceil().clamp(1.0, f64::from(u32::MAX)) as u32;
+                (
+                    side(w * cos.abs() + h * sin.abs()),
+                    side(w * sin.abs() + h * cos.abs()),
+                )
+            }
+        }
     }
 }
 
@@ -1004,20 +1040,29 @@ mod tests {
 
     #[test]
     fn rotations() {
-        assert_eq!(
-            Rotation::from_degrees("rotate", 90).unwrap(),
-            Some(Rotation::D90)
-        );
-        assert_eq!(
-            Rotation::from_degrees("rotate", -90).unwrap(),
-            Some(Rotation::D270)
-        );
-        assert_eq!(
-            Rotation::from_degrees("rotate", 540).unwrap(),
-            Some(Rotation::D180)
-        );
-        assert_eq!(Rotation::from_degrees("rotate", 360).unwrap(), None);
-        assert!(Rotation::from_degrees("rotate", 45).is_err());
+        let r = |d: f64| Rotation::from_degrees("rotate", d).unwrap();
+        assert_eq!(r(90.0), Some(Rotation::D90));
+        assert_eq!(r(-90.0), Some(Rotation::D270));
+        assert_eq!(r(540.0), Some(Rotation::D180));
+        assert_eq!(r(360.0), None);
+        assert_eq!(r(-720.0), None);
+        assert_eq!(r(359.999), None);
+        assert_eq!(r(45.0), Some(Rotation::Other(4_500)));
+        assert_eq!(r(-15.5), Some(Rotation::Other(34_450)));
+        assert_eq!(r(75.004), Some(Rotation::Other(7_500)));
+        assert_eq!(r(9e15), r(9e15 % 360.0));
+        assert!(Rotation::from_degrees("rotate", f64::NAN).is_err());
+        assert!(Rotation::from_degrees("rotate", f64::INFINITY).is_err());
+        // the turned canvas
+        assert_eq!(Rotation::D90.turned_size(200, 100), (100, 200));
+        assert_eq!(Rotation::D180.turned_size(200, 100), (200, 100));
+        assert_eq!(r(45.0).unwrap().turned_size(100, 100), (142, 142));
+        assert_eq!(r(30.0).unwrap().turned_size(200, 100), (224, 187));
+        assert_eq!(r(0.01).unwrap().turned_size(1, 1), (2, 2));
+        for h in [1u16, 4_500, 7_500, 35_999] {
+            let d = Rotation::Other(h).degrees();
+            assert_eq!(r(d), Some(Rotation::Other(h)), "{d}");
+        }
     }
 
     #[test]

@@ -336,19 +336,20 @@ pub fn parse_quality(param: &str, value: &str) -> Result<u8> {
     }
 }
 
-/// Rotation in degrees, a multiple of 90; `""` means none (SIH's auto-orient, which is always on here).
+/// Rotation in degrees clockwise, any angle from -3600 to 3600 (SIH rotates
+/// by any angle); `""` means none (SIH's auto-orient, which is always on here).
 pub fn parse_rotate(param: &str, value: &str) -> Result<Option<Rotation>> {
     if value.is_empty() {
         return Ok(None);
     }
-    let degrees: i64 = value
+    let degrees: f64 = value
         .parse()
         .ok()
-        .filter(|d: &i64| d.abs() <= 3600)
+        .filter(|d: &f64| d.is_finite() && d.abs() <= 3600.0)
         .ok_or_else(|| {
             Error::param(
                 param,
-                format!("{param}={value:?} is not an angle: use 0, 90, 180 or 270"),
+                format!("{param}={value:?} is not an angle: use degrees from -3600 to 3600, such as 90 or 12.5"),
             )
         })?;
     Rotation::from_degrees(param, degrees)
@@ -467,7 +468,8 @@ mod tests {
             ("quality=0", "quality"),
             ("quality=101", "quality"),
             ("format=bmp", "format"),
-            ("rotate=45", "rotate"),
+            ("rotate=4000", "rotate"),
+            ("rotate=NaN", "rotate"),
             ("rotate=abc", "rotate"),
             ("flip=maybe", "flip"),
             ("blur=0", "blur"),

@@ -1844,7 +1844,11 @@ mod tests {
         );
         assert_eq!(edits("/filters:rotate()/a"), vec![]);
         assert_eq!(edits("/filters:rotate(360)/a"), vec![]);
-        assert_eq!(param("/filters:rotate(45)/a"), "rotate");
+        assert_eq!(
+            edits("/filters:rotate(75)/a"),
+            vec![Edit::Rotate(Rotation::Other(7_500))]
+        );
+        assert_eq!(param("/filters:rotate(inf)/a"), "rotate");
         assert_eq!(param("/filters:rotate(abc)/a"), "rotate");
         let r = parsed("/filters:strip_exif():strip_icc()/a");
         assert!(r.edits.is_empty());
@@ -1880,10 +1884,26 @@ mod tests {
         );
         // SIH drops positions it cannot read: the overlay goes to the centre
         for (path, left, top) in [
-            ("/filters:watermark(b,k,x,x,0)/a.jpg", Offset::Center, Offset::Center),
-            ("/filters:watermark(b,k,x,10,0)/a.jpg", Offset::Center, Offset::Pixels(10)),
-            ("/filters:watermark(b,k,5,101p,0)/a.jpg", Offset::Pixels(5), Offset::Center),
-            ("/filters:watermark(b,k,25.5p,é,0)/a.jpg", Offset::Percent(25), Offset::Center),
+            (
+                "/filters:watermark(b,k,x,x,0)/a.jpg",
+                Offset::Center,
+                Offset::Center,
+            ),
+            (
+                "/filters:watermark(b,k,x,10,0)/a.jpg",
+                Offset::Center,
+                Offset::Pixels(10),
+            ),
+            (
+                "/filters:watermark(b,k,5,101p,0)/a.jpg",
+                Offset::Pixels(5),
+                Offset::Center,
+            ),
+            (
+                "/filters:watermark(b,k,25.5p,é,0)/a.jpg",
+                Offset::Percent(25),
+                Offset::Center,
+            ),
         ] {
             let r = parsed(path);
             assert!(

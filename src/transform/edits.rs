@@ -34,12 +34,13 @@ pub struct ResizePlan {
     pub boxed: Option<(u32, u32)>,
 }
 
-/// Number of clockwise quarter turns of a rotation.
-pub fn quarter_turns(r: Rotation) -> u32 {
+/// Number of clockwise quarter turns of a rotation; `None` for another angle.
+pub fn quarter_turns(r: Rotation) -> Option<u32> {
     match r {
-        Rotation::D90 => 1,
-        Rotation::D180 => 2,
-        Rotation::D270 => 3,
+        Rotation::D90 => Some(1),
+        Rotation::D180 => Some(2),
+        Rotation::D270 => Some(3),
+        Rotation::Other(_) => None,
     }
 }
 
@@ -715,6 +716,25 @@ fn rotate(ctx: &mut Ctx, r: Rotation) -> Result<()> {
         Rotation::D90 => Angle::D90,
         Rotation::D180 => Angle::D180,
         Rotation::D270 => Angle::D270,
+        Rotation::Other(_) => {
+            let (w, h) = size(&ctx.image);
+            let (tw, th) = r.turned_size(w, h);
+            check_output_size("rotate", u64::from(tw), u64::from(th), &ctx.job.limits)?;
+            // sharp's default background: opaque black, in every band
+            let bands = ctx.image.get_bands() as usize;
+            let mut background = vec![0.0; bands];
+            if let Some(alpha) = background.last_mut().filter(|_| ctx.image.hasalpha()) {
+                *alpha = 255.0;
+            }
+            ctx.image = ctx
+                .image
+                .rotate_with_opts(
+                    r.degrees(),
+                    VOption::new().set("background", background.as_slice()),
+                )
+                .map_err(vips)?;
+            return Ok(());
+        }
     };
     ctx.image = ctx.image.rot(angle).map_err(vips)?;
     Ok(())

@@ -227,7 +227,8 @@ fn hoistable(edits: &[Edit]) -> Option<(usize, u32)> {
     let mut turns = 0;
     for (i, edit) in edits.iter().enumerate() {
         match edit {
-            Edit::Rotate(r) => turns += edits::quarter_turns(*r),
+            // a turn by another angle grows the canvas the resize sees
+            Edit::Rotate(r) => turns += edits::quarter_turns(*r)?,
             Edit::Flip | Edit::Flop => {}
             Edit::Resize(_) => return Some((i, turns)),
             _ => return None,
