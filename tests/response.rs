@@ -105,6 +105,78 @@ async fn fallback_image_keeps_the_error_status() {
     }
 }
 
+/// The directives of a `Cache-Control` value, lower-cased, with their values.
+fn directives(value: &str) -> Vec<(String, Option<String>)> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| match d.split_once('=') {
+            Some((n, v)) => (n.trim().to_ascii_lowercase(), Some(v.trim().to_string())),
+            None => (d.to_ascii_lowercase(), None),
+        })
+        .collect()
+}
+
+/// A signed URL's expiry caps the lifetimes of the `Cache-Control` in force
+/// (configured, stored or asked for in the request) without widening it:
+/// `private` and `no-store` stay, `public` is never added, `s-maxage` is
+/// capped too.
+#[tokio::test]
+async fn a_signed_expiry_caps_cache_control_without_widening_it() {
+    let keys = Keyring::new(vec![SigningKey::new("k", "secret", None)]).unwrap();
+    let expiry = std::time::SystemTime::now() + std::time::Duration::from_secs(600);
+    let b64 = |json: &str| {
+        use base64::Engine;
+        format!(
+            "/{}",
+            base64::engine::general_purpose::STANDARD.encode(json)
+        )
+    };
+    for configured in [
+        "private, no-store",
+        "no-store",
+        "private",
+        "no-cache",
+        "public, s-maxage=86400, max-age=60",
+        "Public, S-MaxAge=86400",
+    ] {
+        let config = Config {
+            signing: Some(keys.clone()),
+            cache_control: configured.to_string(),
+            ..Config::default()
+        };
+        let s = Server::start(config, Arc::new(EmbeddedOrigin)).await;
+        let in_request = b64(&format!(
+            r#"{{"key":"flower.jpg","edits":{{"resize":{{"width":20}}}},"headers":{{"Cache-Control":"{configured}"}}}}"#
+        ));
+        for url in ["/flower.jpg?width=20", in_request.as_str()] {
+            let r = s
+                .get(&sign_url(&keys, url, None, Some(expiry)).unwrap())
+                .await;
+            assert_eq!(r.status, 200, "{configured} {url}: {}", r.text());
+            let got = r.header("cache-control").unwrap_or_default().to_string();
+            let (before, after) = (directives(configured), directives(&got));
+            let has = |d: &[(String, Option<String>)], name: &str| d.iter().any(|(n, _)| n == name);
+            let ctx = format!("{configured:?} -> {got:?} ({url})");
+            for kept in ["private", "no-store", "no-cache", "public"] {
+                assert_eq!(has(&before, kept), has(&after, kept), "{kept}: {ctx}");
+            }
+            if has(&before, "no-store") {
+                assert!(!has(&after, "max-age"), "max-age added to no-store: {ctx}");
+            } else {
+                assert!(has(&after, "max-age"), "{ctx}");
+            }
+            for (name, value) in &after {
+                if name.ends_with("age") {
+                    let secs: u64 = value.as_deref().unwrap_or("x").parse().expect(&ctx);
+                    assert!(secs <= 600, "{name} outlives the link: {ctx}");
+                }
+            }
+        }
+    }
+}
+
 /// The binary's request log (LOG_FORMAT=json) and EMF metrics (METRICS=emf).
 #[test]
 fn request_log_and_metrics_never_carry_secrets() {
