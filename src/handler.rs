@@ -98,8 +98,13 @@ impl Handler {
             ..RequestLog::default()
         };
         let deadline = Deadline::after(self.config.request_timeout);
-        let answered =
-            tokio::time::timeout(deadline.budget, self.answer(req, &mut log, deadline)).await;
+        // Set once the answer depends on `Accept`: errors from then on vary on it too.
+        let mut consulted_accept = false;
+        let answered = tokio::time::timeout(
+            deadline.budget,
+            self.answer(req, &mut log, deadline, &mut consulted_accept),
+        )
+        .await;
         let mut res = match answered.unwrap_or_else(|_| Err(deadline.error())) {
             Ok(res) => res,
             Err(e) => {
@@ -109,7 +114,11 @@ impl Handler {
                 } else {
                     tracing::debug!(path = %req.uri().path(), code = e.code(), detail = e.detail().unwrap_or(""), "{e}");
                 }
-                self.error_response(&e).await
+                let mut res = self.error_response(&e).await;
+                if consulted_accept {
+                    response::vary_on_accept(res.headers_mut());
+                }
+                res
             }
         };
         log.status = res.status().as_u16();
@@ -164,12 +173,12 @@ impl Handler {
             .max_response_bytes
             .is_none_or(|max| body.len() as u64 <= max)
     }
-
     async fn answer(
         &self,
         req: &Request<()>,
         log: &mut RequestLog,
         deadline: Deadline,
+        consulted_accept: &mut bool,
     ) -> Result<Response<Bytes>> {
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return Err(Error::MethodNotAllowed(req.method().to_string()));
@@ -224,6 +233,7 @@ impl Handler {
 
         // The format depends on Accept only when none was asked for and automatic format is on.
         let vary_accept = request.output.format.is_none() && config.auto_format.enabled();
+        *consulted_accept = vary_accept;
         let accepted = if vary_accept {
             Accepted::from_header(
                 req.headers()

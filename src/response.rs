@@ -226,7 +226,21 @@ fn caching_headers(h: &mut HeaderMap, config: &Config, variant: &Variant) {
         );
     }
     if variant.vary_accept {
-        set(h, header::VARY, "Accept");
+        vary_on_accept(h);
+    }
+}
+
+/// Adds `Vary: Accept`: the answer (an image or an error) depended on the
+/// request's `Accept`, so caches must keep one answer per `Accept`.
+pub fn vary_on_accept(h: &mut HeaderMap) {
+    let listed = h
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("accept") || t.trim() == "*");
+    if !listed {
+        h.append(header::VARY, HeaderValue::from_static("Accept"));
     }
 }
 
@@ -456,9 +470,8 @@ fn common_headers(h: &mut HeaderMap, config: &Config) {
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             "ETag, Server-Timing, Content-Length",
         );
-        if origin != "*" {
-            h.append(header::VARY, HeaderValue::from_static("Origin"));
-        }
+        // The allowed origin is one fixed value, the same whatever the
+        // request's `Origin`: `Vary: Origin` would only split caches.
     }
 }
 

@@ -119,6 +119,45 @@ async fn accept_header_negotiates_format() {
     assert_eq!(png.header("vary"), None);
 }
 
+/// An error that came after the format was negotiated from `Accept` may
+/// depend on it (an output the negotiated encoder cannot produce, or that
+/// does not fit the response cap), so every error from then on varies on
+/// `Accept` like the image would; errors found before, and requests with an
+/// explicit format, do not.
+#[tokio::test]
+async fn errors_after_accept_negotiation_vary_on_accept() {
+    let (server, dir) = fixtures("vary-errors", Config::default()).await;
+    let whole = png(&quadrant());
+    dir.write("broken.png", &whole[..whole.len() / 2]);
+    for accept in ["image/avif,image/webp", "image/webp", "*/*"] {
+        for (url, status, code) in [
+            ("/broken.png?width=50", 400, "InvalidImage"),
+            ("/nope.png", 404, "NoSuchKey"),
+        ] {
+            let reply = server.get_with(url, &[("accept", accept)]).await;
+            assert_error(&reply, status, code);
+            assert!(
+                reply.varies_on("Accept"),
+                "{url} {accept}: Vary: {}",
+                reply.header_all("vary")
+            );
+        }
+    }
+    for (url, status, code) in [
+        ("/broken.png?width=50&format=png", 400, "InvalidImage"),
+        ("/quad.png?width=abc", 400, "InvalidParameter"),
+        ("/nope.png?format=jpeg", 404, "NoSuchKey"),
+    ] {
+        let reply = server.get_with(url, &[("accept", "image/webp")]).await;
+        assert_error(&reply, status, code);
+        assert!(
+            !reply.varies_on("Accept"),
+            "{url}: Vary: {}",
+            reply.header_all("vary")
+        );
+    }
+}
+
 #[tokio::test]
 async fn auto_format_off_keeps_source_format() {
     let config = Config {
@@ -1187,8 +1226,20 @@ async fn cors_headers_when_enabled() {
         reply.header("access-control-allow-origin"),
         Some("https://app.example")
     );
-    assert!(reply.varies_on("Origin"));
     assert!(reply.varies_on("Accept"));
+    // one fixed origin: the answer does not depend on the request's Origin
+    for reply in [
+        reply,
+        server
+            .get_with(
+                "/flower.jpg?width=50",
+                &[("origin", "https://other.example")],
+            )
+            .await,
+        server.get("/flower.jpg?width=abc").await,
+    ] {
+        assert!(!reply.varies_on("Origin"), "{}", reply.header_all("vary"));
+    }
 }
 
 #[tokio::test]
