@@ -13,7 +13,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 
-use crate::config::Config;
+use crate::config::{Config, OutputSettings};
 use crate::error::{Error, Result};
 use crate::keys::Keys;
 use crate::observe::{RequestId, RequestLog};
@@ -248,7 +248,8 @@ impl Handler {
         // A client holding this variant's ETag lets the origin answer "unchanged" unread.
         let overlays = self.fetch_overlays(&request, &grant).await?;
         let overlay_ids: Vec<&str> = overlays.iter().map(|o| o.meta.identity.as_str()).collect();
-        let variant_tag = response::variant_tag(&request, accepted, &overlay_ids);
+        let settings = config.output_settings();
+        let variant_tag = response::variant_tag(&request, accepted, &settings, &overlay_ids);
         let known = response::known_identity(req.headers(), &variant_tag);
         let fetch_started = Instant::now();
         let fetched = self.origin.fetch(&request.source, known.as_deref()).await?;
@@ -278,17 +279,27 @@ impl Handler {
         };
 
         let transform_started = Instant::now();
+        // Every setting the job takes is one the ETag hashed: named in full,
+        // so a new one cannot be left out of either.
+        let OutputSettings {
+            limits,
+            max_input_pixels,
+            max_frames,
+            effort,
+            fast_shrink_on_load,
+            max_response_bytes,
+        } = settings;
         let job = Job {
             bytes: original.bytes.clone(),
             edits: request.edits,
             output: request.output,
             accepted,
-            limits: config.limits,
-            max_input_pixels: config.max_input_pixels,
-            max_frames: config.max_frames,
-            effort: config.effort,
-            fast_shrink: config.fast_shrink_on_load,
-            max_output_bytes: config.max_response_bytes,
+            limits,
+            max_input_pixels,
+            max_frames,
+            effort,
+            fast_shrink: fast_shrink_on_load,
+            max_output_bytes: max_response_bytes,
             overlays: overlays.into_iter().map(|o| o.bytes).collect(),
         };
         let encoded = self

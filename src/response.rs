@@ -1,11 +1,13 @@
 //! HTTP responses: headers, caching, conditional requests and errors.
 //!
-//! Successful images get `Content-Type`, a long `Cache-Control`, an `ETag`
-//! (the original's identity plus the normalised request and, when the format
-//! was negotiated, what the client accepts), `Last-Modified`, `Vary: Accept`
-//! when the format depended on it, CORS headers when enabled and
-//! `Server-Timing`. Errors are JSON `{"status","code","message"}` with a short
-//! `max-age` for 4xx and `no-store` for 5xx.
+//! Successful images get `Content-Type`, a long `Cache-Control` (its
+//! lifetimes capped at a signed URL's expiry, its directives kept), an `ETag`
+//! (the original's identity plus the normalised request, what the client
+//! accepts when the format was negotiated, the output settings and the
+//! engine), `Last-Modified`, `Vary: Accept` when the format depended on it,
+//! CORS headers when enabled and `Server-Timing`. Errors are JSON
+//! `{"status","code","message"}` with a short `max-age` for 4xx and
+//! `no-store` for 5xx.
 
 use std::time::{Duration, SystemTime};
 
@@ -14,7 +16,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Response, StatusCode};
 use sha2::{Digest, Sha256};
 
-use crate::config::Config;
+use crate::config::{Config, OutputSettings};
 use crate::error::Error;
 use crate::origin::Meta;
 use crate::request::ImageRequest;
@@ -34,25 +36,47 @@ pub struct Timings {
 }
 
 /// What names a variant of any original: the normalised request, what the
-/// client accepted (when the format was negotiated), the engine version and
-/// the identities of other originals drawn into it (overlays).
-pub fn variant_tag(request: &ImageRequest, accepted: Accepted, others: &[&str]) -> String {
+/// client accepted (when the format was negotiated), every setting that
+/// changes the output ([`OutputSettings`]), the engine (our version, the
+/// libvips version and the default qualities) and the identities of other
+/// originals drawn into it (overlays). A change of any of them changes the
+/// ETag, so a revalidation never answers 304 for bytes that would now differ.
+pub fn variant_tag(
+    request: &ImageRequest,
+    accepted: Accepted,
+    settings: &OutputSettings,
+    others: &[&str],
+) -> String {
     let mut h = Sha256::new();
     let (canonical, accepted) = (
         request.canonical(),
         serde_json::to_string(&accepted).unwrap_or_default(),
     );
+    // Debug lists every field, nested ones too: a new setting is hashed as it is added.
+    let settings = format!("{settings:?}");
     let fixed = [
         env!("CARGO_PKG_VERSION"),
         ENGINE_REVISION,
+        &engine_version(),
         canonical.as_str(),
         accepted.as_str(),
+        settings.as_str(),
     ];
     for part in fixed.iter().chain(others) {
         h.update(part.as_bytes());
         h.update([0]);
     }
     hex::encode(&h.finalize()[..12])
+}
+
+/// The engine's part of the variant: libvips' version and the default
+/// quality of each lossy format.
+fn engine_version() -> String {
+    use crate::transform::encode::{AVIF_QUALITY, JPEG_QUALITY, TIFF_QUALITY, WEBP_QUALITY};
+    format!(
+        "libvips {}; quality jpeg {JPEG_QUALITY} webp {WEBP_QUALITY} avif {AVIF_QUALITY} tiff {TIFF_QUALITY}",
+        crate::transform::init_vips().unwrap_or_default()
+    )
 }
 
 /// The strong ETag of one variant of one version of an original:
@@ -680,6 +704,34 @@ mod tests {
             if let (false, Some(e), Some(m)) = (had_max_age, until_expires, max_age) {
                 assert!(m <= e, "the added max-age outlives Expires: {ctx}");
             }
+        }
+    }
+
+    #[test]
+    fn the_variant_covers_the_engine_and_every_output_setting() {
+        let vips = crate::transform::init_vips().unwrap();
+        assert!(!vips.is_empty() && engine_version().contains(&vips));
+        let request = ImageRequest {
+            source: crate::request::Source {
+                bucket: None,
+                key: "k.jpg".into(),
+            },
+            edits: Vec::new(),
+            output: Default::default(),
+            headers: Vec::new(),
+        };
+        let tag =
+            |settings: &OutputSettings| variant_tag(&request, Accepted::default(), settings, &[]);
+        let base = Config::default().output_settings();
+        assert_eq!(tag(&base), tag(&base));
+        let mut fast = base;
+        fast.fast_shrink_on_load = true;
+        let mut capped = base;
+        capped.max_response_bytes = Some(1 << 20);
+        let mut effort = base;
+        effort.effort.gif += 1;
+        for changed in [fast, capped, effort] {
+            assert_ne!(tag(&changed), tag(&base), "{changed:?}");
         }
     }
 

@@ -313,6 +313,68 @@ async fn etag_and_conditional_requests() {
     assert_ne!(changed.header("etag"), Some(etag.as_str()));
 }
 
+/// Every setting that changes the output bytes changes the ETag (else a
+/// revalidation after a configuration change would answer 304 for bytes
+/// that now differ); settings that do not change the bytes leave it alone.
+#[tokio::test]
+async fn every_output_setting_changes_the_etag_and_no_other_does() {
+    let etag = |pairs: &'static [(&'static str, &'static str)]| async move {
+        let config = Config::from_lookup(|k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+        .expect("config");
+        let server = embedded(config).await;
+        let reply = server
+            .get_with(
+                "/flower.jpg?width=40",
+                &[("accept", "image/avif,image/webp")],
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{pairs:?}: {}", reply.text());
+        reply.header("etag").expect("ETag").to_string()
+    };
+    let base = etag(&[]).await;
+    assert_eq!(etag(&[]).await, base, "the ETag is stable");
+    for changed in [
+        &[("WEBP_EFFORT", "6")][..],
+        &[("AVIF_EFFORT", "3")],
+        &[("GIF_EFFORT", "7")],
+        &[("FAST_SHRINK_ON_LOAD", "Yes")],
+        &[("MAX_RESPONSE_BYTES", "5000000")],
+        &[("MAX_OUTPUT_WIDTH", "4000")],
+        &[("MAX_OUTPUT_HEIGHT", "4000")],
+        &[("MAX_INPUT_PIXELS", "40000000")],
+        &[("MAX_FRAMES", "100")],
+        &[("AUTO_FORMAT", "webp")],
+    ] {
+        assert_ne!(etag(changed).await, base, "{changed:?} changes the output");
+    }
+    for unrelated in [
+        &[
+            ("CORS_ENABLED", "Yes"),
+            ("CORS_ORIGIN", "https://a.example"),
+        ][..],
+        &[("CACHE_CONTROL", "public, max-age=60")],
+        &[("ERROR_MAX_AGE", "5")],
+        &[("LOG_LEVEL", "debug")],
+        &[("METRICS", "emf")],
+        &[("TRANSFORM_CONCURRENCY", "1"), ("VIPS_CONCURRENCY", "1")],
+        &[("TRANSFORM_QUEUE_SIZE", "3")],
+        &[("REQUEST_TIMEOUT", "20")],
+        &[("MAX_EDITS", "5")],
+        &[("MAX_SOURCE_BYTES", "40000000")],
+    ] {
+        assert_eq!(
+            etag(unrelated).await,
+            base,
+            "{unrelated:?} does not change the output"
+        );
+    }
+}
+
 #[tokio::test]
 async fn embedded_origin_has_etag_without_last_modified() {
     let server = embedded(Config::default()).await;
