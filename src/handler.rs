@@ -15,6 +15,7 @@ use http::{Method, Request, Response, StatusCode, header};
 
 use crate::config::{Config, OutputSettings};
 use crate::error::{Error, Result};
+use crate::fallback::Fallback;
 use crate::keys::Keys;
 use crate::observe::{RequestId, RequestLog};
 use crate::origin::{Fetched, Origin};
@@ -40,7 +41,7 @@ pub struct Handler {
     origin: Arc<dyn Origin>,
     engine: Engine,
     keys: Option<Arc<Keys>>,
-    fallback: Option<(Arc<dyn Origin>, Source)>,
+    fallback: Option<Arc<Fallback>>,
 }
 
 impl Handler {
@@ -65,9 +66,19 @@ impl Handler {
         })
     }
 
-    /// Answers errors with this image (SIH's fallback image), keeping the error's status.
+    /// Answers errors with this image (SIH's fallback image), keeping the
+    /// error's status. The image is loaded now (when on a Tokio runtime) and
+    /// held in memory, refreshed at most every [`crate::fallback::REFRESH`]:
+    /// errors never fetch it.
     pub fn with_fallback(mut self, origin: Arc<dyn Origin>, source: Source) -> Handler {
-        self.fallback = Some((origin, source));
+        let fallback = Fallback::new(
+            origin,
+            source,
+            self.config.max_response_bytes,
+            crate::fallback::REFRESH,
+        );
+        fallback.start();
+        self.fallback = Some(fallback);
         self
     }
 
@@ -152,27 +163,15 @@ impl Handler {
                 | Error::Overloaded { .. }
                 | Error::DeadlineExceeded { .. }
         );
-        if let (Some((origin, source)), false) = (&self.fallback, refused) {
-            match origin.fetch(source, None).await {
-                Ok(Fetched::Full(original)) if self.fits(&original.bytes) => {
-                    return response::fallback(&self.config, e, original);
-                }
-                Ok(_) => {
-                    tracing::warn!(key = %source.key, "the fallback image is too large to return")
-                }
-                Err(f) => {
-                    tracing::warn!(key = %source.key, error = %f, "the fallback image could not be fetched")
-                }
-            }
+        // The copy in memory: an error costs no origin request.
+        if let (Some(fallback), false) = (&self.fallback, refused)
+            && let Some(original) = fallback.get().await
+        {
+            return response::fallback(&self.config, e, original);
         }
         response::error(&self.config, e)
     }
 
-    fn fits(&self, body: &[u8]) -> bool {
-        self.config
-            .max_response_bytes
-            .is_none_or(|max| body.len() as u64 <= max)
-    }
     async fn answer(
         &self,
         req: &Request<()>,
