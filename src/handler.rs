@@ -34,6 +34,15 @@ pub const MAX_OVERLAYS: usize = 4;
 /// `/info/<key>`: the original's metadata as JSON.
 pub const INFO_PREFIX: &str = "/info/";
 
+/// What [`Handler::answer`] learnt before it may have failed, for the error's headers.
+#[derive(Default)]
+struct Seen {
+    /// The answer depends on `Accept`: errors from then on vary on it too.
+    accept: bool,
+    /// The signed URL's expiry: no answer is cached past it.
+    expires: Option<std::time::SystemTime>,
+}
+
 /// Answers image requests.
 #[derive(Clone)]
 pub struct Handler {
@@ -109,11 +118,10 @@ impl Handler {
             ..RequestLog::default()
         };
         let deadline = Deadline::after(self.config.request_timeout);
-        // Set once the answer depends on `Accept`: errors from then on vary on it too.
-        let mut consulted_accept = false;
+        let mut seen = Seen::default();
         let answered = tokio::time::timeout(
             deadline.budget,
-            self.answer(req, &mut log, deadline, &mut consulted_accept),
+            self.answer(req, &mut log, deadline, &mut seen),
         )
         .await;
         let mut res = match answered.unwrap_or_else(|_| Err(deadline.error())) {
@@ -126,9 +134,10 @@ impl Handler {
                     tracing::debug!(path = %req.uri().path(), code = e.code(), detail = e.detail().unwrap_or(""), "{e}");
                 }
                 let mut res = self.error_response(&e).await;
-                if consulted_accept {
+                if seen.accept {
                     response::vary_on_accept(res.headers_mut());
                 }
+                response::cap_lifetime(res.headers_mut(), seen.expires);
                 res
             }
         };
@@ -177,7 +186,7 @@ impl Handler {
         req: &Request<()>,
         log: &mut RequestLog,
         deadline: Deadline,
-        consulted_accept: &mut bool,
+        seen: &mut Seen,
     ) -> Result<Response<Bytes>> {
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return Err(Error::MethodNotAllowed(req.method().to_string()));
@@ -195,6 +204,7 @@ impl Handler {
             config.rewrite.as_ref(),
         )?;
         let (grant, query_applies) = self.authorise(&parsed, path, query).await?;
+        seen.expires = grant.expires;
         let query = query.filter(|_| query_applies);
         let info = info_path.is_some()
             || form_urlencoded::parse(query.unwrap_or("").as_bytes()).any(|(k, _)| k == "info");
@@ -227,12 +237,13 @@ impl Handler {
                 header::HeaderValue::from_str(&config.cache_control)
                     .unwrap_or(header::HeaderValue::from_static("no-store")),
             );
+            response::cap_lifetime(res.headers_mut(), grant.expires);
             return Ok(res);
         }
 
         // The format depends on Accept only when none was asked for and automatic format is on.
         let vary_accept = request.output.format.is_none() && config.auto_format.enabled();
-        *consulted_accept = vary_accept;
+        seen.accept = vary_accept;
         let accepted = if vary_accept {
             Accepted::from_header(
                 req.headers()

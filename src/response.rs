@@ -268,6 +268,23 @@ pub fn vary_on_accept(h: &mut HeaderMap) {
     }
 }
 
+/// Caps the lifetimes of a response's `Cache-Control` at a signed URL's
+/// expiry (for answers other than images: errors, the fallback image, `info`).
+pub fn cap_lifetime(h: &mut HeaderMap, expires: Option<SystemTime>) {
+    if expires.is_none() {
+        return;
+    }
+    let current = h
+        .get(header::CACHE_CONTROL)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let expires_header = h
+        .get(header::EXPIRES)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let capped = cap_max_age(&current, expires, expires_header.as_deref());
+    set(h, header::CACHE_CONTROL, &capped);
+}
+
 /// Caps a `Cache-Control`'s lifetimes at a signed URL's expiry, keeping its
 /// directives (see [`cache_control::cap`]); `expires_header` is a stored
 /// `Expires`, which an added `max-age` would override.

@@ -177,6 +177,49 @@ async fn a_signed_expiry_caps_cache_control_without_widening_it() {
     }
 }
 
+/// What else answers a signed URL with an expiry (errors, SIH's fallback
+/// image, `info`) is not cached past the expiry either.
+#[tokio::test]
+async fn no_answer_to_an_expiring_link_is_cached_past_it() {
+    let dir = TempDir::new("expiring");
+    standard_fixtures(&dir);
+    dir.write("fallback.png", &png(&halves()));
+    let keys = Keyring::new(vec![SigningKey::new("k", "secret", None)]).unwrap();
+    let expiry = std::time::SystemTime::now() + std::time::Duration::from_secs(600);
+    for with_fallback in [false, true] {
+        let config = Config {
+            signing: Some(keys.clone()),
+            error_max_age: 86_400,
+            ..Config::default()
+        };
+        let s = if with_fallback {
+            Server::fs_with_fallback(config, &dir, "fallback.png").await
+        } else {
+            Server::fs(config, &dir).await
+        };
+        for (url, status) in [
+            ("/nope.png", 404),
+            ("/quad.png?width=-1", 400),
+            ("/info/quad.png", 200),
+            ("/quad.png?info", 200),
+        ] {
+            let r = s
+                .get(&sign_url(&keys, url, None, Some(expiry)).unwrap())
+                .await;
+            let ctx = format!("{url} (fallback: {with_fallback})");
+            assert_eq!(r.status, status, "{ctx}: {}", r.text());
+            let cc = r.header("cache-control").unwrap_or_default().to_string();
+            let lifetimes: Vec<u64> = directives(&cc)
+                .into_iter()
+                .filter(|(n, _)| n.ends_with("age"))
+                .map(|(_, v)| v.as_deref().unwrap_or("x").parse().expect(&cc))
+                .collect();
+            assert!(!lifetimes.is_empty(), "{ctx}: {cc}");
+            assert!(lifetimes.iter().all(|&s| s <= 600), "{ctx}: {cc}");
+        }
+    }
+}
+
 /// The binary's request log (LOG_FORMAT=json) and EMF metrics (METRICS=emf).
 #[test]
 fn request_log_and_metrics_never_carry_secrets() {
