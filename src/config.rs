@@ -149,6 +149,44 @@ impl Config {
     }
 }
 
+/// Every setting that changes the bytes of a transformed image for the same
+/// request and `Accept`: the one list of them. The transform's
+/// [`crate::transform::Job`] takes its settings from here, and the ETag's
+/// variant hashes all of it ([`crate::response::variant_tag`]), so a setting
+/// added here changes the ETag without anyone remembering to; a setting the
+/// pipeline reads must come through here. (`AUTO_FORMAT` reaches the ETag
+/// through the [`crate::transform::Accepted`] it masks; presets and rewrites
+/// through the request they produce.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputSettings {
+    /// `MAX_OUTPUT_WIDTH`, `MAX_OUTPUT_HEIGHT`.
+    pub limits: Limits,
+    /// `MAX_INPUT_PIXELS`.
+    pub max_input_pixels: u64,
+    /// `MAX_FRAMES`.
+    pub max_frames: u32,
+    /// `WEBP_EFFORT`, `AVIF_EFFORT`, `GIF_EFFORT`.
+    pub effort: Effort,
+    /// `FAST_SHRINK_ON_LOAD`.
+    pub fast_shrink_on_load: bool,
+    /// `MAX_RESPONSE_BYTES`: a larger output is reduced to fit.
+    pub max_response_bytes: Option<u64>,
+}
+
+impl Config {
+    /// The settings that change a transformed image's bytes.
+    pub fn output_settings(&self) -> OutputSettings {
+        OutputSettings {
+            limits: self.limits,
+            max_input_pixels: self.max_input_pixels,
+            max_frames: self.max_frames,
+            effort: self.effort,
+            fast_shrink_on_load: self.fast_shrink_on_load,
+            max_response_bytes: self.max_response_bytes,
+        }
+    }
+}
+
 /// The CPUs this process may use.
 pub fn cpus() -> usize {
     std::thread::available_parallelism()

@@ -13,8 +13,9 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 
-use crate::config::Config;
+use crate::config::{Config, OutputSettings};
 use crate::error::{Error, Result};
+use crate::fallback::Fallback;
 use crate::keys::Keys;
 use crate::observe::{RequestId, RequestLog};
 use crate::origin::{Fetched, Origin};
@@ -45,6 +46,15 @@ pub struct Authorised {
     pub info: bool,
 }
 
+/// What [`Handler::answer`] learnt before it may have failed, for the error's headers.
+#[derive(Default)]
+struct Seen {
+    /// The answer depends on `Accept`: errors from then on vary on it too.
+    accept: bool,
+    /// The signed URL's expiry: no answer is cached past it.
+    expires: Option<std::time::SystemTime>,
+}
+
 /// Answers image requests.
 #[derive(Clone)]
 pub struct Handler {
@@ -52,7 +62,7 @@ pub struct Handler {
     origin: Arc<dyn Origin>,
     engine: Engine,
     keys: Option<Arc<Keys>>,
-    fallback: Option<(Arc<dyn Origin>, Source)>,
+    fallback: Option<Arc<Fallback>>,
 }
 
 impl Handler {
@@ -77,9 +87,19 @@ impl Handler {
         })
     }
 
-    /// Answers errors with this image (SIH's fallback image), keeping the error's status.
+    /// Answers errors with this image (SIH's fallback image), keeping the
+    /// error's status. The image is loaded now (when on a Tokio runtime) and
+    /// held in memory, refreshed at most every [`crate::fallback::REFRESH`]:
+    /// errors never fetch it.
     pub fn with_fallback(mut self, origin: Arc<dyn Origin>, source: Source) -> Handler {
-        self.fallback = Some((origin, source));
+        let fallback = Fallback::new(
+            origin,
+            source,
+            self.config.max_response_bytes,
+            crate::fallback::REFRESH,
+        );
+        fallback.start();
+        self.fallback = Some(fallback);
         self
     }
 
@@ -110,8 +130,12 @@ impl Handler {
             ..RequestLog::default()
         };
         let deadline = Deadline::after(self.config.request_timeout);
-        let answered =
-            tokio::time::timeout(deadline.budget, self.answer(req, &mut log, deadline)).await;
+        let mut seen = Seen::default();
+        let answered = tokio::time::timeout(
+            deadline.budget,
+            self.answer(req, &mut log, deadline, &mut seen),
+        )
+        .await;
         let mut res = match answered.unwrap_or_else(|_| Err(deadline.error())) {
             Ok(res) => res,
             Err(e) => {
@@ -121,7 +145,12 @@ impl Handler {
                 } else {
                     tracing::debug!(path = %req.uri().path(), code = e.code(), detail = e.detail().unwrap_or(""), "{e}");
                 }
-                self.error_response(&e).await
+                let mut res = self.error_response(&e).await;
+                if seen.accept {
+                    response::vary_on_accept(res.headers_mut());
+                }
+                response::cap_lifetime(res.headers_mut(), seen.expires);
+                res
             }
         };
         log.status = res.status().as_u16();
@@ -155,26 +184,13 @@ impl Handler {
                 | Error::Overloaded { .. }
                 | Error::DeadlineExceeded { .. }
         );
-        if let (Some((origin, source)), false) = (&self.fallback, refused) {
-            match origin.fetch(source, None).await {
-                Ok(Fetched::Full(original)) if self.fits(&original.bytes) => {
-                    return response::fallback(&self.config, e, original);
-                }
-                Ok(_) => {
-                    tracing::warn!(key = %source.key, "the fallback image is too large to return")
-                }
-                Err(f) => {
-                    tracing::warn!(key = %source.key, error = %f, "the fallback image could not be fetched")
-                }
-            }
+        // The copy in memory: an error costs no origin request.
+        if let (Some(fallback), false) = (&self.fallback, refused)
+            && let Some(original) = fallback.get().await
+        {
+            return response::fallback(&self.config, e, original);
         }
         response::error(&self.config, e)
-    }
-
-    fn fits(&self, body: &[u8]) -> bool {
-        self.config
-            .max_response_bytes
-            .is_none_or(|max| body.len() as u64 <= max)
     }
 
     async fn answer(
@@ -182,6 +198,7 @@ impl Handler {
         req: &Request<()>,
         log: &mut RequestLog,
         deadline: Deadline,
+        seen: &mut Seen,
     ) -> Result<Response<Bytes>> {
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return Err(Error::MethodNotAllowed(req.method().to_string()));
@@ -195,6 +212,7 @@ impl Handler {
             grant,
             info,
         } = self.authorised(req.uri().path(), req.uri().query()).await?;
+        seen.expires = grant.expires;
         log.request(&request);
         // A place in the engine before any original is held in memory.
         let ticket = self.engine.admit()?;
@@ -216,11 +234,13 @@ impl Handler {
                 header::HeaderValue::from_str(&config.cache_control)
                     .unwrap_or(header::HeaderValue::from_static("no-store")),
             );
+            response::cap_lifetime(res.headers_mut(), grant.expires);
             return Ok(res);
         }
 
         // The format depends on Accept only when none was asked for and automatic format is on.
         let vary_accept = request.output.format.is_none() && config.auto_format.enabled();
+        seen.accept = vary_accept;
         let accepted = if vary_accept {
             Accepted::from_header(
                 req.headers()
@@ -235,7 +255,8 @@ impl Handler {
         // A client holding this variant's ETag lets the origin answer "unchanged" unread.
         let overlays = self.fetch_overlays(&request, &grant).await?;
         let overlay_ids: Vec<&str> = overlays.iter().map(|o| o.meta.identity.as_str()).collect();
-        let variant_tag = response::variant_tag(&request, accepted, &overlay_ids);
+        let settings = config.output_settings();
+        let variant_tag = response::variant_tag(&request, accepted, &settings, &overlay_ids);
         let known = response::known_identity(req.headers(), &variant_tag);
         let fetch_started = Instant::now();
         let fetched = self.origin.fetch(&request.source, known.as_deref()).await?;
@@ -265,17 +286,27 @@ impl Handler {
         };
 
         let transform_started = Instant::now();
+        // Every setting the job takes is one the ETag hashed: named in full,
+        // so a new one cannot be left out of either.
+        let OutputSettings {
+            limits,
+            max_input_pixels,
+            max_frames,
+            effort,
+            fast_shrink_on_load,
+            max_response_bytes,
+        } = settings;
         let job = Job {
             bytes: original.bytes.clone(),
             edits: request.edits,
             output: request.output,
             accepted,
-            limits: config.limits,
-            max_input_pixels: config.max_input_pixels,
-            max_frames: config.max_frames,
-            effort: config.effort,
-            fast_shrink: config.fast_shrink_on_load,
-            max_output_bytes: config.max_response_bytes,
+            limits,
+            max_input_pixels,
+            max_frames,
+            effort,
+            fast_shrink: fast_shrink_on_load,
+            max_output_bytes: max_response_bytes,
             overlays: overlays.into_iter().map(|o| o.bytes).collect(),
         };
         let encoded = self

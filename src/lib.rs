@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod error;
+pub mod fallback;
 pub mod handler;
 pub mod keys;
 pub mod lambda;

@@ -1,11 +1,13 @@
 //! HTTP responses: headers, caching, conditional requests and errors.
 //!
-//! Successful images get `Content-Type`, a long `Cache-Control`, an `ETag`
-//! (the original's identity plus the normalised request and, when the format
-//! was negotiated, what the client accepts), `Last-Modified`, `Vary: Accept`
-//! when the format depended on it, CORS headers when enabled and
-//! `Server-Timing`. Errors are JSON `{"status","code","message"}` with a short
-//! `max-age` for 4xx and `no-store` for 5xx.
+//! Successful images get `Content-Type`, a long `Cache-Control` (its
+//! lifetimes capped at a signed URL's expiry, its directives kept), an `ETag`
+//! (the original's identity plus the normalised request, what the client
+//! accepts when the format was negotiated, the output settings and the
+//! engine), `Last-Modified`, `Vary: Accept` when the format depended on it,
+//! CORS headers when enabled and `Server-Timing`. Errors are JSON
+//! `{"status","code","message"}` with a short `max-age` for 4xx and
+//! `no-store` for 5xx.
 
 use std::time::{Duration, SystemTime};
 
@@ -14,7 +16,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Response, StatusCode};
 use sha2::{Digest, Sha256};
 
-use crate::config::Config;
+use crate::config::{Config, OutputSettings};
 use crate::error::Error;
 use crate::origin::Meta;
 use crate::request::ImageRequest;
@@ -34,25 +36,47 @@ pub struct Timings {
 }
 
 /// What names a variant of any original: the normalised request, what the
-/// client accepted (when the format was negotiated), the engine version and
-/// the identities of other originals drawn into it (overlays).
-pub fn variant_tag(request: &ImageRequest, accepted: Accepted, others: &[&str]) -> String {
+/// client accepted (when the format was negotiated), every setting that
+/// changes the output ([`OutputSettings`]), the engine (our version, the
+/// libvips version and the default qualities) and the identities of other
+/// originals drawn into it (overlays). A change of any of them changes the
+/// ETag, so a revalidation never answers 304 for bytes that would now differ.
+pub fn variant_tag(
+    request: &ImageRequest,
+    accepted: Accepted,
+    settings: &OutputSettings,
+    others: &[&str],
+) -> String {
     let mut h = Sha256::new();
     let (canonical, accepted) = (
         request.canonical(),
         serde_json::to_string(&accepted).unwrap_or_default(),
     );
+    // Debug lists every field, nested ones too: a new setting is hashed as it is added.
+    let settings = format!("{settings:?}");
     let fixed = [
         env!("CARGO_PKG_VERSION"),
         ENGINE_REVISION,
+        &engine_version(),
         canonical.as_str(),
         accepted.as_str(),
+        settings.as_str(),
     ];
     for part in fixed.iter().chain(others) {
         h.update(part.as_bytes());
         h.update([0]);
     }
     hex::encode(&h.finalize()[..12])
+}
+
+/// The engine's part of the variant: libvips' version and the default
+/// quality of each lossy format.
+fn engine_version() -> String {
+    use crate::transform::encode::{AVIF_QUALITY, JPEG_QUALITY, TIFF_QUALITY, WEBP_QUALITY};
+    format!(
+        "libvips {}; quality jpeg {JPEG_QUALITY} webp {WEBP_QUALITY} avif {AVIF_QUALITY} tiff {TIFF_QUALITY}",
+        crate::transform::init_vips().unwrap_or_default()
+    )
 }
 
 /// The strong ETag of one variant of one version of an original:
@@ -209,7 +233,11 @@ fn caching_headers(h: &mut HeaderMap, config: &Config, variant: &Variant) {
     set(
         h,
         header::CACHE_CONTROL,
-        &cap_max_age(cache_control, variant.expires),
+        &cap_max_age(
+            cache_control,
+            variant.expires,
+            variant.meta.expires.as_deref(),
+        ),
     );
     if let Some(expires) = &variant.meta.expires {
         set(h, header::EXPIRES, expires);
@@ -222,26 +250,213 @@ fn caching_headers(h: &mut HeaderMap, config: &Config, variant: &Variant) {
         );
     }
     if variant.vary_accept {
-        set(h, header::VARY, "Accept");
+        vary_on_accept(h);
     }
 }
 
-/// Caps a `Cache-Control`'s lifetime at a signed URL's expiry.
-fn cap_max_age(cache_control: &str, expires: Option<SystemTime>) -> String {
+/// Adds `Vary: Accept`: the answer (an image or an error) depended on the
+/// request's `Accept`, so caches must keep one answer per `Accept`.
+pub fn vary_on_accept(h: &mut HeaderMap) {
+    let listed = h
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("accept") || t.trim() == "*");
+    if !listed {
+        h.append(header::VARY, HeaderValue::from_static("Accept"));
+    }
+}
+
+/// Caps the lifetimes of a response's `Cache-Control` at a signed URL's
+/// expiry (for answers other than images: errors, the fallback image, `info`).
+pub fn cap_lifetime(h: &mut HeaderMap, expires: Option<SystemTime>) {
+    if expires.is_none() {
+        return;
+    }
+    let current = h
+        .get(header::CACHE_CONTROL)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let expires_header = h
+        .get(header::EXPIRES)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let capped = cap_max_age(&current, expires, expires_header.as_deref());
+    set(h, header::CACHE_CONTROL, &capped);
+}
+
+/// Caps a `Cache-Control`'s lifetimes at a signed URL's expiry, keeping its
+/// directives (see [`cache_control::cap`]); `expires_header` is a stored
+/// `Expires`, which an added `max-age` would override.
+fn cap_max_age(
+    cache_control: &str,
+    expires: Option<SystemTime>,
+    expires_header: Option<&str>,
+) -> String {
     let Some(expires) = expires else {
         return cache_control.to_string();
     };
-    let remaining = expires
-        .duration_since(SystemTime::now())
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let current = cache_control
-        .split(',')
-        .filter_map(|d| d.trim().strip_prefix("max-age="))
-        .find_map(|v| v.trim().parse::<u64>().ok());
-    match current {
-        Some(age) if age <= remaining => cache_control.to_string(),
-        _ => format!("public, max-age={remaining}"),
+    let now = SystemTime::now();
+    let left = |t: SystemTime| t.duration_since(now).map(|d| d.as_secs()).unwrap_or(0);
+    // An `Expires` that cannot be read means "already expired" (RFC 9111 §5.3).
+    let until_expires = expires_header.map(|e| httpdate::parse_http_date(e).map(left).unwrap_or(0));
+    cache_control::cap(cache_control, left(expires), until_expires)
+}
+
+/// `Cache-Control` directives (RFC 9111 §5.2), read as caches read them:
+/// names without regard to case, values as tokens or quoted strings (a
+/// comma inside quotes does not end a directive), whitespace around each
+/// part ignored.
+mod cache_control {
+    /// One directive: its name in lower case and its value with any quotes removed.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Directive {
+        /// The name, lower-cased.
+        pub name: String,
+        /// The value, unquoted and unescaped.
+        pub value: Option<String>,
+    }
+
+    impl Directive {
+        /// The directive in canonical form: `name`, `name=token` or
+        /// `name="quoted"`, so that its quotes always balance.
+        fn render(&self) -> String {
+            match &self.value {
+                None => self.name.clone(),
+                Some(v) if !v.is_empty() && v.bytes().all(is_tchar) => format!("{}={v}", self.name),
+                Some(v) => {
+                    let escaped = v.replace('\\', "\\\\").replace('"', "\\\"");
+                    format!("{}=\"{escaped}\"", self.name)
+                }
+            }
+        }
+    }
+
+    /// A token character (RFC 9110 §5.6.2).
+    fn is_tchar(b: u8) -> bool {
+        b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    }
+
+    /// Splits a `Cache-Control` value into its directives. Total: an
+    /// unterminated quoted string runs to the end of the value, and empty
+    /// list elements are skipped (RFC 9110 §5.6.1).
+    pub fn parse(value: &str) -> Vec<Directive> {
+        let mut out = Vec::new();
+        let (mut start, mut quoted, mut escaped) = (0, false, false);
+        for (i, c) in value.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if quoted => escaped = true,
+                '"' => quoted = !quoted,
+                ',' if !quoted => {
+                    out.extend(directive(value.get(start..i).unwrap_or("")));
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        out.extend(directive(value.get(start..).unwrap_or("")));
+        out
+    }
+
+    fn directive(text: &str) -> Option<Directive> {
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        let (name, value) = match text.split_once('=') {
+            Some((name, value)) => (name.trim(), Some(unquote(value.trim()))),
+            None => (text, None),
+        };
+        Some(Directive {
+            name: name.to_ascii_lowercase(),
+            value,
+        })
+    }
+
+    fn unquote(value: &str) -> String {
+        let Some(inner) = value.strip_prefix('"') else {
+            return value.to_string();
+        };
+        let mut out = String::new();
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => out.extend(chars.next()),
+                '"' => break,
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
+    /// A `delta-seconds` value: digits only, saturating when too large (RFC
+    /// 9111 §1.2.2); anything else gives no lifetime at all, 0.
+    pub fn seconds(value: Option<&str>) -> u64 {
+        match value {
+            Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+                v.parse().unwrap_or(u64::MAX)
+            }
+            _ => 0,
+        }
+    }
+
+    /// `value` with every lifetime capped at `remaining` seconds, so that no
+    /// cache keeps the response longer: `max-age` and `s-maxage` are capped,
+    /// `stale-while-revalidate` and `stale-if-error` may only use what is
+    /// left after the freshness lifetime, and a `max-age` is added when there
+    /// is none, unless the response is `no-store` (`until_expires`: the
+    /// seconds a stored `Expires` still gives, which an added `max-age`
+    /// overrides, so it caps that too).
+    ///
+    /// Every other directive is kept (so `private` stays private and
+    /// `public` is never added), written in canonical form so that its
+    /// quotes balance. A directive whose name is not a token is dropped; one
+    /// whose value holds control characters (which no header may carry) or
+    /// `=` (`no-cache="x, max-age=9"`, which a cache splitting on commas
+    /// could misread) is cut down to its name, which for `private` and
+    /// `no-cache` applies to the whole response and so says more, not less.
+    pub fn cap(value: &str, remaining: u64, until_expires: Option<u64>) -> String {
+        let directives: Vec<Directive> = parse(value)
+            .into_iter()
+            .filter(|d| d.name.bytes().all(is_tchar))
+            .collect();
+        let has = |name: &str| directives.iter().any(|d| d.name == name);
+        let mut out: Vec<String> = Vec::with_capacity(directives.len() + 1);
+        let mut fresh = 0;
+        let mut stale = Vec::new();
+        for d in &directives {
+            match d.name.as_str() {
+                "max-age" | "s-maxage" => {
+                    let capped = seconds(d.value.as_deref()).min(remaining);
+                    fresh = fresh.max(capped);
+                    out.push(format!("{}={capped}", d.name));
+                }
+                "stale-while-revalidate" | "stale-if-error" => {
+                    stale.push((out.len(), d));
+                    out.push(String::new());
+                }
+                _ if d.value.as_deref().is_some_and(|v| {
+                    v.contains('=') || v.chars().any(|c| c.is_control() && c != '\t')
+                }) =>
+                {
+                    out.push(d.name.clone())
+                }
+                _ => out.push(d.render()),
+            }
+        }
+        if !has("max-age") && !has("no-store") {
+            let capped = remaining.min(until_expires.unwrap_or(u64::MAX));
+            fresh = fresh.max(capped);
+            out.push(format!("max-age={capped}"));
+        }
+        for (at, d) in stale {
+            let capped = seconds(d.value.as_deref()).min(remaining.saturating_sub(fresh));
+            if let Some(slot) = out.get_mut(at) {
+                *slot = format!("{}={capped}", d.name);
+            }
+        }
+        out.join(", ")
     }
 }
 
@@ -296,9 +511,8 @@ fn common_headers(h: &mut HeaderMap, config: &Config) {
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             "ETag, Server-Timing, Content-Length",
         );
-        if origin != "*" {
-            h.append(header::VARY, HeaderValue::from_static("Origin"));
-        }
+        // The allowed origin is one fixed value, the same whatever the
+        // request's `Origin`: `Vary: Origin` would only split caches.
     }
 }
 
@@ -326,5 +540,298 @@ mod tests {
         assert!(if_none_match(&h, "\"abc\""));
         h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"abd\""));
         assert!(!if_none_match(&h, "\"abc\""));
+    }
+
+    /// A small deterministic generator (xorshift), so failures replay.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+            items[self.below(items.len())]
+        }
+    }
+
+    const NAMES: &[&str] = &[
+        "max-age",
+        "s-maxage",
+        "public",
+        "private",
+        "no-store",
+        "no-cache",
+        "immutable",
+        "must-revalidate",
+        "proxy-revalidate",
+        "stale-while-revalidate",
+        "stale-if-error",
+        "no-transform",
+        "x-ext",
+    ];
+
+    const VALUES: &[&str] = &[
+        "0",
+        "5",
+        "599",
+        "600",
+        "601",
+        "31536000",
+        "99999999999999999999999999",
+        "-5",
+        "1.5",
+        "abc",
+        "",
+        "\"100000\"",
+        "\"a, max-age=999999\"",
+        "\"Set-Cookie, X-Foo\"",
+        "\"unterminated, s-maxage=999999",
+        "\"esc\\\"aped, max-age=1\"",
+        "\"é€\"",
+        "\"tab\there\"",
+        "5\r\nx: y",
+        "\u{7f}",
+    ];
+
+    /// Mixes the case of ASCII letters.
+    fn mixed_case(rng: &mut Rng, s: &str) -> String {
+        s.chars()
+            .map(|c| {
+                if rng.below(2) == 0 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
+            })
+            .collect()
+    }
+
+    /// A hostile `Cache-Control` value: directives from [`NAMES`] in mixed
+    /// case with values from [`VALUES`], odd whitespace and empty elements.
+    fn hostile(rng: &mut Rng) -> String {
+        let spaces = ["", " ", "  ", "\t"];
+        let mut out = String::new();
+        for i in 0..rng.below(6) {
+            if i > 0 || rng.below(4) == 0 {
+                out.push_str(rng.pick(&spaces));
+                out.push_str(if rng.below(6) == 0 { ",," } else { "," });
+            }
+            out.push_str(rng.pick(&spaces));
+            let name = rng.pick(NAMES);
+            out.push_str(&mixed_case(rng, name));
+            if rng.below(3) > 0 {
+                out.push_str(rng.pick(&spaces));
+                out.push('=');
+                out.push_str(rng.pick(&spaces));
+                out.push_str(rng.pick(VALUES));
+            }
+            out.push_str(rng.pick(&spaces));
+        }
+        out
+    }
+
+    /// The lifetimes any cache could read from `value`: by the parser, and
+    /// also by a naive one that splits on every comma (case-blind).
+    fn lifetimes(value: &str) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = cache_control::parse(value)
+            .into_iter()
+            .filter(|d| d.name.contains("age") || d.name.starts_with("stale"))
+            .map(|d| (d.name, cache_control::seconds(d.value.as_deref())))
+            .collect();
+        for part in value.split([',', '"']) {
+            if let Some((name, v)) = part.trim().split_once('=') {
+                let name = name.trim().to_ascii_lowercase();
+                let digits: String = v.trim().chars().take_while(char::is_ascii_digit).collect();
+                if name.contains("age") || name.starts_with("stale") {
+                    out.push((name, digits.parse().unwrap_or(0)));
+                }
+            }
+        }
+        out
+    }
+
+    fn names(value: &str) -> Vec<String> {
+        cache_control::parse(value)
+            .into_iter()
+            .map(|d| d.name)
+            .collect()
+    }
+
+    /// Checks every property a capped value must have.
+    #[track_caller]
+    fn check_cap(input: &str, remaining: u64, until_expires: Option<u64>) {
+        let out = cache_control::cap(input, remaining, until_expires);
+        let ctx = format!("{input:?} -> {out:?}");
+        assert!(HeaderValue::from_str(&out).is_ok(), "not a header: {ctx}");
+        let (before, after) = (names(input), names(&out));
+        let found = lifetimes(&out);
+        let fresh = found
+            .iter()
+            .filter(|(n, _)| n == "max-age" || n == "s-maxage")
+            .map(|(_, v)| *v)
+            .max()
+            .unwrap_or(0);
+        for (name, v) in &found {
+            assert!(*v <= remaining, "{name}={v} outlives the link: {ctx}");
+            if name.starts_with("stale") {
+                assert!(fresh + v <= remaining, "{name} outlives the link: {ctx}");
+            }
+        }
+        // a parse of the output reads exactly what was written (quotes balance)
+        for d in cache_control::parse(&out) {
+            if d.name.contains("age") {
+                assert!(
+                    d.value.as_deref().is_some_and(|v| v.parse::<u64>().is_ok()),
+                    "{ctx}"
+                );
+            }
+        }
+        for kept in [
+            "private",
+            "no-store",
+            "no-cache",
+            "must-revalidate",
+            "immutable",
+        ] {
+            if before.iter().any(|n| n == kept) {
+                assert!(after.iter().any(|n| n == kept), "{kept} lost: {ctx}");
+            }
+        }
+        if after.iter().any(|n| n == "public") {
+            assert!(before.iter().any(|n| n == "public"), "public added: {ctx}");
+        }
+        let had_max_age = before.iter().any(|n| n == "max-age");
+        if before.iter().any(|n| n == "no-store") && !had_max_age {
+            assert!(
+                !after.iter().any(|n| n == "max-age"),
+                "max-age added to no-store: {ctx}"
+            );
+        }
+        if !before.iter().any(|n| n == "no-store") {
+            let max_age = cache_control::parse(&out)
+                .into_iter()
+                .find(|d| d.name == "max-age")
+                .map(|d| cache_control::seconds(d.value.as_deref()));
+            assert!(max_age.is_some(), "no max-age: {ctx}");
+            if let (false, Some(e), Some(m)) = (had_max_age, until_expires, max_age) {
+                assert!(m <= e, "the added max-age outlives Expires: {ctx}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_variant_covers_the_engine_and_every_output_setting() {
+        let vips = crate::transform::init_vips().unwrap();
+        assert!(!vips.is_empty() && engine_version().contains(&vips));
+        let request = ImageRequest {
+            source: crate::request::Source {
+                bucket: None,
+                key: "k.jpg".into(),
+            },
+            edits: Vec::new(),
+            output: Default::default(),
+            headers: Vec::new(),
+        };
+        let tag =
+            |settings: &OutputSettings| variant_tag(&request, Accepted::default(), settings, &[]);
+        let base = Config::default().output_settings();
+        assert_eq!(tag(&base), tag(&base));
+        let mut fast = base;
+        fast.fast_shrink_on_load = true;
+        let mut capped = base;
+        capped.max_response_bytes = Some(1 << 20);
+        let mut effort = base;
+        effort.effort.gif += 1;
+        for changed in [fast, capped, effort] {
+            assert_ne!(tag(&changed), tag(&base), "{changed:?}");
+        }
+    }
+
+    #[test]
+    fn capping_keeps_the_directives_and_only_narrows() {
+        let cases = [
+            ("private, no-store", "private, no-store"),
+            ("no-store", "no-store"),
+            (
+                "public, max-age=31536000, immutable",
+                "public, max-age=600, immutable",
+            ),
+            ("public, immutable", "public, immutable, max-age=600"),
+            ("private", "private, max-age=600"),
+            ("s-maxage=86400, max-age=60", "s-maxage=600, max-age=60"),
+            ("Max-Age = 99999 , PRIVATE", "max-age=600, private"),
+            (
+                "max-age=700, stale-while-revalidate=100",
+                "max-age=600, stale-while-revalidate=0",
+            ),
+            (
+                "max-age=500, stale-if-error=300",
+                "max-age=500, stale-if-error=100",
+            ),
+            (
+                "private=\"Set-Cookie, X-A\", max-age=9",
+                "private=\"Set-Cookie, X-A\", max-age=9",
+            ),
+            ("no-cache=\"a, max-age=99999\"", "no-cache, max-age=600"),
+            ("x\"", "max-age=600"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(cache_control::cap(input, 600, None), want, "{input}");
+            check_cap(input, 600, None);
+        }
+        // a stored Expires earlier than the link's expiry still governs an added max-age
+        assert_eq!(
+            cache_control::cap("public", 600, Some(30)),
+            "public, max-age=30"
+        );
+    }
+
+    #[test]
+    fn capping_holds_for_generated_hostile_values() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..20_000 {
+            let input = hostile(&mut rng);
+            let remaining = [0, 1, 600, 86_400][rng.below(4)];
+            let until = [None, Some(0), Some(30), Some(u64::MAX)][rng.below(4)];
+            check_cap(&input, remaining, until);
+            // every truncation, at character boundaries
+            if rng.below(50) == 0 {
+                for (i, _) in input.char_indices() {
+                    check_cap(&input[..i], remaining, until);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_parser_reads_generated_directives() {
+        let mut rng = Rng(7);
+        for _ in 0..5_000 {
+            let (name, value) = (
+                rng.pick(NAMES),
+                rng.pick(&["1", "abc", "é", "a, b=c", "q\"x", "b\\s"]),
+            );
+            let quoted = format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""));
+            let shown = mixed_case(&mut rng, name);
+            let written = match rng.below(3) {
+                0 => shown,
+                1 if value.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                    format!("{shown} = {value}")
+                }
+                _ => format!("{shown}={quoted}"),
+            };
+            let header = format!(" {written} ,, x-last");
+            let parsed = cache_control::parse(&header);
+            assert_eq!(parsed.len(), 2, "{header:?}: {parsed:?}");
+            assert_eq!(parsed[0].name, name, "{header:?}");
+            let want = written.contains('=').then(|| value.to_string());
+            assert_eq!(parsed[0].value, want, "{header:?}");
+            assert_eq!(parsed[1].name, "x-last");
+        }
     }
 }

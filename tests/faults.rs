@@ -492,6 +492,80 @@ async fn a_fallback_image_for_an_origin_failure_is_not_cached() {
     );
 }
 
+/// The fallback image is held in memory: a flood of errors, at once and one
+/// after another, costs at most the one load at start-up (and a refresh),
+/// counted at a proxy in front of its S3 bucket.
+#[tokio::test]
+async fn a_flood_of_errors_does_not_fetch_the_fallback_image_again() {
+    let (main, fallback) = (bucket("fbc-main"), bucket("fbc-images"));
+    moto()
+        .bucket(&main, &[("quad.png", png(&quadrant()), None)])
+        .await;
+    moto()
+        .bucket(&fallback, &[("missing.png", png(&halves()), None)])
+        .await;
+    let proxy = FaultProxy::start().await;
+    let settings = |bucket: &str| S3Settings {
+        buckets: vec![bucket.to_string()],
+        force_path_style: true,
+        max_bytes: 50 << 20,
+        ..S3Settings::default()
+    };
+    let origin = S3Origin::new(&moto().sdk_config().await, settings(&main)).unwrap();
+    let fallback_origin =
+        S3Origin::new(&sdk_config(&proxy.endpoint()).await, settings(&fallback)).unwrap();
+    let config = Config {
+        source_buckets: vec![main.clone()],
+        // room for the whole burst: none is shed with 503
+        transform_queue: 64,
+        ..Config::default()
+    };
+    let handler = image_handler::Handler::new(config, Arc::new(origin))
+        .unwrap()
+        .with_fallback(
+            Arc::new(fallback_origin),
+            Source {
+                bucket: Some(fallback),
+                key: "missing.png".into(),
+            },
+        );
+    let s = Server::start_handler(handler).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut burst = tokio::task::JoinSet::new();
+    for i in 0..24 {
+        let (client, url) = (client.clone(), s.url(&format!("/nope-{i}.png")));
+        burst.spawn(async move {
+            let r = client.get(url).send().await.expect("answered");
+            let code = r.headers().get("x-error-code").cloned();
+            (r.status().as_u16(), code)
+        });
+    }
+    while let Some(answer) = burst.join_next().await {
+        let (status, code) = answer.unwrap();
+        assert_eq!(status, 404);
+        assert_eq!(
+            code.as_ref().and_then(|c| c.to_str().ok()),
+            Some("NoSuchKey")
+        );
+    }
+    for i in 0..16 {
+        let url = if i % 2 == 0 {
+            format!("/gone-{i}.png")
+        } else {
+            "/quad.png?width=-1".to_string()
+        };
+        let r = s.get(&url).await;
+        assert!(r.status == 404 || r.status == 400, "{url}: {}", r.status);
+        assert_eq!(r.header("content-type"), Some("image/png"), "{url}");
+        assert_size(&decode(&r.body), 100, 200);
+    }
+    assert!(
+        (1..=2).contains(&proxy.requests()),
+        "{} fetches of the fallback image for 40 errors",
+        proxy.requests()
+    );
+}
+
 // ---------------------------------------------------------------- Secrets Manager
 
 #[tokio::test]

@@ -119,6 +119,45 @@ async fn accept_header_negotiates_format() {
     assert_eq!(png.header("vary"), None);
 }
 
+/// An error that came after the format was negotiated from `Accept` may
+/// depend on it (an output the negotiated encoder cannot produce, or that
+/// does not fit the response cap), so every error from then on varies on
+/// `Accept` like the image would; errors found before, and requests with an
+/// explicit format, do not.
+#[tokio::test]
+async fn errors_after_accept_negotiation_vary_on_accept() {
+    let (server, dir) = fixtures("vary-errors", Config::default()).await;
+    let whole = png(&quadrant());
+    dir.write("broken.png", &whole[..whole.len() / 2]);
+    for accept in ["image/avif,image/webp", "image/webp", "*/*"] {
+        for (url, status, code) in [
+            ("/broken.png?width=50", 400, "InvalidImage"),
+            ("/nope.png", 404, "NoSuchKey"),
+        ] {
+            let reply = server.get_with(url, &[("accept", accept)]).await;
+            assert_error(&reply, status, code);
+            assert!(
+                reply.varies_on("Accept"),
+                "{url} {accept}: Vary: {}",
+                reply.header_all("vary")
+            );
+        }
+    }
+    for (url, status, code) in [
+        ("/broken.png?width=50&format=png", 400, "InvalidImage"),
+        ("/quad.png?width=abc", 400, "InvalidParameter"),
+        ("/nope.png?format=jpeg", 404, "NoSuchKey"),
+    ] {
+        let reply = server.get_with(url, &[("accept", "image/webp")]).await;
+        assert_error(&reply, status, code);
+        assert!(
+            !reply.varies_on("Accept"),
+            "{url}: Vary: {}",
+            reply.header_all("vary")
+        );
+    }
+}
+
 #[tokio::test]
 async fn auto_format_off_keeps_source_format() {
     let config = Config {
@@ -272,6 +311,68 @@ async fn etag_and_conditional_requests() {
         .await;
     assert_eq!(changed.status, 200);
     assert_ne!(changed.header("etag"), Some(etag.as_str()));
+}
+
+/// Every setting that changes the output bytes changes the ETag (else a
+/// revalidation after a configuration change would answer 304 for bytes
+/// that now differ); settings that do not change the bytes leave it alone.
+#[tokio::test]
+async fn every_output_setting_changes_the_etag_and_no_other_does() {
+    let etag = |pairs: &'static [(&'static str, &'static str)]| async move {
+        let config = Config::from_lookup(|k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+        .expect("config");
+        let server = embedded(config).await;
+        let reply = server
+            .get_with(
+                "/flower.jpg?width=40",
+                &[("accept", "image/avif,image/webp")],
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{pairs:?}: {}", reply.text());
+        reply.header("etag").expect("ETag").to_string()
+    };
+    let base = etag(&[]).await;
+    assert_eq!(etag(&[]).await, base, "the ETag is stable");
+    for changed in [
+        &[("WEBP_EFFORT", "6")][..],
+        &[("AVIF_EFFORT", "3")],
+        &[("GIF_EFFORT", "7")],
+        &[("FAST_SHRINK_ON_LOAD", "Yes")],
+        &[("MAX_RESPONSE_BYTES", "5000000")],
+        &[("MAX_OUTPUT_WIDTH", "4000")],
+        &[("MAX_OUTPUT_HEIGHT", "4000")],
+        &[("MAX_INPUT_PIXELS", "40000000")],
+        &[("MAX_FRAMES", "100")],
+        &[("AUTO_FORMAT", "webp")],
+    ] {
+        assert_ne!(etag(changed).await, base, "{changed:?} changes the output");
+    }
+    for unrelated in [
+        &[
+            ("CORS_ENABLED", "Yes"),
+            ("CORS_ORIGIN", "https://a.example"),
+        ][..],
+        &[("CACHE_CONTROL", "public, max-age=60")],
+        &[("ERROR_MAX_AGE", "5")],
+        &[("LOG_LEVEL", "debug")],
+        &[("METRICS", "emf")],
+        &[("TRANSFORM_CONCURRENCY", "1"), ("VIPS_CONCURRENCY", "1")],
+        &[("TRANSFORM_QUEUE_SIZE", "3")],
+        &[("REQUEST_TIMEOUT", "20")],
+        &[("MAX_EDITS", "5")],
+        &[("MAX_SOURCE_BYTES", "40000000")],
+    ] {
+        assert_eq!(
+            etag(unrelated).await,
+            base,
+            "{unrelated:?} does not change the output"
+        );
+    }
 }
 
 #[tokio::test]
@@ -1187,8 +1288,20 @@ async fn cors_headers_when_enabled() {
         reply.header("access-control-allow-origin"),
         Some("https://app.example")
     );
-    assert!(reply.varies_on("Origin"));
     assert!(reply.varies_on("Accept"));
+    // one fixed origin: the answer does not depend on the request's Origin
+    for reply in [
+        reply,
+        server
+            .get_with(
+                "/flower.jpg?width=50",
+                &[("origin", "https://other.example")],
+            )
+            .await,
+        server.get("/flower.jpg?width=abc").await,
+    ] {
+        assert!(!reply.varies_on("Origin"), "{}", reply.header_all("vary"));
+    }
 }
 
 #[tokio::test]

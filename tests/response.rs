@@ -105,6 +105,121 @@ async fn fallback_image_keeps_the_error_status() {
     }
 }
 
+/// The directives of a `Cache-Control` value, lower-cased, with their values.
+fn directives(value: &str) -> Vec<(String, Option<String>)> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| match d.split_once('=') {
+            Some((n, v)) => (n.trim().to_ascii_lowercase(), Some(v.trim().to_string())),
+            None => (d.to_ascii_lowercase(), None),
+        })
+        .collect()
+}
+
+/// A signed URL's expiry caps the lifetimes of the `Cache-Control` in force
+/// (configured, stored or asked for in the request) without widening it:
+/// `private` and `no-store` stay, `public` is never added, `s-maxage` is
+/// capped too.
+#[tokio::test]
+async fn a_signed_expiry_caps_cache_control_without_widening_it() {
+    let keys = Keyring::new(vec![SigningKey::new("k", "secret", None)]).unwrap();
+    let expiry = std::time::SystemTime::now() + std::time::Duration::from_secs(600);
+    let b64 = |json: &str| {
+        use base64::Engine;
+        format!(
+            "/{}",
+            base64::engine::general_purpose::STANDARD.encode(json)
+        )
+    };
+    for configured in [
+        "private, no-store",
+        "no-store",
+        "private",
+        "no-cache",
+        "public, s-maxage=86400, max-age=60",
+        "Public, S-MaxAge=86400",
+    ] {
+        let config = Config {
+            signing: Some(keys.clone()),
+            cache_control: configured.to_string(),
+            ..Config::default()
+        };
+        let s = Server::start(config, Arc::new(EmbeddedOrigin)).await;
+        let in_request = b64(&format!(
+            r#"{{"key":"flower.jpg","edits":{{"resize":{{"width":20}}}},"headers":{{"Cache-Control":"{configured}"}}}}"#
+        ));
+        for url in ["/flower.jpg?width=20", in_request.as_str()] {
+            let r = s
+                .get(&sign_url(&keys, url, None, Some(expiry)).unwrap())
+                .await;
+            assert_eq!(r.status, 200, "{configured} {url}: {}", r.text());
+            let got = r.header("cache-control").unwrap_or_default().to_string();
+            let (before, after) = (directives(configured), directives(&got));
+            let has = |d: &[(String, Option<String>)], name: &str| d.iter().any(|(n, _)| n == name);
+            let ctx = format!("{configured:?} -> {got:?} ({url})");
+            for kept in ["private", "no-store", "no-cache", "public"] {
+                assert_eq!(has(&before, kept), has(&after, kept), "{kept}: {ctx}");
+            }
+            if has(&before, "no-store") {
+                assert!(!has(&after, "max-age"), "max-age added to no-store: {ctx}");
+            } else {
+                assert!(has(&after, "max-age"), "{ctx}");
+            }
+            for (name, value) in &after {
+                if name.ends_with("age") {
+                    let secs: u64 = value.as_deref().unwrap_or("x").parse().expect(&ctx);
+                    assert!(secs <= 600, "{name} outlives the link: {ctx}");
+                }
+            }
+        }
+    }
+}
+
+/// What else answers a signed URL with an expiry (errors, SIH's fallback
+/// image, `info`) is not cached past the expiry either.
+#[tokio::test]
+async fn no_answer_to_an_expiring_link_is_cached_past_it() {
+    let dir = TempDir::new("expiring");
+    standard_fixtures(&dir);
+    dir.write("fallback.png", &png(&halves()));
+    let keys = Keyring::new(vec![SigningKey::new("k", "secret", None)]).unwrap();
+    let expiry = std::time::SystemTime::now() + std::time::Duration::from_secs(600);
+    for with_fallback in [false, true] {
+        let config = Config {
+            signing: Some(keys.clone()),
+            error_max_age: 86_400,
+            ..Config::default()
+        };
+        let s = if with_fallback {
+            Server::fs_with_fallback(config, &dir, "fallback.png").await
+        } else {
+            Server::fs(config, &dir).await
+        };
+        for (url, status) in [
+            ("/nope.png", 404),
+            ("/quad.png?width=-1", 400),
+            ("/info/quad.png", 200),
+            ("/quad.png?info", 200),
+        ] {
+            let r = s
+                .get(&sign_url(&keys, url, None, Some(expiry)).unwrap())
+                .await;
+            let ctx = format!("{url} (fallback: {with_fallback})");
+            assert_eq!(r.status, status, "{ctx}: {}", r.text());
+            let cc = r.header("cache-control").unwrap_or_default().to_string();
+            let lifetimes: Vec<u64> = directives(&cc)
+                .into_iter()
+                .filter(|(n, _)| n.ends_with("age"))
+                .map(|(_, v)| v.as_deref().unwrap_or("x").parse().expect(&cc))
+                .collect();
+            assert!(!lifetimes.is_empty(), "{ctx}: {cc}");
+            assert!(lifetimes.iter().all(|&s| s <= 600), "{ctx}: {cc}");
+        }
+    }
+}
+
 /// The binary's request log (LOG_FORMAT=json) and EMF metrics (METRICS=emf).
 #[test]
 fn request_log_and_metrics_never_carry_secrets() {

@@ -31,7 +31,9 @@ use crate::request::{Edit, Limits, Output, OutputFormat};
 pub use deadline::Deadline;
 pub use format::{Accepted, SourceFormat};
 
-/// Everything a transform needs; nothing here is HTTP.
+/// Everything a transform needs; nothing here is HTTP. Whatever it takes
+/// from the configuration must come from [`crate::config::OutputSettings`],
+/// which the ETag hashes.
 #[derive(Debug, Clone)]
 pub struct Job {
     /// The original file.
