@@ -35,6 +35,16 @@ pub const MAX_OVERLAYS: usize = 4;
 /// `/info/<key>`: the original's metadata as JSON.
 pub const INFO_PREFIX: &str = "/info/";
 
+/// `?info`: the original's metadata as JSON, in any style.
+pub const INFO_PARAM: &str = "info";
+
+/// `?preset=<name>`: a configured preset (`PRESETS`).
+pub const PRESET_PARAM: &str = "preset";
+
+/// The query parameters the handler reads itself, besides the edit
+/// parameters (`request::query::PARAMS`), `signature` and `expires`.
+pub const HANDLER_PARAMS: &[&str] = &[INFO_PARAM, PRESET_PARAM];
+
 /// What a URL authorises, before anything is fetched ([`Handler::authorised`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Authorised {
@@ -344,7 +354,7 @@ impl Handler {
         )?;
         let grant = self.authorise(&parsed, &target).await?;
         let params = applied_query(&parsed, &target);
-        let info = info_path.is_some() || params.iter().any(|(k, _)| k == "info");
+        let info = info_path.is_some() || params.iter().any(|(k, _)| k == INFO_PARAM);
         let request = self.complete(&parsed, params)?;
         if request.edits.len() > config.max_edits {
             return Err(Error::TooManyEdits {
@@ -447,7 +457,7 @@ impl Handler {
         let presets = &self.config.presets;
         // The last value, as for every parameter: a signature covers only the last
         // value of each name, so applying earlier ones would let them be added unsigned.
-        let from_query = request::target::last(params, "preset");
+        let from_query = request::target::last(params, PRESET_PARAM);
         let names: Vec<&str> = parsed
             .presets
             .iter()

@@ -10,6 +10,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use image_handler::handler::HANDLER_PARAMS;
 use image_handler::request::query::PARAMS;
 use image_handler::signature::{EXPIRES_PARAM, SIGNATURE_PARAM};
 use regex::Regex;
@@ -59,17 +60,9 @@ fn the_cloudfront_function_keeps_exactly_the_parameters_the_service_reads() {
     let kept = js_list(&source, "PARAMS");
 
     // Query names the handler reads besides the edit parameters (`?info`,
-    // `?preset=`), found where it compares a parameter name to a literal.
-    let handler = read("src/handler.rs");
-    let compared: BTreeSet<String> = Regex::new(r#"\(k, _\)\| k == "([a-z_]+)""#)
-        .unwrap()
-        .captures_iter(&handler)
-        .map(|c| c[1].to_string())
-        .collect();
-    assert!(
-        compared.contains("preset") && compared.contains("info"),
-        "the scan of src/handler.rs no longer finds ?preset and ?info: {compared:?}"
-    );
+    // `?preset=`): the constants it compares names with.
+    let compared: BTreeSet<String> = HANDLER_PARAMS.iter().map(|p| p.to_string()).collect();
+    assert!(compared.contains("preset") && compared.contains("info"));
 
     let mut read_by_service: BTreeSet<String> = PARAMS.iter().map(|p| p.to_string()).collect();
     read_by_service.insert(SIGNATURE_PARAM.to_string());
@@ -97,9 +90,10 @@ fn the_cloudfront_function_keeps_exactly_the_parameters_the_service_reads() {
     assert_eq!(written, sorted, "PARAMS is kept sorted");
 
     // Every name keeps its last value, `preset` included: src/handler.rs
-    // applies the last `preset` only, because a signature covers only the
-    // last value of each name.
-    assert!(handler.contains(".find(|(k, _)| k == \"preset\")"));
+    // applies the last `preset` only (request::target::last), because a
+    // signature covers only the last value of each name
+    // (tests/styles.rs::an_added_preset_cannot_ride_on_a_signature).
+    assert!(read("src/handler.rs").contains("target::last(params, PRESET_PARAM)"));
     assert!(js_list(&source, "LISTS").is_empty());
 }
 
