@@ -221,8 +221,9 @@ impl Handler {
             request,
             grant,
             info,
-        } = self.authorised(req.uri().path(), req.uri().query()).await?;
-        seen.expires = grant.expires;
+        } = self
+            .authorise_url(req.uri().path(), req.uri().query(), seen)
+            .await?;
         log.request(&request);
         // A place in the engine before any original is held in memory.
         let ticket = self.engine.admit()?;
@@ -339,6 +340,17 @@ impl Handler {
     /// same canonical form, presets and query parameters, the edit count and
     /// the grant's bucket and prefix. `path` and `query` are raw, as in a URL.
     pub async fn authorised(&self, path: &str, query: Option<&str>) -> Result<Authorised> {
+        self.authorise_url(path, query, &mut Seen::default()).await
+    }
+
+    /// [`Handler::authorised`], noting the URL's expiry in `seen` as soon as
+    /// it is known, so that a later refusal is not cached past it either.
+    async fn authorise_url(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        seen: &mut Seen,
+    ) -> Result<Authorised> {
         let config = &self.config;
         // One canonical form of the URL: the signature covers it, the parsers read it.
         let target = Target::parse(path, query)?;
@@ -353,6 +365,7 @@ impl Handler {
             config.rewrite.as_ref(),
         )?;
         let grant = self.authorise(&parsed, &target).await?;
+        seen.expires = grant.expires;
         let params = applied_query(&parsed, &target);
         let info = info_path.is_some() || params.iter().any(|(k, _)| k == INFO_PARAM);
         let request = self.complete(&parsed, params)?;

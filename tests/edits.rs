@@ -852,7 +852,6 @@ async fn unsupported_edits_are_refused_in_each_style() {
             edit("quad.png", r#"{"contentModeration":true}"#),
             "contentModeration",
         ),
-        (edit("quad.png", r#"{"rotate":45}"#), "rotate"),
         (
             edit("quad.png", r#"{"trim":{"lineArt":true}}"#),
             "trim.lineArt",
