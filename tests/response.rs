@@ -68,6 +68,98 @@ async fn outputs_above_the_cap_are_reduced_then_refused() {
     );
 }
 
+/// A resized output is streamed from a sequential (shrink-on-load) decode,
+/// which its first encode consumes: bringing it under the cap must not read
+/// those pixels again (it answered 500 "error in tile"). Every format, in
+/// every URL style, at several caps: 200 within the cap, or 413.
+#[tokio::test]
+async fn resized_outputs_above_the_cap_are_reduced_or_refused_never_failed() {
+    let lossless =
+        b64(r#"{"key":"dune.jpg","edits":{"resize":{"width":1000},"webp":{"lossless":true}}}"#);
+    let cases: &[(&str, &str)] = &[
+        ("/dune.jpg?width=1000", "image/jpeg"),
+        ("/dune.jpg?format=jpeg", "image/jpeg"),
+        ("/dune.jpg?width=1000&format=webp", "image/webp"),
+        ("/dune.jpg?width=1000&format=png", "image/png"),
+        ("/dune.jpg?width=500&format=avif", "image/avif"),
+        (
+            "/dune.jpg?width=900&height=900&fit=cover&format=webp",
+            "image/webp",
+        ),
+        ("/dune.jpg?rotate=90&width=600", "image/jpeg"),
+        ("/orientation.jpg?width=500&format=webp", "image/webp"),
+        ("/alpha.png?width=500", "image/png"),
+        ("/animated.gif?width=300&format=webp", "image/webp"),
+        ("/animated.gif?width=300", "image/gif"),
+        (
+            "/fit-in/800x800/filters:format(webp)/dune.jpg",
+            "image/webp",
+        ),
+        ("/800x0/filters:max_bytes(50000)/dune.jpg", "image/jpeg"),
+        (&lossless, "image/webp"),
+    ];
+    // every case at a few caps; the quick ones (JPEG, PNG) at many more
+    let quick = |url: &str| !url.contains("webp") && !url.contains("avif") && !url.contains("gif");
+    let mut runs: Vec<(u64, &[(&str, &str)])> = Vec::new();
+    for cap in [1024_u64, 4096, 20_000, 60_000] {
+        runs.push((cap, cases));
+    }
+    let quick_cases: Vec<(&str, &str)> = cases.iter().copied().filter(|c| quick(c.0)).collect();
+    let mut cap = 700_u64;
+    while cap < 200_000 {
+        runs.push((cap, &quick_cases));
+        cap = cap * 3 / 2 + 17;
+    }
+    let mut failures = Vec::new();
+    for (cap, cases) in runs {
+        let config = Config {
+            max_response_bytes: Some(cap),
+            ..Config::default()
+        };
+        let s = Server::start(config, Arc::new(EmbeddedOrigin)).await;
+        for &(url, mime) in cases {
+            let what = format!("{url} under a cap of {cap}");
+            let r = s.get(url).await;
+            match r.status {
+                200 => {
+                    assert_eq!(r.header("content-type"), Some(mime), "{what}");
+                    assert!(r.body.len() as u64 <= cap, "{what}: {} bytes", r.body.len());
+                    if url.starts_with("/animated.gif") {
+                        let image = frames(&r.body);
+                        assert_eq!(image.get_int("n-pages").unwrap_or(1), 10, "{what}: frames");
+                    } else {
+                        decode(&r.body);
+                    }
+                }
+                413 => {
+                    assert_error_for(&what, &r, 413, "TooLargeImageException");
+                }
+                _ => failures.push(format!("{what}: {} {}", r.status, r.text())),
+            }
+            // a photograph fits in 20 kB once reduced: it is not refused
+            let lossy = url.starts_with("/dune.jpg") && !url.contains("png");
+            if cap >= 20_000 && lossy && r.status != 200 {
+                failures.push(format!("{what}: {} instead of a reduced image", r.status));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn b64(json: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "/{}",
+        base64::engine::general_purpose::STANDARD.encode(json)
+    )
+}
+
+/// Decodes every frame of an animation (a still image is one frame).
+fn frames(bytes: &[u8]) -> rs_vips::VipsImage {
+    init_vips();
+    rs_vips::VipsImage::new_from_buffer(bytes, "n=-1").expect("decodes with every frame")
+}
+
 #[tokio::test]
 async fn fallback_image_keeps_the_error_status() {
     let dir = TempDir::new("fallback");

@@ -134,14 +134,8 @@ fn run_steps(job: &Job) -> Result<Encoded> {
     }
     let mut encode_time = std::time::Duration::ZERO;
     for (name, step) in STEPS {
-        // The request's deadline: no step starts after it, and libvips work
-        // computed from this image stops at it.
-        super::deadline::checkpoint(&ctx.image)?;
         let started = std::time::Instant::now();
-        step(&mut ctx).map_err(|e| {
-            tracing::debug!(step = name, error = %e, detail = e.detail().unwrap_or(""), "transform step failed");
-            e
-        })?;
+        run_step(&mut ctx, name, *step)?;
         if *name == "encode" {
             encode_time = started.elapsed();
         }
@@ -154,6 +148,37 @@ fn run_steps(job: &Job) -> Result<Encoded> {
         reduced: ctx.reduced,
         encode_time,
     })
+}
+
+/// Runs one step of [`STEPS`] under the request's deadline: no step starts
+/// after it, and libvips work computed from the step's image stops at it.
+fn run_step(ctx: &mut Ctx, name: &str, step: Step) -> Result<()> {
+    super::deadline::checkpoint(&ctx.image)?;
+    step(ctx).map_err(|e| {
+        tracing::debug!(step = name, error = %e, detail = e.detail().unwrap_or(""), "transform step failed");
+        e
+    })
+}
+
+/// Makes the image the encoder reads again, from the original: the steps of
+/// [`STEPS`] before `encode`, on a fresh [`Ctx`]. For an image streamed from
+/// a sequential (shrink-on-load) decode that an encode has already read:
+/// its decoder cannot go back to the top, so reading it again fails ("out of
+/// order read"). Redoing the steps costs a second decode (shrink-on-load, so
+/// at about the output's size) only when an output is too large; keeping
+/// every streamed image in memory in case it has to be encoded twice would
+/// cost memory on every request.
+fn remake_image(ctx: &mut Ctx) -> Result<()> {
+    // The consumed pipeline holds its decoder's buffers: let them go first.
+    ctx.image = VipsImage::new();
+    let mut again = open(ctx.job)?;
+    for (name, step) in STEPS.iter().take_while(|(name, _)| *name != "encode") {
+        run_step(&mut again, name, *step)?;
+    }
+    ctx.image = again.image;
+    ctx.sequential = again.sequential;
+    ctx.pages = again.pages;
+    Ok(())
 }
 
 /// Identifies the original, reads its header and checks limits before any
@@ -421,15 +446,25 @@ const CAP_QUALITY_FLOOR: u8 = 40;
 /// Lambda's response cap: lower the quality of a lossy output (down to
 /// [`CAP_QUALITY_FLOOR`]), then the size, until the output fits; 413 when
 /// even a tenth of the size does not.
+///
+/// Each reduced encode reads the pixels again, so they are first computed
+/// once into memory; an image streamed from a sequential decode, which the
+/// first encode consumed, is made again first (see [`remake_image`]).
 fn fit_response_cap(
     ctx: &mut Ctx,
     settings: encode::Settings,
     start_quality: Option<u8>,
     cap: u64,
 ) -> Result<()> {
+    // Only its size is needed from here: the first output can be large.
+    let mut size = std::mem::take(&mut ctx.encoded).len() as u64;
+    if ctx.sequential {
+        remake_image(ctx)?;
+    }
     let mut quality = None;
     if let (Some(q), false) = (start_quality, settings.lossless) {
         let (out, used) = encode_within(ctx, settings, q, CAP_QUALITY_FLOOR.min(q), cap)?;
+        size = out.len() as u64;
         ctx.encoded = out;
         quality = Some(used);
     } else {
@@ -441,8 +476,8 @@ fn fit_response_cap(
         ..settings
     };
     let mut scale = 1.0_f64;
-    while ctx.encoded.len() as u64 > cap {
-        scale *= ((cap as f64 / ctx.encoded.len() as f64).sqrt() * 0.9).min(0.9);
+    while size > cap {
+        scale *= ((cap as f64 / size as f64).sqrt() * 0.9).min(0.9);
         if scale < 0.1 {
             return Err(Error::TooLargeImage);
         }
@@ -455,7 +490,8 @@ fn fit_response_cap(
             Ok(())
         })?;
         ctx.encoded = encode::encode(&ctx.image, ctx.format, settings)?;
-        if ctx.encoded.len() as u64 > cap {
+        size = ctx.encoded.len() as u64;
+        if size > cap {
             ctx.image = full;
         }
     }
