@@ -213,6 +213,10 @@ struct Drawing<'a, 'input> {
     /// Elements being counted: a reference back to one is a cycle, which
     /// librsvg refuses to draw.
     open: HashSet<NodeId>,
+    /// What a reference to each id draws (count, depth, whether a marker).
+    by_id: HashMap<String, (u64, usize, bool)>,
+    /// Ids being counted (as `open`).
+    open_ids: HashSet<String>,
 }
 
 impl<'a, 'input> Drawing<'a, 'input> {
@@ -223,6 +227,8 @@ impl<'a, 'input> Drawing<'a, 'input> {
             ids: HashMap::new(),
             known: HashMap::new(),
             open: HashSet::new(),
+            by_id: HashMap::new(),
+            open_ids: HashSet::new(),
         };
         let mut kept_elements = 0u64;
         let mut sheets = Vec::new();
@@ -319,24 +325,42 @@ impl<'a, 'input> Drawing<'a, 'input> {
 
 impl<'a, 'input> Drawing<'a, 'input> {
     /// What a reference to `#id` from `from` draws, at `depth`: nothing when
-    /// no kept element has that id, one for a gradient (a paint, not
-    /// drawing), what the element draws otherwise, and for a marker that
-    /// once per vertex of `from`.
+    /// no kept element has that id (or it refers back to itself), one for a
+    /// gradient (a paint, not drawing), what the element draws otherwise, and
+    /// for a marker that once per vertex of `from`. Counted once per id, so
+    /// an id repeated on many elements costs no more work than they are.
     fn reference(&mut self, id: &str, from: Option<&Node>, depth: usize) -> Result<(u64, usize)> {
-        let targets = self.ids.get(id).cloned().unwrap_or_default();
-        let mut most = (0u64, 0usize);
-        for target in targets {
-            let (count, height) = match target.tag_name().name() {
-                "linearGradient" | "radialGradient" => (1, 0),
-                "marker" => {
-                    let (c, h) = self.drawn(target, depth)?;
-                    (c.saturating_mul(from.map_or(1, vertices)), h)
+        let (count, height, marker) = match self.by_id.get(id) {
+            Some(&(count, height, marker)) => {
+                if depth + height > MAX_REFERENCE_DEPTH {
+                    return Err(invalid(&format!(
+                        "its elements and references nest deeper than {MAX_REFERENCE_DEPTH}"
+                    )));
                 }
-                _ => self.drawn(target, depth)?,
-            };
-            most = (most.0.max(count), most.1.max(height));
-        }
-        Ok(most)
+                (count, height, marker)
+            }
+            None => {
+                if !self.open_ids.insert(id.to_string()) {
+                    return Ok((0, 0));
+                }
+                let targets = self.ids.get(id).cloned().unwrap_or_default();
+                let mut most = (0u64, 0usize, false);
+                for target in targets {
+                    let name = target.tag_name().name();
+                    let (c, h) = match name {
+                        "linearGradient" | "radialGradient" => (1, 0),
+                        _ => self.drawn(target, depth)?,
+                    };
+                    most = (most.0.max(c), most.1.max(h), most.2 || name == "marker");
+                }
+                self.open_ids.remove(id);
+                self.by_id.insert(id.to_string(), most);
+                most
+            }
+        };
+        // a marker is drawn at every vertex
+        let times = if marker { from.map_or(1, vertices) } else { 1 };
+        Ok((count.saturating_mul(times), height))
     }
 }
 
@@ -1001,6 +1025,12 @@ mod tests {
                 .trim_end_matches("</svg>")
         )));
         assert!(e.contains("above the limit"), "{e}");
+        // an id on many elements that refer to it is counted once, quickly
+        let started = std::time::Instant::now();
+        clean(&doc(
+            &r##"<rect id="a" fill="url(#a)" clip-path="url(#a)"/>"##.repeat(20_000),
+        ));
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
         // cycles draw nothing (librsvg refuses them) and end
         clean(&doc(
             r##"<g id="a"><use href="#b"/></g><g id="b"><use href="#a"/><rect fill="url(#b)"/></g><use href="#a"/>"##,
