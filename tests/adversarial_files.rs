@@ -647,7 +647,7 @@ fn cut_points(len: usize, rng: &mut Rng) -> Vec<usize> {
 fn flipped(bytes: &[u8], seed: u64) -> Vec<u8> {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
     let mut out = bytes.to_vec();
-    let span = if seed % 2 == 0 {
+    let span = if seed.is_multiple_of(2) {
         out.len().min(64)
     } else {
         out.len()
