@@ -19,7 +19,7 @@ use image_handler::request::{
     self, Edit, ImageRequest, Limits, Output, OutputFormat, Resize, Rotation, Rules,
 };
 use image_handler::signature::{self, Keyring, SigningKey};
-use image_handler::transform::{Job, format, pipeline};
+use image_handler::transform::{Job, format, pipeline, svg as svg_sanitiser};
 
 const LIMITS: Limits = Limits {
     max_width: 1000,
@@ -286,5 +286,72 @@ pub fn decode(data: &[u8]) {
     if let Ok(out) = pipeline::run(&job) {
         assert!(!out.bytes.is_empty(), "an encoded image");
         assert!(out.width >= 1 && out.height >= 1);
+    }
+}
+
+/// The SVG sanitiser: the input as a document (refusals are fine). What it
+/// keeps sanitises to itself again (so nothing hides behind a second
+/// reading), has no script, event handler or `<foreignObject>`, links only
+/// to `#fragments` or canonical embedded PNG/JPEG/GIF/WebP, and draws from
+/// no `url(...)` outside the document.
+pub fn svg(data: &[u8]) {
+    const BUDGET: u64 = 1 << 20;
+    image_handler::transform::init_vips().expect("libvips starts");
+    let Ok(out) = svg_sanitiser::sanitize(data, BUDGET) else {
+        return;
+    };
+    let again = svg_sanitiser::sanitize(&out, BUDGET);
+    assert!(
+        again.as_deref().ok() == Some(&out[..]),
+        "sanitising the output again changes it: {:?} -> {:?}",
+        String::from_utf8_lossy(&out),
+        again.map(|a| String::from_utf8_lossy(&a).into_owned())
+    );
+    let text = std::str::from_utf8(&out).expect("the output is UTF-8");
+    let doc = roxmltree::Document::parse(text).expect("the output is XML");
+    // CSS that reaches nothing outside: no @import, every url() a #fragment
+    let internal = |css: &str| {
+        let lower = css.to_ascii_lowercase();
+        !lower.contains("@import")
+            && lower.match_indices("url(").all(|(i, _)| {
+                let after = lower.get(i + 4..).unwrap_or_default();
+                after
+                    .trim_start()
+                    .trim_start_matches(['"', '\''])
+                    .trim_start()
+                    .starts_with('#')
+            })
+    };
+    for node in doc.descendants().filter(|n| n.is_element()) {
+        let name = node.tag_name().name();
+        assert!(
+            !matches!(name, "script" | "foreignObject" | "animate" | "set" | "a"),
+            "<{name}> kept"
+        );
+        if name == "style" {
+            let css: String = node.children().filter_map(|c| c.text()).collect();
+            assert!(internal(&css), "<style>{css:?} kept");
+        }
+        for attr in node.attributes() {
+            let (n, v) = (attr.name(), attr.value());
+            assert!(
+                !n.as_bytes()
+                    .get(..2)
+                    .is_some_and(|p| n.len() > 2 && p.eq_ignore_ascii_case(b"on")),
+                "event handler {n} kept"
+            );
+            if n == "href" {
+                let canonical = ["png", "jpeg", "gif", "webp"]
+                    .iter()
+                    .any(|t| v.starts_with(&format!("data:image/{t};base64,")));
+                assert!(
+                    v.trim_ascii().starts_with('#')
+                        || (canonical && matches!(name, "image" | "feImage")),
+                    "<{name} href={v:?}> kept"
+                );
+            } else {
+                assert!(internal(v), "{n}={v:?} kept");
+            }
+        }
     }
 }

@@ -237,7 +237,10 @@ impl Handler {
                 }
             };
             log.bytes_in = original.bytes.len() as u64;
-            let info = self.engine.info(ticket, original.bytes).await?;
+            let info = self
+                .engine
+                .info(ticket, original.bytes, config.max_input_pixels)
+                .await?;
             let body = serde_json::to_value(&info).unwrap_or_default();
             let mut res = response::json(config, StatusCode::OK, &body);
             res.headers_mut().insert(

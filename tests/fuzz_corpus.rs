@@ -66,3 +66,8 @@ fn signature() {
 fn decode() {
     corpus_and_regressions("decode", checks::decode);
 }
+
+#[test]
+fn svg() {
+    corpus_and_regressions("svg", checks::svg);
+}

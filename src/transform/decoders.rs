@@ -307,15 +307,32 @@ fn codec_name(bytes: &[u8]) -> &'static str {
 
 /// JPEG XL through jxl-oxide.
 mod jxl {
-    use jxl_oxide::{JxlImage, PixelFormat};
+    use jxl_oxide::{AllocTracker, JxlImage, PixelFormat};
     use rs_vips::VipsImage;
 
     use super::{Header, check_pixels, memory_image};
     use crate::error::{Error, Result};
 
-    /// Parses the headers and frame table (no pixel is decoded yet).
-    fn open(bytes: &[u8]) -> Result<JxlImage> {
+    /// What jxl-oxide may allocate while it reads the headers and frame
+    /// table, beyond the file's own length. It reserves each group's data
+    /// at the size the frame table declares, before reading it: without a
+    /// bound a 133-byte file declared a 1 GB group (found by the `decode`
+    /// fuzz target). A group's data lives in the file, so a table that
+    /// declares more than the file holds is refused.
+    const HEADER_MARGIN: usize = 4 << 20;
+
+    /// What rendering may allocate per pixel (after the pixel limit is
+    /// checked): 32-bit samples for the colour and alpha channels, with room
+    /// for working copies and a few extra channels.
+    const RENDER_BYTES_PER_PIXEL: usize = 128;
+
+    /// Parses the headers and frame table (no pixel is decoded yet), with
+    /// allocations held to the file's length; the tracker is returned for
+    /// the render to widen.
+    fn open(bytes: &[u8]) -> Result<(JxlImage, AllocTracker)> {
+        let tracker = AllocTracker::with_limit(bytes.len().saturating_add(HEADER_MARGIN));
         let image = JxlImage::builder()
+            .alloc_tracker(tracker.clone())
             .read(bytes)
             .map_err(|e| Error::InvalidImage {
                 detail: format!("jxl: {e}"),
@@ -325,11 +342,11 @@ mod jxl {
                 detail: "jxl: the file ends before its first frame does".into(),
             });
         }
-        Ok(image)
+        Ok((image, tracker))
     }
 
     pub(super) fn header(bytes: &[u8]) -> Result<Header> {
-        let image = open(bytes)?;
+        let (image, _) = open(bytes)?;
         Ok(Header {
             width: image.width(),
             height: image.height(),
@@ -344,8 +361,10 @@ mod jxl {
     }
 
     pub(super) fn decode(bytes: &[u8], max_pixels: u64) -> Result<VipsImage> {
-        let image = open(bytes)?;
+        let (image, tracker) = open(bytes)?;
         check_pixels(image.width(), image.height(), max_pixels)?;
+        let pixels = image.width() as usize * image.height() as usize;
+        tracker.expand_limit(pixels.saturating_mul(RENDER_BYTES_PER_PIXEL));
         if matches!(image.pixel_format(), PixelFormat::Cmyk | PixelFormat::Cmyka) {
             return Err(Error::UnsupportedFormat {
                 detail: "CMYK JPEG XL, which this service cannot decode".into(),
@@ -416,6 +435,27 @@ mod tests {
         assert_eq!(codec_name(&ftyp(b"mif1", &[b"miaf", b"vvic"])), "VVC");
         assert_eq!(codec_name(&ftyp(b"mif1", &[])), "an unknown");
         assert_eq!(codec_name(b"\0\0"), "an unknown");
+    }
+
+    #[test]
+    fn a_jxl_frame_table_cannot_reserve_more_than_the_file_holds() {
+        // Found by the `decode` fuzz target: a 133-byte codestream whose
+        // frame table declares a group of about 1 GB, which jxl-oxide
+        // reserved before reading it (its first byte is the target's choice
+        // of edits).
+        let found = include_bytes!("../../fuzz/regressions/decode/jxl-toc-declares-1gb");
+        let bytes = &found[1..];
+        for e in [
+            header(bytes).unwrap_err(),
+            decode(bytes, u64::MAX).unwrap_err(),
+        ] {
+            assert!(matches!(e, Error::InvalidImage { .. }), "{e:?}");
+            let detail = e.detail().unwrap_or_default().to_string();
+            assert!(
+                detail.contains("1077953535"),
+                "refused for its size: {detail}"
+            );
+        }
     }
 
     #[test]

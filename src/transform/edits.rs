@@ -267,7 +267,7 @@ fn prepare_overlay(ctx: &mut Ctx, o: &Overlay) -> Result<VipsImage> {
     let (bw, bh) = (ctx.image.get_width() as u32, ctx.frame_height());
     let sanitized;
     let readable = if source == format::SourceFormat::Svg {
-        sanitized = super::svg::sanitize(&bytes)?;
+        sanitized = super::svg::sanitize(&bytes, ctx.job.max_input_pixels)?;
         &sanitized[..]
     } else {
         &bytes[..]

@@ -250,14 +250,19 @@ pub struct Info {
 }
 
 impl Engine {
-    /// Reads an original's header (no pixels are decoded).
-    pub async fn info(&self, ticket: Ticket, bytes: Bytes) -> Result<Info> {
-        self.blocking(ticket, move || read_info(&bytes)).await
+    /// Reads an original's header (no pixels are decoded); `max_pixels`
+    /// bounds what an SVG's embedded rasters may decode to (see [`read_info`]).
+    pub async fn info(&self, ticket: Ticket, bytes: Bytes, max_pixels: u64) -> Result<Info> {
+        self.blocking(ticket, move || read_info(&bytes, max_pixels))
+            .await
     }
 }
 
 /// Reads an original's header (no pixels are decoded), on the calling thread.
-pub fn read_info(bytes: &[u8]) -> Result<Info> {
+/// An SVG is sanitised first, its embedded rasters held to `max_pixels`
+/// (`MAX_INPUT_PIXELS`): librsvg may draw them to measure an SVG that
+/// states no size.
+pub fn read_info(bytes: &[u8], max_pixels: u64) -> Result<Info> {
     let format = format::sniff(bytes)?;
     if decoders::decodes(format) {
         let h = decoders::header(bytes)?;
@@ -274,7 +279,9 @@ pub fn read_info(bytes: &[u8]) -> Result<Info> {
         });
     }
     let header = match format {
-        SourceFormat::Svg => format::open(&svg::sanitize(bytes)?, format, false, u64::MAX)?,
+        SourceFormat::Svg => {
+            format::open(&svg::sanitize(bytes, max_pixels)?, format, false, u64::MAX)?
+        }
         _ => format::open(bytes, format, false, u64::MAX)?,
     };
     let orientation = header.get_orientation().clamp(1, 8) as u8;

@@ -187,7 +187,7 @@ fn remake_image(ctx: &mut Ctx) -> Result<()> {
 fn open(job: &Job) -> Result<Ctx<'_>> {
     let source = format::sniff(&job.bytes)?;
     let bytes = match source {
-        SourceFormat::Svg => Bytes::from(svg::sanitize(&job.bytes)?),
+        SourceFormat::Svg => Bytes::from(svg::sanitize(&job.bytes, job.max_input_pixels)?),
         _ => job.bytes.clone(),
     };
     // HEIC and JPEG XL are decoded whole here (pixel limit checked first).
@@ -577,7 +577,10 @@ fn decodes(bytes: &[u8]) -> bool {
     }
     let decoded = format::sniff(bytes).and_then(|source| {
         let image = match source {
-            SourceFormat::Svg => format::open(&svg::sanitize(bytes)?, source, false, u64::MAX)?,
+            // the job's own sanitising already held its embedded rasters to the limit
+            SourceFormat::Svg => {
+                format::open(&svg::sanitize(bytes, u64::MAX)?, source, false, u64::MAX)?
+            }
             _ => format::open(bytes, source, false, u64::MAX)?,
         };
         image.avg().map_err(vips)
