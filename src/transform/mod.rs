@@ -183,9 +183,11 @@ impl Engine {
         .await
     }
 
-    /// A tiny libvips round trip, for health checks (not subject to the queue).
+    /// A tiny libvips round trip, for health checks. It takes neither a
+    /// place nor a transform slot: a load balancer must hear from a busy
+    /// instance at once, not after the transforms ahead of it.
     pub async fn health(&self) -> Result<()> {
-        self.blocking(Ticket { _place: None }, || {
+        tokio::task::spawn_blocking(|| {
             let image = VipsImage::black(2, 2).map_err(|e| Error::Processing {
                 detail: e.to_string(),
             })?;
@@ -195,6 +197,9 @@ impl Engine {
             Ok(())
         })
         .await
+        .map_err(|e| Error::Processing {
+            detail: format!("health check task failed: {e}"),
+        })?
     }
 
     /// Waits for a slot, then runs `work` on the blocking pool. The slot and
@@ -336,6 +341,42 @@ mod tests {
         let none = Engine::new(2, 0, 1).unwrap();
         let _held = (none.admit().unwrap(), none.admit().unwrap());
         assert!(none.admit().is_err(), "queue 0: only the running places");
+    }
+
+    /// Holds the engine's only slot with work that waits for the returned sender.
+    async fn hold_the_slot(engine: &Engine) -> std::sync::mpsc::Sender<()> {
+        let ticket = engine.admit().unwrap();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let running = engine.clone();
+        tokio::spawn(async move {
+            running
+                .blocking(ticket, move || {
+                    started_tx.send(()).ok();
+                    release_rx.recv().ok();
+                    Ok(())
+                })
+                .await
+        });
+        tokio::task::spawn_blocking(move || started_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        release_tx
+    }
+
+    #[tokio::test]
+    async fn health_answers_while_every_slot_is_busy() {
+        let engine = Engine::new(1, 0, 1).unwrap();
+        let release = hold_the_slot(&engine).await;
+        // A load balancer's check must not queue behind the transforms.
+        let health =
+            tokio::time::timeout(std::time::Duration::from_secs(20), engine.health()).await;
+        release.send(()).unwrap();
+        assert!(
+            matches!(health, Ok(Ok(()))),
+            "health waited for a transform slot: {health:?}"
+        );
     }
 
     #[tokio::test]
