@@ -13,13 +13,14 @@
 //! | other 5xx, connection failures | 502 `OriginError` |
 //! | timeouts | 504 `OriginTimeout` |
 //!
-//! Retries: the SDK's standard retry (`S3_MAX_ATTEMPTS` attempts in all,
-//! exponential backoff with jitter) repeats a GET after a 5xx, throttling, a
-//! connection reset or an attempt timeout; a GET is safe to repeat. A body
-//! that fails part-way (cut short, reset) is fetched again here, within the
-//! same attempts. The whole fetch, body included, is bounded by `S3_TIMEOUT`:
-//! the SDK's own operation timeout stops at the response head, so a body that
-//! trickles in would otherwise hold the request.
+//! Retries: one budget of `S3_MAX_ATTEMPTS` GETs in all, counted here (the
+//! SDK's own retry is off, so its attempts do not multiply with ours). A GET
+//! is safe to repeat, and it is repeated, with exponential backoff and
+//! jitter, after a 5xx, throttling, a connection failure, an attempt timeout
+//! or a body that fails part-way (cut short, reset). The whole fetch, body
+//! included, is bounded by `S3_TIMEOUT`: the SDK's own operation timeout
+//! stops at the response head, so a body that trickles in would otherwise
+//! hold the request. The body is held to the `Content-Length` S3 states.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -69,10 +70,34 @@ impl Default for S3Timeouts {
     }
 }
 
-/// Why one GET failed: for good, or in its body (worth fetching again).
+/// Why one GET failed: for good, or in a way worth fetching again.
 enum Failure {
     Final(Error),
-    Body(Error),
+    Transient(Error),
+}
+
+/// Whether an error mapped from S3's answer is worth another GET: a 5xx,
+/// throttling, a connection failure or a timeout.
+fn transient(e: Error) -> Failure {
+    match e {
+        Error::Origin { .. } | Error::OriginUnavailable { .. } | Error::OriginTimeout { .. } => {
+            Failure::Transient(e)
+        }
+        other => Failure::Final(other),
+    }
+}
+
+/// The wait before attempt `attempt + 1`: 100 ms doubling, capped at 2 s,
+/// with full jitter (as the SDK's standard retry).
+fn backoff(attempt: u32) -> Duration {
+    let cap = Duration::from_millis(100)
+        .saturating_mul(1 << attempt.saturating_sub(1).min(5))
+        .min(Duration::from_secs(2));
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    cap.mul_f64(f64::from(nanos % 1000) / 1000.0)
 }
 
 /// Serves originals from S3.
@@ -107,9 +132,8 @@ impl S3Origin {
             .operation_attempt_timeout(t.attempt)
             .operation_timeout(t.operation)
             .build();
-        let retry = aws_config::retry::RetryConfig::standard()
-            .with_max_attempts(t.max_attempts.max(1))
-            .with_initial_backoff(Duration::from_millis(100));
+        // One retry budget, counted in `get`: the SDK makes one attempt per GET.
+        let retry = aws_config::retry::RetryConfig::standard().with_max_attempts(1);
         let config = aws_sdk_s3::config::Builder::from(shared)
             .timeout_config(timeouts)
             .retry_config(retry)
@@ -140,31 +164,36 @@ impl S3Origin {
         let key = source.key.as_str();
         let t = self.settings.timeouts;
         let started = Instant::now();
-        let mut attempt = 1;
-        loop {
-            let left = t.operation.saturating_sub(started.elapsed());
-            match tokio::time::timeout(left, self.get_once(bucket, key, known)).await {
-                Ok(Ok(fetched)) => return Ok(fetched),
-                Ok(Err(Failure::Final(e))) => return Err(e),
-                Ok(Err(Failure::Body(e))) if attempt < t.max_attempts => {
-                    tracing::warn!(
-                        detail = e.detail().unwrap_or(""),
-                        attempt,
-                        "S3 body failed; fetching again"
-                    );
-                    attempt += 1;
-                }
-                Ok(Err(Failure::Body(e))) => return Err(e),
-                Err(_) => {
-                    return Err(Error::OriginTimeout {
-                        detail: format!(
-                            "s3://{bucket}/{key}: not complete within {:?} (S3_TIMEOUT)",
-                            t.operation
-                        ),
-                    });
+        let attempts = async {
+            let mut attempt = 1;
+            loop {
+                match self.get_once(bucket, key, known).await {
+                    Ok(fetched) => return Ok(fetched),
+                    Err(Failure::Final(e)) => return Err(e),
+                    Err(Failure::Transient(e)) if attempt < t.max_attempts => {
+                        tracing::warn!(
+                            detail = e.detail().unwrap_or(""),
+                            attempt,
+                            "S3 GET failed; trying again"
+                        );
+                        tokio::time::sleep(backoff(attempt)).await;
+                        attempt += 1;
+                    }
+                    Err(Failure::Transient(e)) => return Err(e),
                 }
             }
-        }
+        };
+        let left = t.operation.saturating_sub(started.elapsed());
+        tokio::time::timeout(left, attempts)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::OriginTimeout {
+                    detail: format!(
+                        "s3://{bucket}/{key}: not complete within {:?} (S3_TIMEOUT)",
+                        t.operation
+                    ),
+                })
+            })
     }
 
     async fn get_once(
@@ -179,7 +208,7 @@ impl S3Origin {
         }
         let output = match request.send().await {
             Ok(output) => output,
-            Err(e) => return s3_error(e, bucket, key, known).map_err(Failure::Final),
+            Err(e) => return s3_error(e, bucket, key, known).map_err(transient),
         };
         let declared = output.content_length().is_some();
         let size = output.content_length().unwrap_or(0).max(0) as u64;
@@ -190,6 +219,12 @@ impl S3Origin {
                 limit: self.settings.max_bytes,
             }));
         }
+        // The body is held to the size stated (all it may be, if unstated).
+        let needed = if declared {
+            size
+        } else {
+            self.settings.max_bytes
+        };
         let meta = Meta {
             identity: output
                 .e_tag()
@@ -209,12 +244,17 @@ impl S3Origin {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => break,
                 Err(e) => {
-                    return Err(Failure::Body(Error::Origin {
+                    return Err(Failure::Transient(Error::Origin {
                         detail: format!("s3://{bucket}/{key}: the body failed: {e}"),
                     }));
                 }
             };
-            if (bytes.len() + chunk.len()) as u64 > self.settings.max_bytes {
+            if (bytes.len() + chunk.len()) as u64 > needed {
+                if declared {
+                    return Err(Failure::Transient(Error::Origin {
+                        detail: format!("s3://{bucket}/{key}: more than the {size} bytes stated"),
+                    }));
+                }
                 let size = (bytes.len() + chunk.len()) as u64;
                 return Err(Failure::Final(Error::SourceTooLarge {
                     key: key.to_string(),
@@ -226,7 +266,7 @@ impl S3Origin {
         }
         // The HTTP client checks Content-Length; this is the same check, stated.
         if declared && bytes.len() as u64 != size {
-            return Err(Failure::Body(Error::Origin {
+            return Err(Failure::Transient(Error::Origin {
                 detail: format!(
                     "s3://{bucket}/{key}: {} of {size} bytes arrived",
                     bytes.len()
