@@ -60,6 +60,9 @@ pub struct Ctx<'a> {
     pub reduced: Option<Reduction>,
     /// Overlays drawn so far (the next one's bytes are `job.overlays[next_overlay]`).
     pub next_overlay: usize,
+    /// Pixels decoded so far: the original's (every frame kept) plus each
+    /// overlay's, held to `job.max_input_pixels` in all.
+    pub pixels: u64,
     /// Frames in `image`, stacked top to bottom (1: a still image).
     pub pages: u32,
     /// While an edit runs frame by frame: the crop its first frame chose
@@ -215,6 +218,7 @@ fn open(job: &Job) -> Result<Ctx<'_>> {
         encoded: Vec::new(),
         reduced: None,
         next_overlay: 0,
+        pixels,
         pages: pages as u32,
         frame_choice: None,
     })
