@@ -6,7 +6,7 @@
 //! reaches a file outside the root.
 //!
 //! A file is read only up to the size its metadata gave (checked against
-//! `MAX_SOURCE_BYTES`): one that grows or
+//! `MAX_SOURCE_BYTES` and reserved in the memory budget): one that grows or
 //! shrinks while it is read is refused with 503 `OriginUnavailable` (try
 //! again) instead of being read past that size or half-old.
 
@@ -17,7 +17,7 @@ use std::time::UNIX_EPOCH;
 use bytes::Bytes;
 use tokio::io::AsyncReadExt;
 
-use super::{FetchFuture, Fetched, Meta, Origin, Original};
+use super::{FetchFuture, Fetched, Meta, Origin, Original, Reserve, Unbounded};
 use crate::error::{Error, Result};
 use crate::request::Source;
 
@@ -46,7 +46,7 @@ impl FsOrigin {
         &self.root
     }
 
-    async fn read(&self, key: &str, known: Option<&str>) -> Result<Fetched> {
+    async fn read(&self, key: &str, known: Option<&str>, reserve: &dyn Reserve) -> Result<Fetched> {
         let relative = checked_relative_path(key)?;
         let not_found = || Error::NotFound {
             key: key.to_string(),
@@ -92,6 +92,7 @@ impl FsOrigin {
         if known == Some(meta_out.identity.as_str()) {
             return Ok(Fetched::Unchanged(meta_out));
         }
+        reserve.reserve(key, meta.len()).await?;
         let bytes = read_exactly(&path, meta.len())
             .await
             .map_err(|e| match e.kind() {
@@ -166,7 +167,16 @@ fn checked_relative_path(key: &str) -> Result<&Path> {
 
 impl Origin for FsOrigin {
     fn fetch<'a>(&'a self, source: &'a Source, known: Option<&'a str>) -> FetchFuture<'a> {
-        Box::pin(self.read(&source.key, known))
+        Box::pin(self.read(&source.key, known, &Unbounded))
+    }
+
+    fn fetch_reserving<'a>(
+        &'a self,
+        source: &'a Source,
+        known: Option<&'a str>,
+        reserve: &'a dyn Reserve,
+    ) -> FetchFuture<'a> {
+        Box::pin(self.read(&source.key, known, reserve))
     }
 
     fn examples(&self) -> Vec<String> {

@@ -20,7 +20,11 @@
 //! or a body that fails part-way (cut short, reset). The whole fetch, body
 //! included, is bounded by `S3_TIMEOUT`: the SDK's own operation timeout
 //! stops at the response head, so a body that trickles in would otherwise
-//! hold the request. The body is held to the `Content-Length` S3 states.
+//! hold the request.
+//!
+//! Memory: the object's `Content-Length` is reserved in the memory budget
+//! ([`super::Reserve`]) before its body is read (`MAX_SOURCE_BYTES` when S3
+//! does not state it), and the body is held to it.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -28,7 +32,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use bytes::{Bytes, BytesMut};
 
-use super::{FetchFuture, Fetched, Meta, Origin, Original};
+use super::{FetchFuture, Fetched, Meta, Origin, Original, Reserve, Unbounded};
 use crate::error::{Error, Result};
 use crate::request::Source;
 
@@ -150,7 +154,12 @@ impl S3Origin {
         &self.settings.buckets
     }
 
-    async fn get(&self, source: &Source, known: Option<&str>) -> Result<Fetched> {
+    async fn get(
+        &self,
+        source: &Source,
+        known: Option<&str>,
+        reserve: &dyn Reserve,
+    ) -> Result<Fetched> {
         let bucket = match &source.bucket {
             Some(b) if self.settings.buckets.contains(b) => b.as_str(),
             Some(b) => return Err(Error::BucketNotAllowed(b.clone())),
@@ -164,10 +173,14 @@ impl S3Origin {
         let key = source.key.as_str();
         let t = self.settings.timeouts;
         let started = Instant::now();
+        let mut reserved = 0;
         let attempts = async {
             let mut attempt = 1;
             loop {
-                match self.get_once(bucket, key, known).await {
+                match self
+                    .get_once(bucket, key, known, reserve, &mut reserved)
+                    .await
+                {
                     Ok(fetched) => return Ok(fetched),
                     Err(Failure::Final(e)) => return Err(e),
                     Err(Failure::Transient(e)) if attempt < t.max_attempts => {
@@ -201,6 +214,8 @@ impl S3Origin {
         bucket: &str,
         key: &str,
         known: Option<&str>,
+        reserve: &dyn Reserve,
+        reserved: &mut u64,
     ) -> std::result::Result<Fetched, Failure> {
         let mut request = self.client.get_object().bucket(bucket).key(key);
         if let Some(known) = known {
@@ -219,12 +234,20 @@ impl S3Origin {
                 limit: self.settings.max_bytes,
             }));
         }
-        // The body is held to the size stated (all it may be, if unstated).
+        // Memory for the body before it is read (all it may be, if unstated);
+        // a retry reserves only what a larger object needs beyond the first.
         let needed = if declared {
             size
         } else {
             self.settings.max_bytes
         };
+        if needed > *reserved {
+            reserve
+                .reserve(key, needed - *reserved)
+                .await
+                .map_err(Failure::Final)?;
+            *reserved = needed;
+        }
         let meta = Meta {
             identity: output
                 .e_tag()
@@ -333,6 +356,15 @@ fn s3_error(
 
 impl Origin for S3Origin {
     fn fetch<'a>(&'a self, source: &'a Source, known: Option<&'a str>) -> FetchFuture<'a> {
-        Box::pin(self.get(source, known))
+        Box::pin(self.get(source, known, &Unbounded))
+    }
+
+    fn fetch_reserving<'a>(
+        &'a self,
+        source: &'a Source,
+        known: Option<&'a str>,
+        reserve: &'a dyn Reserve,
+    ) -> FetchFuture<'a> {
+        Box::pin(self.get(source, known, reserve))
     }
 }
