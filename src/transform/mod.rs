@@ -600,7 +600,7 @@ mod tests {
     #[tokio::test]
     async fn a_job_keeps_its_memory_until_libvips_is_done() {
         use crate::origin::Reserve;
-        let engine = Engine::new(2, 0, 1).unwrap().with_inflight_bytes(10 * KIB);
+        let engine = Engine::new(2, 2, 1).unwrap().with_inflight_bytes(10 * KIB);
         let ticket = engine.admit().unwrap();
         ticket.reserve("a.jpg", 10 * KIB).await.unwrap();
         let (started_tx, started_rx) = std::sync::mpsc::channel();
@@ -628,7 +628,9 @@ mod tests {
             other.reserve("b.jpg", KIB).await.is_err(),
             "held by the work"
         );
+        drop(other);
         release_tx.send(()).unwrap();
+        // A first reservation waits: it gets the memory once the work ends.
         let other = engine
             .admit()
             .unwrap()
