@@ -120,9 +120,10 @@ pub struct Engine {
 /// Memory is reserved through [`Reserve`] by the origin, from the size it
 /// learns before reading a body. The request's first reservation waits for
 /// memory to come free, until the ticket's deadline ([`Ticket::until`]),
-/// then is refused with 503 `Overloaded`. A later one (an overlay after the
-/// original) is granted at once or refused with 503: a request that holds
-/// memory never waits for more, so two requests cannot wait on each other.
+/// then is refused with 503 `Overloaded`. A later one (the handler fetches
+/// the overlays, then the original) is granted at once or refused with 503:
+/// a request that holds memory never waits for more, so two requests cannot
+/// wait on each other.
 /// A request needing more than the whole budget is refused with 413
 /// `SourceTooLarge`.
 #[derive(Debug)]
