@@ -56,7 +56,7 @@ curl -fsS -o "$work/large.jpg" "http://127.0.0.1:$port/dune.jpg?width=4000&forma
 kill "$server"; wait "$server" 2>/dev/null || true
 start
 echo "load: $connections connections, $threads wrk threads, $duration; large.jpg $(stat -c %s "$work/large.jpg") bytes"
-echo "server: TRANSFORM_CONCURRENCY=${TRANSFORM_CONCURRENCY:-<CPUs: $(nproc)>} TRANSFORM_QUEUE_SIZE=${TRANSFORM_QUEUE_SIZE:-<8 per slot>}"
+echo "server: TRANSFORM_CONCURRENCY=${TRANSFORM_CONCURRENCY:-<CPUs: $(nproc)>} TRANSFORM_QUEUE_SIZE=${TRANSFORM_QUEUE_SIZE:-<2048>} MAX_INFLIGHT_BYTES=${MAX_INFLIGHT_BYTES:-<a quarter of memory>}"
 wrk -t"$threads" -c"$connections" -d"$duration" --timeout 30s --latency -s benches/load.lua "http://127.0.0.1:$port" | tee "$work/wrk.txt"
 echo "PEAK_RSS $(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$server/status")"
 curl -fsS "http://127.0.0.1:$port/health" >/dev/null && echo "HEALTH ok after the run"

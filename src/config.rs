@@ -65,8 +65,13 @@ pub struct Config {
     pub vips_threads: Option<usize>,
     /// How many image requests may wait beyond the running ones, fetching
     /// their original or waiting for a transform slot (`TRANSFORM_QUEUE_SIZE`,
-    /// default 8 per transform slot); more are refused with 503.
+    /// default [`DEFAULT_QUEUE`]); more are refused with 503. Memory is
+    /// bounded by [`Config::max_inflight_bytes`], so the queue can be long.
     pub transform_queue: usize,
+    /// The original and overlay bytes admitted requests may hold at once
+    /// (`MAX_INFLIGHT_BYTES`, default [`default_inflight_bytes`]); at least
+    /// `MAX_SOURCE_BYTES`.
+    pub max_inflight_bytes: u64,
     /// The most edits one request may ask for, after presets (`MAX_EDITS`).
     pub max_edits: usize,
     /// The whole request's deadline (`REQUEST_TIMEOUT`).
@@ -120,8 +125,56 @@ pub struct ChangeInvalidation {
 /// base64-encoded, with 16 KiB left for headers and the envelope.
 pub const LAMBDA_RESPONSE_BYTES: u64 = (6 * 1024 * 1024 - 16 * 1024) * 3 / 4;
 
-/// Default `TRANSFORM_QUEUE_SIZE` per transform slot.
-pub const QUEUE_PER_SLOT: usize = 8;
+/// Default `TRANSFORM_QUEUE_SIZE`: imgproxy's default queue. Waiting
+/// requests hold no original until memory is reserved for it
+/// (`MAX_INFLIGHT_BYTES`), so a long queue costs little memory.
+pub const DEFAULT_QUEUE: usize = 2048;
+
+/// The share of the memory given to the process that `MAX_INFLIGHT_BYTES`
+/// takes by default (1/4): originals are compressed, and decoding them and
+/// libvips' working set need several times their size.
+pub const INFLIGHT_SHARE: u64 = 4;
+
+/// Memory assumed when none can be read (1 GiB).
+const ASSUMED_MEMORY: u64 = 1 << 30;
+
+/// The memory this process is given, in bytes: Lambda's
+/// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (MB), else the cgroup's limit (v2
+/// `memory.max`, v1 `memory.limit_in_bytes`) or `/proc/meminfo`'s
+/// `MemTotal`, whichever is smaller.
+pub fn process_memory(lambda_mb: Option<&str>) -> Option<u64> {
+    if let Some(mb) = lambda_mb.and_then(|v| v.trim().parse::<u64>().ok()) {
+        return Some(mb.saturating_mul(1024 * 1024));
+    }
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let cgroup = read("/sys/fs/cgroup/memory.max")
+        .or_else(|| read("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+        .and_then(|text| cgroup_limit(&text));
+    let total = read("/proc/meminfo").and_then(|text| mem_total(&text));
+    match (cgroup, total) {
+        (Some(c), Some(t)) => Some(c.min(t)),
+        (c, t) => c.or(t),
+    }
+}
+
+/// A cgroup memory limit file's value in bytes (`max`: none).
+fn cgroup_limit(text: &str) -> Option<u64> {
+    // cgroup v1 writes "no limit" as a page-rounded i64::MAX.
+    text.trim().parse::<u64>().ok().filter(|&n| n < 1 << 60)
+}
+
+/// `MemTotal` of `/proc/meminfo`, in bytes.
+fn mem_total(text: &str) -> Option<u64> {
+    let line = text.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;
+    let kib = line.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()?;
+    Some(kib.saturating_mul(1024))
+}
+
+/// Default `MAX_INFLIGHT_BYTES`: [`INFLIGHT_SHARE`] of `memory` (1 GiB when
+/// unknown), at least `max_source_bytes` (one original must fit).
+pub fn default_inflight_bytes(memory: Option<u64>, max_source_bytes: u64) -> u64 {
+    (memory.unwrap_or(ASSUMED_MEMORY) / INFLIGHT_SHARE).max(max_source_bytes)
+}
 
 /// Default `MAX_EDITS`.
 pub const DEFAULT_MAX_EDITS: usize = 32;
@@ -225,7 +278,15 @@ impl Default for Config {
             cors_origin: None,
             transform_concurrency,
             vips_threads: None,
-            transform_queue: QUEUE_PER_SLOT * transform_concurrency,
+            transform_queue: DEFAULT_QUEUE,
+            max_inflight_bytes: default_inflight_bytes(
+                process_memory(
+                    std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+                        .ok()
+                        .as_deref(),
+                ),
+                50 * 1024 * 1024,
+            ),
             max_edits: DEFAULT_MAX_EDITS,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             s3_timeouts: crate::origin::S3Timeouts::default(),
@@ -456,9 +517,28 @@ impl Config {
         if let Some((var, v)) = get("VIPS_CONCURRENCY") {
             c.vips_threads = Some(number(var, &v, 1, 1024)? as usize);
         }
-        c.transform_queue = match get("TRANSFORM_QUEUE_SIZE") {
-            Some((var, v)) => number(var, &v, 0, 100_000)? as usize,
-            None => QUEUE_PER_SLOT * c.transform_concurrency,
+        if let Some((var, v)) = get("TRANSFORM_QUEUE_SIZE") {
+            c.transform_queue = number(var, &v, 0, 100_000)? as usize;
+        }
+        c.max_inflight_bytes = match get("MAX_INFLIGHT_BYTES") {
+            Some((var, v)) => {
+                let n = number(var, &v, 1, u64::MAX)?;
+                if n < c.max_source_bytes {
+                    return Err(ConfigError {
+                        var,
+                        value: v,
+                        problem: format!(
+                            "is below MAX_SOURCE_BYTES ({}): one original must fit",
+                            c.max_source_bytes
+                        ),
+                    });
+                }
+                n
+            }
+            None => default_inflight_bytes(
+                process_memory(lookup("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").as_deref()),
+                c.max_source_bytes,
+            ),
         };
         if let Some((var, v)) = get("MAX_EDITS") {
             c.max_edits = number(var, &v, 1, 1000)? as usize;
@@ -800,7 +880,10 @@ mod tests {
     fn limits_and_timeouts() {
         use std::time::Duration;
         let d = cfg(&[("TRANSFORM_CONCURRENCY", "3")]).unwrap();
-        assert_eq!(d.transform_queue, 24, "8 waiting per slot by default");
+        assert_eq!(
+            d.transform_queue, DEFAULT_QUEUE,
+            "a generous queue by default"
+        );
         assert_eq!(d.threads_per_image(), (cpus() / 3).max(1));
         let one = cfg(&[("TRANSFORM_CONCURRENCY", "1")]).unwrap();
         assert_eq!(
@@ -834,6 +917,49 @@ mod tests {
         assert_eq!(c.s3_timeouts.attempt, Duration::from_secs(2));
         assert_eq!(c.s3_timeouts.operation, Duration::from_secs(4));
         assert_eq!(c.s3_timeouts.max_attempts, 1);
+    }
+
+    #[test]
+    fn the_memory_budget_follows_the_memory_given() {
+        const MIB: u64 = 1024 * 1024;
+        // Lambda's memory setting wins: a quarter of it.
+        let c = cfg(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")]).unwrap();
+        assert_eq!(c.max_inflight_bytes, 512 * MIB);
+        // never below one original
+        let small = cfg(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")]).unwrap();
+        assert_eq!(small.max_inflight_bytes, 50 * MIB);
+        let big = cfg(&[
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+            ("MAX_SOURCE_BYTES", "104857600"),
+        ])
+        .unwrap();
+        assert_eq!(big.max_inflight_bytes, 100 * MIB);
+        // the host's memory otherwise
+        let host = cfg(&[]).unwrap();
+        assert_eq!(
+            host.max_inflight_bytes,
+            default_inflight_bytes(process_memory(None), 50 * MIB)
+        );
+        assert!(
+            process_memory(None).is_some(),
+            "this host's memory is readable"
+        );
+        let set = cfg(&[("MAX_INFLIGHT_BYTES", "209715200")]).unwrap();
+        assert_eq!(set.max_inflight_bytes, 200 * MIB);
+        for bad in ["0", "lots", "1048576"] {
+            let e = cfg(&[("MAX_INFLIGHT_BYTES", bad)]).unwrap_err().to_string();
+            assert!(e.contains("MAX_INFLIGHT_BYTES"), "{bad}: {e}");
+        }
+        // the files it reads
+        assert_eq!(cgroup_limit("max\n"), None);
+        assert_eq!(cgroup_limit("536870912\n"), Some(512 * MIB));
+        assert_eq!(cgroup_limit("9223372036854771712\n"), None, "v1: no limit");
+        assert_eq!(cgroup_limit(""), None);
+        let meminfo = "MemTotal:        8052148 kB\nMemFree:         1000 kB\n";
+        assert_eq!(mem_total(meminfo), Some(8_052_148 * 1024));
+        assert_eq!(mem_total("MemFree: 1 kB\n"), None);
+        assert_eq!(mem_total("MemTotal: lots kB\n"), None);
+        assert_eq!(default_inflight_bytes(None, 50 * MIB), 256 * MIB);
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! `request` (parse and validate) → `origin` (fetch) → ETag and
 //! `If-None-Match` → `transform` → `response`, all within the request's
 //! deadline (`REQUEST_TIMEOUT`), and with a place in the engine's bounded
-//! queue taken before the original is fetched.
+//! queue taken before the original is fetched; the original's and the
+//! overlays' sizes are reserved in the engine's memory budget
+//! (`MAX_INFLIGHT_BYTES`) before their bodies are read.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -83,7 +85,8 @@ impl Handler {
             config.transform_concurrency,
             config.transform_queue,
             config.threads_per_image(),
-        )?;
+        )?
+        .with_inflight_bytes(config.max_inflight_bytes);
         let keys = config
             .signing
             .clone()
@@ -225,10 +228,15 @@ impl Handler {
             .authorise_url(req.uri().path(), req.uri().query(), seen)
             .await?;
         log.request(&request);
-        // A place in the engine before any original is held in memory.
-        let ticket = self.engine.admit()?;
+        // A place in the engine before any original is held in memory; the
+        // originals' bytes are reserved through it before they are read.
+        let ticket = self.engine.admit()?.until(deadline);
         if info {
-            let original = match self.origin.fetch(&request.source, None).await? {
+            let original = match self
+                .origin
+                .fetch_reserving(&request.source, None, &ticket)
+                .await?
+            {
                 Fetched::Full(original) => original,
                 Fetched::Unchanged(_) => {
                     return Err(Error::Origin {
@@ -267,13 +275,16 @@ impl Handler {
         };
 
         // A client holding this variant's ETag lets the origin answer "unchanged" unread.
-        let overlays = self.fetch_overlays(&request, &grant).await?;
+        let overlays = self.fetch_overlays(&request, &grant, &ticket).await?;
         let overlay_ids: Vec<&str> = overlays.iter().map(|o| o.meta.identity.as_str()).collect();
         let settings = config.output_settings();
         let variant_tag = response::variant_tag(&request, accepted, &settings, &overlay_ids);
         let known = response::known_identity(req.headers(), &variant_tag);
         let fetch_started = Instant::now();
-        let fetched = self.origin.fetch(&request.source, known.as_deref()).await?;
+        let fetched = self
+            .origin
+            .fetch_reserving(&request.source, known.as_deref(), &ticket)
+            .await?;
         let fetch = fetch_started.elapsed();
         log.fetch = fetch;
         let (original, meta) = match fetched {
@@ -418,6 +429,7 @@ impl Handler {
         &self,
         request: &request::ImageRequest,
         grant: &Grant,
+        reserve: &dyn crate::origin::Reserve,
     ) -> Result<Vec<crate::origin::Original>> {
         let sources: Vec<&Source> = request
             .edits
@@ -442,7 +454,7 @@ impl Handler {
                 self.config.rules().check_bucket(bucket)?;
             }
             grant.allows(source, self.config.rules().default_bucket())?;
-            match self.origin.fetch(source, None).await {
+            match self.origin.fetch_reserving(source, None, reserve).await {
                 Ok(Fetched::Full(original)) => out.push(original),
                 Ok(Fetched::Unchanged(_)) => {
                     return Err(Error::Origin {

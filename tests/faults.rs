@@ -429,6 +429,35 @@ async fn a_body_cut_short_is_never_a_200() {
     assert_eq!(proxy.requests(), 2);
 }
 
+/// Failures of the head (5xx) and of the body (cut short) share one budget
+/// of `S3_MAX_ATTEMPTS` GETs: the SDK's retries do not multiply with the
+/// body retries (up to 9 GETs for 3 attempts before).
+#[tokio::test]
+async fn head_and_body_failures_share_one_retry_budget() {
+    let (proxy, s, _) = proxied("budget").await;
+    let round = [Fault::Status(500), Fault::Status(500), Fault::Truncate];
+    proxy.set(&round.repeat(3), Fault::Truncate);
+    let r = s.get("/dune.jpg?width=80&format=jpeg").await;
+    assert_gateway_error("head then body failures", &r, 502, "OriginError");
+    assert_eq!(proxy.requests(), 3, "S3_MAX_ATTEMPTS GETs in all");
+    // each kind alone: the same budget
+    for fault in [Fault::Status(500), Fault::Reset, Fault::Truncate] {
+        proxy.set(&[], fault);
+        let r = s.get("/dune.jpg?width=81&format=jpeg").await;
+        assert_eq!(r.status, 502, "{fault:?}: {}", r.text());
+        assert_eq!(
+            proxy.requests(),
+            3,
+            "{fault:?}: S3_MAX_ATTEMPTS GETs in all"
+        );
+    }
+    // within the budget, a body failure after a head failure still gives the image
+    proxy.set(&[Fault::Status(500), Fault::Truncate], Fault::Pass);
+    let r = s.get("/quad.png?width=60").await;
+    assert_size(&r.image("image/png"), 60, 30);
+    assert_eq!(proxy.requests(), 3);
+}
+
 #[tokio::test]
 async fn a_fallback_image_for_an_origin_failure_is_not_cached() {
     let (main, fallback) = (bucket("fb-main"), bucket("fb-images"));

@@ -4,14 +4,20 @@
 //! paths and NUL bytes are refused with 400) and the resolved path must still
 //! lie below the root after symlinks are followed (otherwise 404), so no key
 //! reaches a file outside the root.
+//!
+//! A file is read only up to the size its metadata gave (checked against
+//! `MAX_SOURCE_BYTES` and reserved in the memory budget): one that grows or
+//! shrinks while it is read is refused with 503 `OriginUnavailable` (try
+//! again) instead of being read past that size or half-old.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
+use tokio::io::AsyncReadExt;
 
-use super::{FetchFuture, Fetched, Meta, Origin, Original};
+use super::{FetchFuture, Fetched, Meta, Origin, Original, Reserve, Unbounded};
 use crate::error::{Error, Result};
 use crate::request::Source;
 
@@ -40,7 +46,7 @@ impl FsOrigin {
         &self.root
     }
 
-    async fn read(&self, key: &str, known: Option<&str>) -> Result<Fetched> {
+    async fn read(&self, key: &str, known: Option<&str>, reserve: &dyn Reserve) -> Result<Fetched> {
         let relative = checked_relative_path(key)?;
         let not_found = || Error::NotFound {
             key: key.to_string(),
@@ -86,9 +92,17 @@ impl FsOrigin {
         if known == Some(meta_out.identity.as_str()) {
             return Ok(Fetched::Unchanged(meta_out));
         }
-        let bytes = tokio::fs::read(&path).await.map_err(|e| Error::Origin {
-            detail: format!("{key}: {e}"),
-        })?;
+        reserve.reserve(key, meta.len()).await?;
+        let bytes = read_exactly(&path, meta.len())
+            .await
+            .map_err(|e| match e.kind() {
+                ErrorKind::InvalidData => Error::OriginUnavailable {
+                    detail: format!("{key}: {e}"),
+                },
+                _ => Error::Origin {
+                    detail: format!("{key}: {e}"),
+                },
+            })?;
         Ok(Fetched::Full(Original {
             bytes: Bytes::from(bytes),
             content_type: None,
@@ -108,6 +122,24 @@ impl FsOrigin {
         keys.sort();
         keys
     }
+}
+
+/// Reads the file at `path`, which its metadata said is `len` bytes: at
+/// most `len + 1` bytes are read, and a file of any other length now (it grew
+/// or shrank since) is an `InvalidData` error.
+async fn read_exactly(path: &Path, len: u64) -> std::io::Result<Vec<u8>> {
+    let file = tokio::fs::File::open(path).await?;
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(len.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .await?;
+    if bytes.len() as u64 != len {
+        return Err(std::io::Error::new(
+            ErrorKind::InvalidData,
+            format!("the file changed while it was read (expected {len} bytes)"),
+        ));
+    }
+    Ok(bytes)
 }
 
 fn is_missing(e: &std::io::Error) -> bool {
@@ -135,7 +167,16 @@ fn checked_relative_path(key: &str) -> Result<&Path> {
 
 impl Origin for FsOrigin {
     fn fetch<'a>(&'a self, source: &'a Source, known: Option<&'a str>) -> FetchFuture<'a> {
-        Box::pin(self.read(&source.key, known))
+        Box::pin(self.read(&source.key, known, &Unbounded))
+    }
+
+    fn fetch_reserving<'a>(
+        &'a self,
+        source: &'a Source,
+        known: Option<&'a str>,
+        reserve: &'a dyn Reserve,
+    ) -> FetchFuture<'a> {
+        Box::pin(self.read(&source.key, known, reserve))
     }
 
     fn examples(&self) -> Vec<String> {
@@ -171,6 +212,79 @@ mod tests {
         ] {
             assert!(checked_relative_path(good).is_ok(), "{good}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_file_that_changed_since_its_size_was_checked_is_refused() {
+        let dir = std::env::temp_dir().join(format!("ih-fs-grow-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.jpg");
+        std::fs::write(&path, vec![1u8; 1000]).unwrap();
+        let checked = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(read_exactly(&path, checked).await.unwrap().len(), 1000);
+        // it grows after the check: refused, not read past the checked size
+        std::fs::write(&path, vec![2u8; 5000]).unwrap();
+        let e = read_exactly(&path, checked).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidData, "{e}");
+        // it shrinks after the check: refused too, not served half
+        let e = read_exactly(&path, 10_000).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidData, "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A writer grows a file past `MAX_SOURCE_BYTES` again and again while
+    /// it is fetched: no fetch ever returns more than the limit, or other
+    /// bytes than the size its identity names.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_growing_file_is_never_read_past_its_checked_size() {
+        use std::io::Write;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = std::env::temp_dir().join(format!("ih-fs-growing-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("grow.jpg");
+        std::fs::write(&path, b"start").unwrap();
+        const LIMIT: u64 = 256 * 1024;
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (path, stop) = (path.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let chunk = vec![7u8; 16 * 1024];
+                while !stop.load(Ordering::Relaxed) {
+                    let mut f = std::fs::File::create(&path).unwrap();
+                    for _ in 0..64 {
+                        f.write_all(&chunk).unwrap();
+                    }
+                }
+            })
+        };
+        let o = FsOrigin::new(&dir, LIMIT).unwrap();
+        let src = Source {
+            bucket: None,
+            key: "grow.jpg".into(),
+        };
+        let mut served = 0;
+        for _ in 0..3000 {
+            match o.fetch(&src, None).await {
+                Ok(Fetched::Full(got)) => {
+                    let len = got.bytes.len() as u64;
+                    assert!(len <= LIMIT, "read {len} bytes, past the limit of {LIMIT}");
+                    let stated = got.meta.identity.split('-').next().unwrap_or_default();
+                    assert_eq!(
+                        u64::from_str_radix(stated, 16).ok(),
+                        Some(len),
+                        "the bytes are not the size that was checked"
+                    );
+                    served += 1;
+                }
+                Ok(Fetched::Unchanged(_)) => panic!("no identity was given"),
+                Err(Error::SourceTooLarge { .. } | Error::OriginUnavailable { .. }) => {}
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        writer.join().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        tracing::debug!(served, "fetches that found the file whole");
     }
 
     #[tokio::test]

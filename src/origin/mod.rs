@@ -5,6 +5,11 @@
 //! cache-control and expires). Given the identity a client already holds, an
 //! origin answers [`Fetched::Unchanged`] without transferring the bytes (S3
 //! gets the `If-None-Match`). It knows nothing of transforms or HTTP.
+//!
+//! Memory: [`Origin::fetch_reserving`] reserves an original's size through a
+//! [`Reserve`] (the engine's byte budget) once the size is known and before
+//! the body is read: S3's `Content-Length`, the file's size. The body read is
+//! then held to that size.
 
 pub mod embedded;
 mod fs;
@@ -78,12 +83,53 @@ pub fn identity_token(raw: &str) -> String {
 /// A boxed future, so origins can be used as trait objects.
 pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<Fetched>> + Send + 'a>>;
 
+/// The future of a [`Reserve::reserve`].
+pub type ReserveFuture<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
+
+/// Memory set aside for originals before their bodies are read.
+pub trait Reserve: Send + Sync {
+    /// Sets aside `bytes` for the original `key`: waits for memory to come
+    /// free, or refuses (503 `Overloaded`, 413 `SourceTooLarge`).
+    fn reserve<'a>(&'a self, key: &'a str, bytes: u64) -> ReserveFuture<'a>;
+}
+
+/// No memory bound: every reservation is granted.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unbounded;
+
+impl Reserve for Unbounded {
+    fn reserve<'a>(&'a self, _key: &'a str, _bytes: u64) -> ReserveFuture<'a> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
 /// A store of originals.
 pub trait Origin: Send + Sync {
     /// Fetches the original named by `source`, or fails with `NotFound`,
     /// `InvalidKey`, `SourceTooLarge` or an origin error. When `known` is the
     /// original's current identity, it may answer [`Fetched::Unchanged`].
     fn fetch<'a>(&'a self, source: &'a Source, known: Option<&'a str>) -> FetchFuture<'a>;
+
+    /// Fetches as [`Origin::fetch`] does, reserving the original's size
+    /// through `reserve` before its body is read (nothing is reserved for
+    /// [`Fetched::Unchanged`]). This default reserves after the fetch, for
+    /// origins that cannot tell the size first.
+    fn fetch_reserving<'a>(
+        &'a self,
+        source: &'a Source,
+        known: Option<&'a str>,
+        reserve: &'a dyn Reserve,
+    ) -> FetchFuture<'a> {
+        Box::pin(async move {
+            let fetched = self.fetch(source, known).await?;
+            if let Fetched::Full(original) = &fetched {
+                reserve
+                    .reserve(&source.key, original.bytes.len() as u64)
+                    .await?;
+            }
+            Ok(fetched)
+        })
+    }
 
     /// Keys of a few originals to show in examples (may be empty).
     fn examples(&self) -> Vec<String> {

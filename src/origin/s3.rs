@@ -13,13 +13,18 @@
 //! | other 5xx, connection failures | 502 `OriginError` |
 //! | timeouts | 504 `OriginTimeout` |
 //!
-//! Retries: the SDK's standard retry (`S3_MAX_ATTEMPTS` attempts in all,
-//! exponential backoff with jitter) repeats a GET after a 5xx, throttling, a
-//! connection reset or an attempt timeout; a GET is safe to repeat. A body
-//! that fails part-way (cut short, reset) is fetched again here, within the
-//! same attempts. The whole fetch, body included, is bounded by `S3_TIMEOUT`:
-//! the SDK's own operation timeout stops at the response head, so a body that
-//! trickles in would otherwise hold the request.
+//! Retries: one budget of `S3_MAX_ATTEMPTS` GETs in all, counted here (the
+//! SDK's own retry is off, so its attempts do not multiply with ours). A GET
+//! is safe to repeat, and it is repeated, with exponential backoff and
+//! jitter, after a 5xx, throttling, a connection failure, an attempt timeout
+//! or a body that fails part-way (cut short, reset). The whole fetch, body
+//! included, is bounded by `S3_TIMEOUT`: the SDK's own operation timeout
+//! stops at the response head, so a body that trickles in would otherwise
+//! hold the request.
+//!
+//! Memory: the object's `Content-Length` is reserved in the memory budget
+//! ([`super::Reserve`]) before its body is read (`MAX_SOURCE_BYTES` when S3
+//! does not state it), and the body is held to it.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -27,7 +32,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use bytes::{Bytes, BytesMut};
 
-use super::{FetchFuture, Fetched, Meta, Origin, Original};
+use super::{FetchFuture, Fetched, Meta, Origin, Original, Reserve, Unbounded};
 use crate::error::{Error, Result};
 use crate::request::Source;
 
@@ -69,10 +74,34 @@ impl Default for S3Timeouts {
     }
 }
 
-/// Why one GET failed: for good, or in its body (worth fetching again).
+/// Why one GET failed: for good, or in a way worth fetching again.
 enum Failure {
     Final(Error),
-    Body(Error),
+    Transient(Error),
+}
+
+/// Whether an error mapped from S3's answer is worth another GET: a 5xx,
+/// throttling, a connection failure or a timeout.
+fn transient(e: Error) -> Failure {
+    match e {
+        Error::Origin { .. } | Error::OriginUnavailable { .. } | Error::OriginTimeout { .. } => {
+            Failure::Transient(e)
+        }
+        other => Failure::Final(other),
+    }
+}
+
+/// The wait before attempt `attempt + 1`: 100 ms doubling, capped at 2 s,
+/// with full jitter (as the SDK's standard retry).
+fn backoff(attempt: u32) -> Duration {
+    let cap = Duration::from_millis(100)
+        .saturating_mul(1 << attempt.saturating_sub(1).min(5))
+        .min(Duration::from_secs(2));
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    cap.mul_f64(f64::from(nanos % 1000) / 1000.0)
 }
 
 /// Serves originals from S3.
@@ -107,9 +136,8 @@ impl S3Origin {
             .operation_attempt_timeout(t.attempt)
             .operation_timeout(t.operation)
             .build();
-        let retry = aws_config::retry::RetryConfig::standard()
-            .with_max_attempts(t.max_attempts.max(1))
-            .with_initial_backoff(Duration::from_millis(100));
+        // One retry budget, counted in `get`: the SDK makes one attempt per GET.
+        let retry = aws_config::retry::RetryConfig::standard().with_max_attempts(1);
         let config = aws_sdk_s3::config::Builder::from(shared)
             .timeout_config(timeouts)
             .retry_config(retry)
@@ -126,7 +154,12 @@ impl S3Origin {
         &self.settings.buckets
     }
 
-    async fn get(&self, source: &Source, known: Option<&str>) -> Result<Fetched> {
+    async fn get(
+        &self,
+        source: &Source,
+        known: Option<&str>,
+        reserve: &dyn Reserve,
+    ) -> Result<Fetched> {
         let bucket = match &source.bucket {
             Some(b) if self.settings.buckets.contains(b) => b.as_str(),
             Some(b) => return Err(Error::BucketNotAllowed(b.clone())),
@@ -140,31 +173,40 @@ impl S3Origin {
         let key = source.key.as_str();
         let t = self.settings.timeouts;
         let started = Instant::now();
-        let mut attempt = 1;
-        loop {
-            let left = t.operation.saturating_sub(started.elapsed());
-            match tokio::time::timeout(left, self.get_once(bucket, key, known)).await {
-                Ok(Ok(fetched)) => return Ok(fetched),
-                Ok(Err(Failure::Final(e))) => return Err(e),
-                Ok(Err(Failure::Body(e))) if attempt < t.max_attempts => {
-                    tracing::warn!(
-                        detail = e.detail().unwrap_or(""),
-                        attempt,
-                        "S3 body failed; fetching again"
-                    );
-                    attempt += 1;
-                }
-                Ok(Err(Failure::Body(e))) => return Err(e),
-                Err(_) => {
-                    return Err(Error::OriginTimeout {
-                        detail: format!(
-                            "s3://{bucket}/{key}: not complete within {:?} (S3_TIMEOUT)",
-                            t.operation
-                        ),
-                    });
+        let mut reserved = 0;
+        let attempts = async {
+            let mut attempt = 1;
+            loop {
+                match self
+                    .get_once(bucket, key, known, reserve, &mut reserved)
+                    .await
+                {
+                    Ok(fetched) => return Ok(fetched),
+                    Err(Failure::Final(e)) => return Err(e),
+                    Err(Failure::Transient(e)) if attempt < t.max_attempts => {
+                        tracing::warn!(
+                            detail = e.detail().unwrap_or(""),
+                            attempt,
+                            "S3 GET failed; trying again"
+                        );
+                        tokio::time::sleep(backoff(attempt)).await;
+                        attempt += 1;
+                    }
+                    Err(Failure::Transient(e)) => return Err(e),
                 }
             }
-        }
+        };
+        let left = t.operation.saturating_sub(started.elapsed());
+        tokio::time::timeout(left, attempts)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::OriginTimeout {
+                    detail: format!(
+                        "s3://{bucket}/{key}: not complete within {:?} (S3_TIMEOUT)",
+                        t.operation
+                    ),
+                })
+            })
     }
 
     async fn get_once(
@@ -172,6 +214,8 @@ impl S3Origin {
         bucket: &str,
         key: &str,
         known: Option<&str>,
+        reserve: &dyn Reserve,
+        reserved: &mut u64,
     ) -> std::result::Result<Fetched, Failure> {
         let mut request = self.client.get_object().bucket(bucket).key(key);
         if let Some(known) = known {
@@ -179,7 +223,7 @@ impl S3Origin {
         }
         let output = match request.send().await {
             Ok(output) => output,
-            Err(e) => return s3_error(e, bucket, key, known).map_err(Failure::Final),
+            Err(e) => return s3_error(e, bucket, key, known).map_err(transient),
         };
         let declared = output.content_length().is_some();
         let size = output.content_length().unwrap_or(0).max(0) as u64;
@@ -189,6 +233,20 @@ impl S3Origin {
                 size,
                 limit: self.settings.max_bytes,
             }));
+        }
+        // Memory for the body before it is read (all it may be, if unstated);
+        // a retry reserves only what a larger object needs beyond the first.
+        let needed = if declared {
+            size
+        } else {
+            self.settings.max_bytes
+        };
+        if needed > *reserved {
+            reserve
+                .reserve(key, needed - *reserved)
+                .await
+                .map_err(Failure::Final)?;
+            *reserved = needed;
         }
         let meta = Meta {
             identity: output
@@ -209,12 +267,17 @@ impl S3Origin {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => break,
                 Err(e) => {
-                    return Err(Failure::Body(Error::Origin {
+                    return Err(Failure::Transient(Error::Origin {
                         detail: format!("s3://{bucket}/{key}: the body failed: {e}"),
                     }));
                 }
             };
-            if (bytes.len() + chunk.len()) as u64 > self.settings.max_bytes {
+            if (bytes.len() + chunk.len()) as u64 > needed {
+                if declared {
+                    return Err(Failure::Transient(Error::Origin {
+                        detail: format!("s3://{bucket}/{key}: more than the {size} bytes stated"),
+                    }));
+                }
                 let size = (bytes.len() + chunk.len()) as u64;
                 return Err(Failure::Final(Error::SourceTooLarge {
                     key: key.to_string(),
@@ -226,7 +289,7 @@ impl S3Origin {
         }
         // The HTTP client checks Content-Length; this is the same check, stated.
         if declared && bytes.len() as u64 != size {
-            return Err(Failure::Body(Error::Origin {
+            return Err(Failure::Transient(Error::Origin {
                 detail: format!(
                     "s3://{bucket}/{key}: {} of {size} bytes arrived",
                     bytes.len()
@@ -293,6 +356,15 @@ fn s3_error(
 
 impl Origin for S3Origin {
     fn fetch<'a>(&'a self, source: &'a Source, known: Option<&'a str>) -> FetchFuture<'a> {
-        Box::pin(self.get(source, known))
+        Box::pin(self.get(source, known, &Unbounded))
+    }
+
+    fn fetch_reserving<'a>(
+        &'a self,
+        source: &'a Source,
+        known: Option<&'a str>,
+        reserve: &'a dyn Reserve,
+    ) -> FetchFuture<'a> {
+        Box::pin(self.get(source, known, reserve))
     }
 }

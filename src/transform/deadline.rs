@@ -61,11 +61,20 @@ thread_local! {
 }
 
 /// Runs `work` on this thread with `deadline` in force for [`checkpoint`].
+/// The previous deadline comes back when `work` ends, also when it panics
+/// (the blocking pool reuses its threads, so a stale deadline would leak
+/// into the next job).
 pub fn scope<T>(deadline: Option<Deadline>, work: impl FnOnce() -> T) -> T {
-    let previous = CURRENT.with(|c| c.replace(deadline));
-    let out = work();
-    CURRENT.with(|c| c.set(previous));
-    out
+    /// Puts the previous deadline back on drop, unwinding included.
+    struct Restore(Option<Deadline>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0;
+            CURRENT.with(|c| c.set(previous));
+        }
+    }
+    let _restore = Restore(CURRENT.with(|c| c.replace(deadline)));
+    work()
 }
 
 /// The deadline in force on this thread, if any.
@@ -162,6 +171,22 @@ mod tests {
             "{e:?}"
         );
         assert!(current().is_none(), "the scope ends with the job");
+    }
+
+    #[test]
+    fn a_panicking_job_does_not_leave_its_deadline_behind() {
+        let outer = Deadline::after(Duration::from_secs(60));
+        let inner = Deadline::after(Duration::from_secs(1));
+        scope(Some(outer), || {
+            let caught = std::panic::catch_unwind(|| {
+                scope(Some(inner), || panic!("a job panics mid-way"));
+            });
+            assert!(caught.is_err());
+            assert_eq!(current(), Some(outer), "the enclosing deadline is back");
+        });
+        let caught = std::panic::catch_unwind(|| scope(Some(inner), || panic!("again")));
+        assert!(caught.is_err());
+        assert_eq!(current(), None, "the thread is clean for its next job");
     }
 
     #[test]

@@ -272,7 +272,9 @@ fn prepare_overlay(ctx: &mut Ctx, o: &Overlay) -> Result<VipsImage> {
     } else {
         &bytes[..]
     };
-    let mut overlay = format::open(readable, source, false, ctx.job.max_input_pixels)
+    // What is left of the request's pixel bound (decoders that decode whole check it first).
+    let left = ctx.job.max_input_pixels.saturating_sub(ctx.pixels);
+    let mut overlay = format::open(readable, source, false, left)
         .and_then(|i| i.autorot().map_err(vips))
         .map_err(|e| match e {
             Error::InvalidImage { detail } | Error::Processing { detail } => Error::InvalidImage {
@@ -281,14 +283,17 @@ fn prepare_overlay(ctx: &mut Ctx, o: &Overlay) -> Result<VipsImage> {
             other => other,
         })?;
     let (ow, oh) = size(&overlay);
-    if u64::from(ow) * u64::from(oh) > ctx.job.max_input_pixels {
+    // One bound for the request: the original's pixels and every overlay's.
+    let pixels = ctx.pixels.saturating_add(u64::from(ow) * u64::from(oh));
+    if pixels > ctx.job.max_input_pixels {
         return Err(Error::TooManyPixels {
             width: u64::from(ow),
             height: u64::from(oh),
-            pixels: u64::from(ow) * u64::from(oh),
+            pixels,
             limit: ctx.job.max_input_pixels,
         });
     }
+    ctx.pixels = pixels;
     if overlay.get_typeof("icc-profile-data").unwrap_or(0) != 0 {
         overlay = overlay
             .icc_transform_with_opts("srgb", VOption::new().set("embedded", true))

@@ -5,7 +5,11 @@
 //! image work never blocks the async runtime and never exceeds the configured
 //! concurrency. A second, larger bound admits requests (running plus
 //! waiting, [`Engine::admit`]): past it a request is refused at once with 503
-//! instead of queueing without limit. [`deadline`] carries the request's
+//! instead of queueing without limit. A third bounds memory: the bytes of the
+//! originals and overlays held by admitted requests (`MAX_INFLIGHT_BYTES`),
+//! reserved through the request's [`Ticket`] from the size the origin
+//! announces before it reads a body (see [`Ticket`] for the waiting rules).
+//! [`deadline`] carries the request's
 //! deadline into libvips work. The order of operations lives in
 //! [`pipeline`]; each edit's pixel work lives in [`edits`]; encoder settings
 //! live in [`encode`]; which loader may read what in [`format`]; SVG
@@ -20,13 +24,15 @@ pub mod format;
 pub mod pipeline;
 pub mod svg;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 use bytes::Bytes;
 use rs_vips::{Vips, VipsImage};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{Error, Result};
+use crate::origin::{Reserve, ReserveFuture};
 use crate::request::{Edit, Limits, Output, OutputFormat};
 pub use deadline::Deadline;
 pub use format::{Accepted, SourceFormat};
@@ -92,23 +98,138 @@ pub struct Reduction {
     pub height: u32,
 }
 
-/// Runs jobs on libvips with bounded concurrency and a bounded queue.
+/// Runs jobs on libvips with bounded concurrency, a bounded queue and a
+/// bounded number of original bytes in memory.
 #[derive(Debug, Clone)]
 pub struct Engine {
     /// Jobs running at once.
     permits: Arc<Semaphore>,
     /// Requests admitted at once: running plus waiting.
     admitted: Arc<Semaphore>,
+    /// Original and overlay bytes held by admitted requests, in KiB.
+    memory: Arc<Semaphore>,
+    /// The size of `memory`, in KiB.
+    memory_kib: u64,
     concurrency: usize,
     queue: usize,
 }
 
-/// A request's place in the engine: running or waiting. Dropping it frees
-/// the place; a job keeps it until libvips has finished with it.
+/// A request's place in the engine (running or waiting) and the memory it
+/// has reserved for its originals. Dropping it frees both, so they come back
+/// however the request ends (answer, error, deadline, client gone); a job
+/// keeps it until libvips has finished with it.
+///
+/// Memory is reserved through [`Reserve`] by the origin, from the size it
+/// learns before reading a body. The request's first reservation waits for
+/// memory to come free, until the ticket's deadline ([`Ticket::until`]),
+/// then is refused with 503 `Overloaded`. A later one (the handler fetches
+/// the overlays, then the original) is granted at once or refused with 503:
+/// a request that holds memory never waits for more, so two requests cannot
+/// wait on each other.
+/// A request needing more than the whole budget is refused with 413
+/// `SourceTooLarge`.
 #[derive(Debug)]
 pub struct Ticket {
     _place: Option<OwnedSemaphorePermit>,
+    memory: Arc<Semaphore>,
+    memory_kib: u64,
+    held: Mutex<Held>,
+    until: Option<Instant>,
+    busy: (usize, usize),
 }
+
+/// The memory a ticket holds.
+#[derive(Debug, Default)]
+struct Held {
+    kib: u64,
+    bytes: u64,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Ticket {
+    /// Bounds the wait for memory by `deadline`.
+    pub fn until(mut self, deadline: Deadline) -> Ticket {
+        self.until = Some(deadline.at);
+        self
+    }
+
+    /// Bytes reserved so far.
+    pub fn reserved(&self) -> u64 {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).bytes
+    }
+
+    fn overloaded(&self) -> Error {
+        Error::Overloaded {
+            running: self.busy.0,
+            queued: self.busy.1,
+        }
+    }
+
+    async fn take(&self, key: &str, bytes: u64) -> Result<()> {
+        let kib = bytes.div_ceil(1024);
+        let (held_kib, held_bytes) = {
+            let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            (held.kib, held.bytes)
+        };
+        if held_kib.saturating_add(kib) > self.memory_kib {
+            return Err(Error::SourceTooLarge {
+                key: key.to_string(),
+                size: held_bytes.saturating_add(bytes),
+                limit: self.memory_kib.saturating_mul(1024),
+            });
+        }
+        // At most `memory_kib`, itself at most `Semaphore::MAX_PERMITS` and u32.
+        let n = u32::try_from(kib).map_err(|_| self.overloaded())?;
+        let permit = if held_kib == 0 {
+            let wait = self.memory.clone().acquire_many_owned(n);
+            let got = match self.until {
+                Some(at) => tokio::time::timeout_at(at.into(), wait)
+                    .await
+                    .map_err(|_| {
+                        tracing::warn!(
+                            bytes,
+                            "no memory came free before the deadline (MAX_INFLIGHT_BYTES)"
+                        );
+                        self.overloaded()
+                    })?,
+                None => wait.await,
+            };
+            got.map_err(|_| self.overloaded())?
+        } else {
+            self.memory.clone().try_acquire_many_owned(n).map_err(|_| {
+                tracing::warn!(
+                    bytes,
+                    "no memory free for a further original (MAX_INFLIGHT_BYTES)"
+                );
+                self.overloaded()
+            })?
+        };
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.kib += kib;
+        held.bytes = held.bytes.saturating_add(bytes);
+        match &mut held.permit {
+            Some(p) => p.merge(permit),
+            None => held.permit = Some(permit),
+        }
+        Ok(())
+    }
+}
+
+impl Reserve for Ticket {
+    fn reserve<'a>(&'a self, key: &'a str, bytes: u64) -> ReserveFuture<'a> {
+        Box::pin(self.take(key, bytes))
+    }
+}
+
+/// The largest memory budget, in KiB (a semaphore's and one acquisition's bound).
+const MAX_KIB: u64 = {
+    let max = Semaphore::MAX_PERMITS as u64;
+    if max < u32::MAX as u64 {
+        max
+    } else {
+        u32::MAX as u64
+    }
+};
 
 static VIPS: OnceLock<std::result::Result<String, String>> = OnceLock::new();
 
@@ -142,9 +263,25 @@ impl Engine {
         Ok(Engine {
             permits: Arc::new(Semaphore::new(concurrency)),
             admitted: Arc::new(Semaphore::new(concurrency.saturating_add(queue))),
+            memory: Arc::new(Semaphore::new(MAX_KIB as usize)),
+            memory_kib: MAX_KIB,
             concurrency,
             queue,
         })
+    }
+
+    /// Bounds the original and overlay bytes held by admitted requests to
+    /// `bytes` (`MAX_INFLIGHT_BYTES`; counted in whole KiB).
+    pub fn with_inflight_bytes(mut self, bytes: u64) -> Engine {
+        let kib = bytes.div_ceil(1024).clamp(1, MAX_KIB);
+        self.memory = Arc::new(Semaphore::new(kib as usize));
+        self.memory_kib = kib;
+        self
+    }
+
+    /// The memory budget, in bytes.
+    pub fn inflight_bytes(&self) -> u64 {
+        self.memory_kib.saturating_mul(1024)
     }
 
     /// Takes a place for one request, or refuses it at once (503
@@ -157,6 +294,11 @@ impl Engine {
             .try_acquire_owned()
             .map(|place| Ticket {
                 _place: Some(place),
+                memory: self.memory.clone(),
+                memory_kib: self.memory_kib,
+                held: Mutex::default(),
+                until: None,
+                busy: (self.concurrency, self.queue),
             })
             .map_err(|_| Error::Overloaded {
                 running: self.concurrency,
@@ -164,9 +306,12 @@ impl Engine {
             })
     }
 
-    /// Runs one job off the async runtime (admitting it first).
+    /// Runs one job off the async runtime (admitting it and reserving its
+    /// bytes first).
     pub async fn run(&self, job: Job) -> Result<Encoded> {
         let ticket = self.admit()?;
+        let bytes = job.overlays.iter().map(Bytes::len).sum::<usize>() + job.bytes.len();
+        ticket.take("job", bytes as u64).await?;
         self.run_admitted(ticket, job, None).await
     }
 
@@ -185,9 +330,11 @@ impl Engine {
         .await
     }
 
-    /// A tiny libvips round trip, for health checks (not subject to the queue).
+    /// A tiny libvips round trip, for health checks. It takes neither a
+    /// place nor a transform slot: a load balancer must hear from a busy
+    /// instance at once, not after the transforms ahead of it.
     pub async fn health(&self) -> Result<()> {
-        self.blocking(Ticket { _place: None }, || {
+        tokio::task::spawn_blocking(|| {
             let image = VipsImage::black(2, 2).map_err(|e| Error::Processing {
                 detail: e.to_string(),
             })?;
@@ -197,6 +344,9 @@ impl Engine {
             Ok(())
         })
         .await
+        .map_err(|e| Error::Processing {
+            detail: format!("health check task failed: {e}"),
+        })?
     }
 
     /// Waits for a slot, then runs `work` on the blocking pool. The slot and
@@ -345,6 +495,160 @@ mod tests {
         let none = Engine::new(2, 0, 1).unwrap();
         let _held = (none.admit().unwrap(), none.admit().unwrap());
         assert!(none.admit().is_err(), "queue 0: only the running places");
+    }
+
+    /// Holds the engine's only slot with work that waits for the returned sender.
+    async fn hold_the_slot(engine: &Engine) -> std::sync::mpsc::Sender<()> {
+        let ticket = engine.admit().unwrap();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let running = engine.clone();
+        tokio::spawn(async move {
+            running
+                .blocking(ticket, move || {
+                    started_tx.send(()).ok();
+                    release_rx.recv().ok();
+                    Ok(())
+                })
+                .await
+        });
+        tokio::task::spawn_blocking(move || started_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        release_tx
+    }
+
+    #[tokio::test]
+    async fn health_answers_while_every_slot_is_busy() {
+        let engine = Engine::new(1, 0, 1).unwrap();
+        let release = hold_the_slot(&engine).await;
+        // A load balancer's check must not queue behind the transforms.
+        let health =
+            tokio::time::timeout(std::time::Duration::from_secs(20), engine.health()).await;
+        release.send(()).unwrap();
+        assert!(
+            matches!(health, Ok(Ok(()))),
+            "health waited for a transform slot: {health:?}"
+        );
+    }
+
+    const KIB: u64 = 1024;
+
+    #[tokio::test]
+    async fn memory_is_admitted_by_bytes_and_comes_back() {
+        use crate::origin::Reserve;
+        use std::time::Duration;
+        let engine = Engine::new(1, 100, 1)
+            .unwrap()
+            .with_inflight_bytes(100 * KIB);
+        assert_eq!(engine.inflight_bytes(), 100 * KIB);
+        let soon = || Deadline::after(Duration::from_millis(200));
+
+        // No deadline: were it to wait, this test would hang.
+        let a = engine.admit().unwrap();
+        a.reserve("a.jpg", 60 * KIB).await.unwrap();
+        assert_eq!(a.reserved(), 60 * KIB);
+        // The budget is spent: a first reservation waits, then 503 at its deadline.
+        let b = engine.admit().unwrap().until(soon());
+        let e = b.reserve("b.jpg", 60 * KIB).await.unwrap_err();
+        assert!(matches!(e, Error::Overloaded { .. }), "{e:?}");
+        assert_eq!(e.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(b.reserved(), 0, "nothing is held after a refusal");
+        // A request holding memory never waits for more: 503 at once.
+        let c = engine.admit().unwrap();
+        c.reserve("c.jpg", 30 * KIB).await.unwrap();
+        let e = a.reserve("overlay.png", 20 * KIB).await.unwrap_err();
+        assert!(matches!(e, Error::Overloaded { .. }), "{e:?}");
+        drop(c);
+        a.reserve("overlay.png", 30 * KIB).await.unwrap();
+        assert_eq!(a.reserved(), 90 * KIB);
+        // More than the whole budget: 413, at once, however free it is.
+        let e = b.reserve("huge.jpg", 101 * KIB).await.unwrap_err();
+        assert!(
+            matches!(e, Error::SourceTooLarge { size, limit, .. } if size == 101 * KIB && limit == 100 * KIB),
+            "{e:?}"
+        );
+        let e = a.reserve("overlay.png", 20 * KIB).await.unwrap_err();
+        assert!(
+            matches!(e, Error::SourceTooLarge { size, .. } if size == 110 * KIB),
+            "the request's bytes count together: {e:?}"
+        );
+
+        // A waiting reservation gets the memory as soon as it comes back.
+        let waiting = engine.admit().unwrap();
+        let waiter =
+            tokio::spawn(async move { waiting.reserve("c.jpg", 90 * KIB).await.map(|()| waiting) });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished(), "it waits for memory");
+        drop(a);
+        let c = tokio::time::timeout(Duration::from_secs(20), waiter)
+            .await
+            .expect("woken when memory came back")
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.reserved(), 90 * KIB);
+
+        // Memory comes back however the request ends: a cancelled request
+        // (deadline, client gone) drops its ticket.
+        drop(c);
+        let held = engine.admit().unwrap();
+        let task = tokio::spawn(async move {
+            held.reserve("d.jpg", 100 * KIB).await.unwrap();
+            std::future::pending::<()>().await;
+            drop(held);
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        task.abort();
+        let _ = task.await;
+        let e = engine.admit().unwrap().until(soon());
+        e.reserve("e.jpg", 100 * KIB)
+            .await
+            .expect("the cancelled request's memory came back");
+    }
+
+    #[tokio::test]
+    async fn a_job_keeps_its_memory_until_libvips_is_done() {
+        use crate::origin::Reserve;
+        let engine = Engine::new(2, 2, 1).unwrap().with_inflight_bytes(10 * KIB);
+        let ticket = engine.admit().unwrap();
+        ticket.reserve("a.jpg", 10 * KIB).await.unwrap();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let running = engine.clone();
+        let task = tokio::spawn(async move {
+            running
+                .blocking(ticket, move || {
+                    started_tx.send(()).ok();
+                    release_rx.recv().ok();
+                    Ok(())
+                })
+                .await
+        });
+        tokio::task::spawn_blocking(move || started_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        task.abort();
+        let other = engine
+            .admit()
+            .unwrap()
+            .until(Deadline::after(std::time::Duration::from_millis(100)));
+        assert!(
+            other.reserve("b.jpg", KIB).await.is_err(),
+            "held by the work"
+        );
+        drop(other);
+        release_tx.send(()).unwrap();
+        // A first reservation waits: it gets the memory once the work ends.
+        let other = engine
+            .admit()
+            .unwrap()
+            .until(Deadline::after(std::time::Duration::from_secs(20)));
+        other
+            .reserve("b.jpg", 10 * KIB)
+            .await
+            .expect("freed when libvips is done");
     }
 
     #[tokio::test]

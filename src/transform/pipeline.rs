@@ -60,6 +60,9 @@ pub struct Ctx<'a> {
     pub reduced: Option<Reduction>,
     /// Overlays drawn so far (the next one's bytes are `job.overlays[next_overlay]`).
     pub next_overlay: usize,
+    /// Pixels decoded so far: the original's (every frame kept) plus each
+    /// overlay's, held to `job.max_input_pixels` in all.
+    pub pixels: u64,
     /// Frames in `image`, stacked top to bottom (1: a still image).
     pub pages: u32,
     /// While an edit runs frame by frame: the crop its first frame chose
@@ -107,8 +110,7 @@ pub fn run(job: &Job) -> Result<Encoded> {
         // libvips' error buffer is global; clear it so the next failure's
         // message does not carry this one's.
         Vips::error_clear();
-        // Past the deadline the failure is the kill (see `deadline`), and
-        // telling input faults apart would decode the whole original again.
+        // Past the deadline the failure is the kill (see `deadline`).
         super::deadline::expired().unwrap_or_else(|| reclassify(job, e))
     })
 }
@@ -241,6 +243,7 @@ fn open(job: &Job) -> Result<Ctx<'_>> {
         encoded: Vec::new(),
         reduced: None,
         next_overlay: 0,
+        pixels,
         pages: pages as u32,
         frame_choice: None,
     })
@@ -558,19 +561,59 @@ pub fn vips(e: rs_vips::error::Error) -> Error {
     }
 }
 
-/// libvips decodes lazily, so a corrupt or truncated original often fails only
-/// while a later step pulls its pixels. Such a failure is the input's fault
-/// (400), not ours (500): it is told apart by decoding the original on its own,
-/// which only happens on this error path.
+/// libvips decodes lazily, so a corrupt or truncated original (or overlay)
+/// often fails only while a later step pulls its pixels. Such a failure is
+/// the input's fault (400), not ours (500). It is told from the failure
+/// itself, without decoding anything again: libvips names the loader that
+/// failed in its error ([`LOADER_ERRORS`]). libvips' error buffer is shared
+/// by every thread, though, and another job's `error_clear` can empty it
+/// before this failure's message is read: only a failure that names no
+/// loader (a fault of ours, or a message lost so) is checked by decoding the
+/// original again, which a corrupt input does not reach by itself.
 fn reclassify(job: &Job, e: Error) -> Error {
     match e {
-        Error::Processing { detail } if !decodes(&job.bytes) => Error::InvalidImage { detail },
+        Error::Processing { detail } if input_fault(&detail) || !decodes(&job.bytes) => {
+            Error::InvalidImage { detail }
+        }
         other => other,
     }
 }
 
-/// Whether the whole original decodes without error.
+/// The names libvips gives a decoder's failure (its loaders' and codecs'
+/// error domains): one of them in a failure means the input did not decode.
+const LOADER_ERRORS: &[&str] = &[
+    "VipsForeignLoad",
+    "VipsJpeg",
+    "jpegload",
+    "pngload",
+    "spngload",
+    "vipspng",
+    "webpload",
+    "webp2vips",
+    "gifload",
+    "tiffload",
+    "tiff2vips",
+    "heifload",
+    "heif: ",
+    "svgload",
+];
+
+/// Whether a libvips failure came from decoding an input.
+fn input_fault(detail: &str) -> bool {
+    LOADER_ERRORS.iter().any(|name| detail.contains(name))
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Second decodes on this thread, for the tests.
+    static SECOND_DECODES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether the whole original decodes without error (a second full decode:
+/// only for failures that name no loader).
 fn decodes(bytes: &[u8]) -> bool {
+    #[cfg(test)]
+    SECOND_DECODES.with(|n| n.set(n.get() + 1));
     // HEIC and JPEG XL originals were decoded whole by `open` already.
     if format::sniff(bytes).is_ok_and(decoders::decodes) {
         return true;
@@ -647,16 +690,134 @@ mod tests {
             max_output_bytes: None,
             overlays: Vec::new(),
         };
+        // a truncated original fails while a later step pulls its pixels
+        let truncated = job(&whole[..1000]);
+        let e = run_steps(&truncated).unwrap_err();
+        assert!(matches!(e, Error::Processing { .. }), "{e:?}");
         assert!(matches!(
-            reclassify(&job(&whole[..1000]), processing),
+            reclassify(&truncated, e),
             Error::InvalidImage { .. }
         ));
-        let processing = Error::Processing {
-            detail: String::new(),
-        };
+        let decoded = SECOND_DECODES.with(|n| n.get());
+        assert!(matches!(run(&truncated), Err(Error::InvalidImage { .. })));
+        // told from libvips' message (when no other thread cleared it meanwhile)
+        assert!(
+            SECOND_DECODES.with(|n| n.get()) == decoded || !input_fault(&detail_of(&truncated)),
+            "the original was decoded a second time"
+        );
+        // a failure of ours stays ours
         assert!(matches!(
             reclassify(&job(whole), processing),
             Error::Processing { .. }
         ));
+        let ours = Error::Processing {
+            detail: "vips error: OperationError - Cannot run linear. linear: vector must have 1 or 3 elements".into(),
+        };
+        assert!(!input_fault(ours.detail().unwrap_or_default()));
+        assert!(matches!(
+            reclassify(&job(whole), ours),
+            Error::Processing { .. }
+        ));
+    }
+
+    fn detail_of(job: &Job) -> String {
+        match run_steps(job) {
+            Err(e) => e.detail().unwrap_or_default().to_string(),
+            Ok(_) => String::new(),
+        }
+    }
+
+    /// The failure alone gives the class the second full decode gave, over
+    /// truncations and bit flips of an original of every lazily decoded
+    /// format.
+    #[test]
+    fn the_failure_tells_input_faults_as_a_second_decode_did() {
+        crate::transform::init_vips().unwrap();
+        let photo = VipsImage::thumbnail_buffer(crate::origin::embedded::SAMPLES[0].1, 96)
+            .and_then(|i| i.copy_memory())
+            .unwrap();
+        let originals: Vec<(&str, Vec<u8>)> = vec![
+            ("jpeg", photo.jpegsave_buffer().unwrap()),
+            ("png", photo.pngsave_buffer().unwrap()),
+            ("webp", photo.webpsave_buffer().unwrap()),
+            ("gif", photo.gifsave_buffer().unwrap()),
+            ("tiff", photo.tiffsave_buffer().unwrap()),
+            (
+                "avif",
+                photo
+                    .heifsave_buffer_with_opts(VOption::new().set("compression", "av1"))
+                    .unwrap(),
+            ),
+        ];
+        let (mut checked, mut processing, mut named, mut changed) = (0, 0, 0, Vec::new());
+        let mut formats = std::collections::BTreeSet::new();
+        for (name, whole) in &originals {
+            let mut inputs: Vec<Vec<u8>> = Vec::new();
+            let n = whole.len();
+            for cut in (16..n).step_by((n / 40).max(1)) {
+                inputs.push(whole[..cut].to_vec());
+            }
+            for at in (0..n).step_by((n / 60).max(1)) {
+                for bit in [0x01u8, 0x80] {
+                    let mut flipped = whole.clone();
+                    flipped[at] ^= bit;
+                    inputs.push(flipped);
+                }
+            }
+            for bytes in inputs {
+                let job = Job {
+                    bytes: bytes::Bytes::from(bytes),
+                    edits: vec![resize(), Edit::Grayscale],
+                    output: crate::request::Output {
+                        format: Some(OutputFormat::Png),
+                        ..Default::default()
+                    },
+                    accepted: Default::default(),
+                    limits: Default::default(),
+                    max_input_pixels: u64::MAX,
+                    max_frames: 256,
+                    effort: Default::default(),
+                    fast_shrink: false,
+                    max_output_bytes: None,
+                    overlays: Vec::new(),
+                };
+                let failure = run_steps(&job);
+                Vips::error_clear();
+                checked += 1;
+                if let Err(Error::Processing { detail }) = failure {
+                    processing += 1;
+                    formats.insert(*name);
+                    // libvips' error buffer is shared with the tests running
+                    // beside this one: a message they cleared names no loader.
+                    named += usize::from(input_fault(&detail));
+                    let before = !decodes(&job.bytes);
+                    let now = matches!(
+                        reclassify(
+                            &job,
+                            Error::Processing {
+                                detail: detail.clone()
+                            }
+                        ),
+                        Error::InvalidImage { .. }
+                    );
+                    if now != before {
+                        changed.push(format!("{name}: {detail:?}"));
+                    }
+                }
+            }
+        }
+        assert!(
+            named * 10 >= processing * 9,
+            "{named} of {processing} late failures named their loader"
+        );
+        assert!(
+            changed.is_empty(),
+            "the class changed for:\n{}",
+            changed.join("\n")
+        );
+        assert!(
+            checked > 500 && formats.len() >= 3,
+            "{checked} inputs, {processing} late failures, in {formats:?}"
+        );
     }
 }
