@@ -429,7 +429,7 @@ impl Handler {
         &self,
         request: &request::ImageRequest,
         grant: &Grant,
-        reserve: &dyn crate::origin::Reserve,
+        reserve: &dyn crate::budget::Reserve,
     ) -> Result<Vec<crate::origin::Original>> {
         let sources: Vec<&Source> = request
             .edits

@@ -10,6 +10,7 @@
 //! page `serve` shows at `/`. [`ops`] holds what runs
 //! beside the service: CDN invalidation and the URLs web pages embed.
 
+pub mod budget;
 pub mod config;
 pub mod error;
 pub mod fallback;

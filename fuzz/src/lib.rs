@@ -10,6 +10,8 @@
 //! its fields, so a change there that matters stops this crate compiling.
 #![allow(dead_code, unused_imports, clippy::all)]
 
+#[path = "../../src/budget.rs"]
+pub mod budget;
 #[path = "../../src/error.rs"]
 pub mod error;
 #[path = "../../src/request/mod.rs"]

@@ -15,6 +15,7 @@ pub mod embedded;
 mod fs;
 mod s3;
 
+pub use crate::budget::{Reserve, ReserveFuture, Unbounded};
 pub use embedded::EmbeddedOrigin;
 pub use fs::FsOrigin;
 pub use s3::{S3Origin, S3Settings, S3Timeouts};
@@ -82,26 +83,6 @@ pub fn identity_token(raw: &str) -> String {
 
 /// A boxed future, so origins can be used as trait objects.
 pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<Fetched>> + Send + 'a>>;
-
-/// The future of a [`Reserve::reserve`].
-pub type ReserveFuture<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
-
-/// Memory set aside for originals before their bodies are read.
-pub trait Reserve: Send + Sync {
-    /// Sets aside `bytes` for the original `key`: waits for memory to come
-    /// free, or refuses (503 `Overloaded`, 413 `SourceTooLarge`).
-    fn reserve<'a>(&'a self, key: &'a str, bytes: u64) -> ReserveFuture<'a>;
-}
-
-/// No memory bound: every reservation is granted.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Unbounded;
-
-impl Reserve for Unbounded {
-    fn reserve<'a>(&'a self, _key: &'a str, _bytes: u64) -> ReserveFuture<'a> {
-        Box::pin(async { Ok(()) })
-    }
-}
 
 /// A store of originals.
 pub trait Origin: Send + Sync {

@@ -31,8 +31,8 @@ use bytes::Bytes;
 use rs_vips::{Vips, VipsImage};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::budget::{Reserve, ReserveFuture};
 use crate::error::{Error, Result};
-use crate::origin::{Reserve, ReserveFuture};
 use crate::request::{Edit, Limits, Output, OutputFormat};
 pub use deadline::Deadline;
 pub use format::{Accepted, SourceFormat};
@@ -537,7 +537,7 @@ mod tests {
 
     #[tokio::test]
     async fn memory_is_admitted_by_bytes_and_comes_back() {
-        use crate::origin::Reserve;
+        use crate::budget::Reserve;
         use std::time::Duration;
         let engine = Engine::new(1, 100, 1)
             .unwrap()
@@ -609,7 +609,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_job_keeps_its_memory_until_libvips_is_done() {
-        use crate::origin::Reserve;
+        use crate::budget::Reserve;
         let engine = Engine::new(2, 2, 1).unwrap().with_inflight_bytes(10 * KIB);
         let ticket = engine.admit().unwrap();
         ticket.reserve("a.jpg", 10 * KIB).await.unwrap();
