@@ -153,7 +153,9 @@ pub fn rewrite(data: &[u8]) {
         return;
     };
     let rewrite = &rewrites()[pick as usize % REWRITES.len()];
-    let _ = rewrite.apply(path);
+    if let Ok(rewritten) = rewrite.apply(path) {
+        assert!(rewritten.len() <= image_handler::request::rewrite::MAX_REWRITTEN_LEN);
+    }
     if let Ok(parsed) = request::parse(path, &rules(), Some(rewrite)) {
         check_request(&parsed.request);
     }

@@ -149,7 +149,7 @@ pub fn parse(path: &str, rules: &Rules, rewrite: Option<&rewrite::Rewrite>) -> R
         });
     }
     let path = match rewrite {
-        Some(r) => r.apply(path),
+        Some(r) => r.apply(path)?,
         None => {
             check_extension(path)?;
             std::borrow::Cow::Borrowed(path)

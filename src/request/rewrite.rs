@@ -17,6 +17,11 @@ use std::borrow::Cow;
 
 use regex::{Captures, Regex};
 
+use crate::error::{Error, Result};
+
+/// The longest path a rewrite may produce, in bytes.
+pub const MAX_REWRITTEN_LEN: usize = 16 * 1024;
+
 /// A compiled rewrite rule: a JavaScript `/pattern/flags` literal and its
 /// replacement.
 #[derive(Debug, Clone)]
@@ -111,11 +116,36 @@ impl Rewrite {
     }
 
     /// Rewrites `path`; borrowed when nothing matched.
-    #[must_use]
-    pub fn apply<'a>(&self, path: &'a str) -> Cow<'a, str> {
+    ///
+    /// # Errors
+    ///
+    /// A rewritten path longer than [`MAX_REWRITTEN_LEN`] is a 400 naming
+    /// the path: a rule such as `` $`$' `` under `g` grows with the square of
+    /// the path, and nothing after it should work on megabytes of it. The
+    /// expansion stops as soon as the limit is passed.
+    pub fn apply<'a>(&self, path: &'a str) -> Result<Cow<'a, str>> {
         let limit = if self.global { 0 } else { 1 };
-        self.regex
-            .replacen(path, limit, |caps: &Captures<'_>| self.expand(caps, path))
+        // What the substitutions write is all in the output: stop expanding
+        // once that alone is too long.
+        let mut written = 0usize;
+        let rewritten = self.regex.replacen(path, limit, |caps: &Captures<'_>| {
+            if written > MAX_REWRITTEN_LEN {
+                return String::new();
+            }
+            let piece = self.expand(caps, path);
+            written += piece.len();
+            piece
+        });
+        let grown = rewritten.len() > MAX_REWRITTEN_LEN && rewritten.len() > path.len();
+        if written > MAX_REWRITTEN_LEN || grown {
+            return Err(Error::param(
+                "path",
+                format!(
+                    "the rewrite rule (REWRITE_MATCH_PATTERN) makes this path longer than {MAX_REWRITTEN_LEN} bytes"
+                ),
+            ));
+        }
+        Ok(rewritten)
     }
 
     fn expand(&self, caps: &Captures<'_>, haystack: &str) -> String {
@@ -260,7 +290,7 @@ mod tests {
 
     fn rewrite(pattern: &str, substitution: &str, path: &str) -> String {
         match Rewrite::new(pattern, substitution) {
-            Ok(r) => r.apply(path).into_owned(),
+            Ok(r) => r.apply(path).unwrap().into_owned(),
             Err(e) => panic!("{pattern}: {e}"),
         }
     }
@@ -348,9 +378,26 @@ mod tests {
     }
 
     #[test]
+    fn rewritten_paths_are_bounded() {
+        // found by the rewrite fuzz target: `$\`$'` under `g` squares the path
+        let r = Rewrite::new("/x/g", "$`$'").unwrap();
+        let path = format!("/{}", "x".repeat(2_000));
+        let e = r.apply(&path).unwrap_err();
+        assert_eq!((e.status().as_u16(), e.code()), (400, "InvalidParameter"));
+        assert!(r.apply("/axbxc").is_ok());
+        // a long path that a rule shortens is fine
+        let r = Rewrite::new("/y+/g", "y").unwrap();
+        let path = format!("/{}", "y".repeat(MAX_REWRITTEN_LEN));
+        assert_eq!(r.apply(&path).unwrap(), "/y");
+        // and one it leaves alone is not its doing
+        let r = Rewrite::new("/z/g", "zz").unwrap();
+        assert!(r.apply(&path).is_ok());
+    }
+
+    #[test]
     fn unchanged_paths_are_borrowed() {
         let r = Rewrite::new("/zzz/g", "y").unwrap();
-        assert!(matches!(r.apply("/a.jpg"), Cow::Borrowed("/a.jpg")));
+        assert!(matches!(r.apply("/a.jpg"), Ok(Cow::Borrowed("/a.jpg"))));
     }
 
     #[test]
