@@ -200,6 +200,16 @@ impl Config {
             buckets: &self.source_buckets,
         }
     }
+
+    /// What reading a URL into a request needs from the configuration.
+    pub fn assembly(&self) -> crate::request::Settings<'_> {
+        crate::request::Settings {
+            rules: self.rules(),
+            rewrite: self.rewrite.as_ref(),
+            presets: &self.presets,
+            max_edits: self.max_edits,
+        }
+    }
 }
 
 /// Every setting that changes the bytes of a transformed image for the same

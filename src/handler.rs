@@ -1,6 +1,6 @@
 //! The one handler: `http::Request` in, `http::Response` out.
 //!
-//! Every entry point (the local server now, Lambda later) calls
+//! Every entry point (`serve`, Lambda) calls
 //! [`Handler::handle`]. It runs the request one way through the modules:
 //! `request` (parse and validate) → `origin` (fetch) → ETag and
 //! `If-None-Match` → `transform` → `response`, all within the request's
@@ -23,7 +23,6 @@ use crate::observe::{RequestId, RequestLog};
 use crate::origin::{Fetched, Origin};
 use crate::request;
 use crate::request::Source;
-use crate::request::target::Target;
 use crate::response::{self, Timings, Variant};
 use crate::signature::{self, Grant};
 use crate::transform::{Accepted, Deadline, Engine, Job};
@@ -31,21 +30,11 @@ use crate::transform::{Accepted, Deadline, Engine, Job};
 /// The path answered with a libvips health check.
 pub const HEALTH_PATH: &str = "/health";
 
-/// The most overlays one request may draw.
-pub const MAX_OVERLAYS: usize = 4;
-
-/// `/info/<key>`: the original's metadata as JSON.
-pub const INFO_PREFIX: &str = "/info/";
-
-/// `?info`: the original's metadata as JSON, in any style.
-pub const INFO_PARAM: &str = "info";
-
-/// `?preset=<name>`: a configured preset (`PRESETS`).
-pub const PRESET_PARAM: &str = "preset";
-
-/// The query parameters the handler reads itself, besides the edit
-/// parameters (`request::query::PARAMS`), `signature` and `expires`.
-pub const HANDLER_PARAMS: &[&str] = &[INFO_PARAM, PRESET_PARAM];
+// The URL's own parameters and bounds, read by the request's assembly
+// (and by tests/deployment.rs, which keeps the CloudFront function in step).
+pub use crate::request::assemble::{
+    HANDLER_PARAMS, INFO_PARAM, INFO_PREFIX, MAX_OVERLAYS, PRESET_PARAM,
+};
 
 /// What a URL authorises, before anything is fetched ([`Handler::authorised`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -365,31 +354,12 @@ impl Handler {
         query: Option<&str>,
         seen: &mut Seen,
     ) -> Result<Authorised> {
-        let config = &self.config;
-        // One canonical form of the URL: the signature covers it, the parsers read it.
-        let target = Target::parse(path, query)?;
-        // `/info/<key>` and `?info`: the original's metadata instead of an image
-        let info_path = target
-            .path
-            .strip_prefix(INFO_PREFIX)
-            .map(|key| format!("/{key}"));
-        let parsed = request::parse(
-            info_path.as_deref().unwrap_or(&target.path),
-            &config.rules(),
-            config.rewrite.as_ref(),
-        )?;
-        let grant = self.authorise(&parsed, &target).await?;
+        let settings = self.config.assembly();
+        let url = request::Url::read(path, query, &settings)?;
+        let grant = self.authorise(url.signature()).await?;
         seen.expires = grant.expires;
-        let params = applied_query(&parsed, &target);
-        let info = info_path.is_some() || params.iter().any(|(k, _)| k == INFO_PARAM);
-        let request = self.complete(&parsed, params)?;
-        if request.edits.len() > config.max_edits {
-            return Err(Error::TooManyEdits {
-                count: request.edits.len(),
-                limit: config.max_edits,
-            });
-        }
-        grant.allows(&request.source, config.rules().default_bucket())?;
+        let request::Assembled { request, info } = url.finish(&settings)?;
+        grant.allows(&request.source, settings.rules.default_bucket())?;
         Ok(Authorised {
             request,
             grant,
@@ -397,34 +367,9 @@ impl Handler {
         })
     }
 
-    /// The request the service carries out for `path` and `query` (raw, as
-    /// in a URL), without checking a signature or fetching anything: the
-    /// path's style parsed, then presets, then query parameters, exactly as
-    /// [`Handler::handle`] builds it. Tools use it to check URLs they write.
-    pub fn resolve(&self, path: &str, query: Option<&str>) -> Result<request::ImageRequest> {
-        let config = &self.config;
-        let target = Target::parse(path, query)?;
-        let parsed = request::parse(&target.path, &config.rules(), config.rewrite.as_ref())?;
-        self.complete(&parsed, applied_query(&parsed, &target))
-    }
-
-    /// A parsed path's request with the presets it names and the query's edits applied.
-    fn complete(
-        &self,
-        parsed: &request::Parsed,
-        params: &[(String, String)],
-    ) -> Result<request::ImageRequest> {
-        let mut request = parsed.request.clone();
-        self.apply_presets(&mut request, parsed, params)?;
-        if !self.config.presets.only {
-            request::query::overlay(&mut request, params, &self.config.limits)?;
-        }
-        Ok(request)
-    }
-
-    /// Fetches the originals of the request's overlays, under the same bucket
-    /// allow-list and tenant prefix as the main original (at most
-    /// [`MAX_OVERLAYS`]).
+    /// Fetches the originals of the request's overlays (at most
+    /// [`request::MAX_OVERLAYS`], checked by the request's assembly), under the
+    /// same bucket allow-list and tenant prefix as the main original.
     async fn fetch_overlays(
         &self,
         request: &request::ImageRequest,
@@ -439,15 +384,6 @@ impl Handler {
                 _ => None,
             })
             .collect();
-        if sources.len() > MAX_OVERLAYS {
-            return Err(Error::param(
-                "overlay",
-                format!(
-                    "{} overlays is too many: at most {MAX_OVERLAYS}",
-                    sources.len()
-                ),
-            ));
-        }
         let mut out = Vec::with_capacity(sources.len());
         for source in sources {
             if let Some(bucket) = &source.bucket {
@@ -473,58 +409,22 @@ impl Handler {
         Ok(out)
     }
 
-    /// Applies the presets the path (`preset:<name>`) and the query
-    /// (`?preset=<name>`) name, in that order. With `PRESETS_ONLY`, a request
-    /// with any other edit is refused.
-    fn apply_presets(
-        &self,
-        request: &mut request::ImageRequest,
-        parsed: &request::Parsed,
-        params: &[(String, String)],
-    ) -> Result<()> {
-        let presets = &self.config.presets;
-        // The last value, as for every parameter: a signature covers only the last
-        // value of each name, so applying earlier ones would let them be added unsigned.
-        let from_query = request::target::last(params, PRESET_PARAM);
-        let names: Vec<&str> = parsed
-            .presets
-            .iter()
-            .map(String::as_str)
-            .chain(from_query)
-            .collect();
-        if presets.only {
-            let edited = !parsed.request.edits.is_empty()
-                || parsed.request.output != request::Output::default()
-                || !parsed.request.headers.is_empty()
-                || params
-                    .iter()
-                    .any(|(k, _)| request::query::PARAMS.contains(&k.as_str()));
-            if edited || names.is_empty() {
-                return Err(Error::param(
-                    "preset",
-                    "only presets are allowed here: use ?preset=<name> and nothing else",
-                ));
-            }
-        }
-        for name in names {
-            request::query::overlay(request, presets.get(name)?, &self.config.limits)?;
-        }
-        Ok(())
-    }
-
     /// Who may ask: thumbor's path signature when the path has one, else
     /// SIH's query signature over the canonical URL when signing is on, else
     /// anyone until the URL's `expires`, if it has one.
-    async fn authorise(&self, parsed: &request::Parsed, target: &Target) -> Result<Grant> {
-        if let Some((hmac, signed)) = &parsed.thumbor_hmac {
-            let key = self
-                .config
-                .thumbor_key
-                .as_ref()
-                .ok_or(Error::SignatureMismatch)?;
-            signature::verify_thumbor(&key.0, hmac, signed)?;
-            return Ok(Grant::default());
-        }
+    async fn authorise(&self, by: request::Signature<'_>) -> Result<Grant> {
+        let target = match by {
+            request::Signature::Query(target) => target,
+            request::Signature::Thumbor { hmac, signed } => {
+                let key = self
+                    .config
+                    .thumbor_key
+                    .as_ref()
+                    .ok_or(Error::SignatureMismatch)?;
+                signature::verify_thumbor(&key.0, hmac, signed)?;
+                return Ok(Grant::default());
+            }
+        };
         match &self.keys {
             Some(keys) => keys.verify(target).await,
             // Signing was asked for but no keys could be set up: fail closed.
@@ -544,15 +444,5 @@ impl Handler {
         let version = crate::transform::init_vips().unwrap_or_default();
         let body = serde_json::json!({ "status": "ok", "libvips": version, "version": env!("CARGO_PKG_VERSION") });
         Ok(response::json(&self.config, StatusCode::OK, &body))
-    }
-}
-
-/// The query parameters that apply to a request: none under thumbor's
-/// signature, which covers the path only, else all of them.
-fn applied_query<'a>(parsed: &request::Parsed, target: &'a Target) -> &'a [(String, String)] {
-    if parsed.thumbor_hmac.is_some() {
-        &[]
-    } else {
-        &target.query
     }
 }

@@ -89,11 +89,11 @@ fn the_cloudfront_function_keeps_exactly_the_parameters_the_service_reads() {
         .collect();
     assert_eq!(written, sorted, "PARAMS is kept sorted");
 
-    // Every name keeps its last value, `preset` included: src/handler.rs
+    // Every name keeps its last value, `preset` included: src/request/assemble.rs
     // applies the last `preset` only (request::target::last), because a
     // signature covers only the last value of each name
     // (tests/styles.rs::an_added_preset_cannot_ride_on_a_signature).
-    assert!(read("src/handler.rs").contains("target::last(params, PRESET_PARAM)"));
+    assert!(read("src/request/assemble.rs").contains("target::last(params, PRESET_PARAM)"));
     assert!(js_list(&source, "LISTS").is_empty());
 }
 

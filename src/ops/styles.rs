@@ -7,7 +7,7 @@
 //! A style that has no name for an edit, or applies edits in an order that
 //! gives another image, is reported with a reason ([`Unavailable`]) rather than
 //! written wrong. The writers are checked against the server's own parsers:
-//! the caller parses what was written (see `Handler::resolve`) and
+//! the caller parses what was written (see `request::assemble`) and
 //! [`same_image`] decides whether it asks for the same image.
 
 use base64::Engine as _;

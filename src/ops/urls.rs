@@ -15,9 +15,11 @@ use std::time::SystemTime;
 
 use crate::Config;
 use crate::origin::{Fetched, Origin};
+use crate::request::assemble::PRESET_PARAM;
 use crate::request::rewrite::Rewrite;
-use crate::request::target::Target;
-use crate::request::{self, Edit, ImageRequest, Limits, Output, Presets, Rules, Source, query};
+use crate::request::{
+    Edit, ImageRequest, Limits, Output, Presets, Rules, Settings, Source, Url, query,
+};
 use crate::signature::{self, Keyring, SigningKey};
 use crate::transform::edits::plan_resize;
 
@@ -54,6 +56,7 @@ pub struct UrlWriter {
     signer: Option<Signer>,
     rewrite: Option<Rewrite>,
     presets: Presets,
+    max_edits: usize,
 }
 
 impl UrlWriter {
@@ -89,6 +92,7 @@ impl UrlWriter {
             signer: None,
             rewrite: None,
             presets: Presets::default(),
+            max_edits: crate::config::DEFAULT_MAX_EDITS,
         })
     }
 
@@ -98,6 +102,7 @@ impl UrlWriter {
         self.limits = config.limits;
         self.rewrite = config.rewrite.clone();
         self.presets = config.presets.clone();
+        self.max_edits = config.max_edits;
         self
     }
 
@@ -131,9 +136,9 @@ impl UrlWriter {
         let mut sorted: Vec<&(String, String)> = Vec::new();
         for pair in params {
             let (name, _) = pair;
-            if name != "preset" && !query::PARAMS.contains(&name.as_str()) {
+            if name != PRESET_PARAM && !query::PARAMS.contains(&name.as_str()) {
                 return Err(OpsError::Input(format!(
-                    "{name:?} is not a query parameter of the image service (known: preset, {})",
+                    "{name:?} is not a query parameter of the image service (known: {PRESET_PARAM}, {})",
                     query::PARAMS.join(", ")
                 )));
             }
@@ -145,44 +150,51 @@ impl UrlWriter {
             .extend_pairs(sorted.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .finish();
 
-        let rules = Rules {
-            limits: self.limits,
-            buckets: &[],
-        };
-        // The server's canonical form of the URL, parsed as the server parses it.
-        let canonical = Target::parse(&path, Some(&query)).map_err(invalid)?;
-        let parsed =
-            request::parse(&canonical.path, &rules, self.rewrite.as_ref()).map_err(invalid)?;
-        let mut request = parsed.request;
-        if request.source.key != key
-            || !request.edits.is_empty()
-            || request.output != Output::default()
-            || !parsed.presets.is_empty()
-        {
-            return Err(OpsError::Input(format!(
-                "the service would not read {path} as the key {key:?} (it reads the key {:?} with edits \
-                 from the path): such keys cannot be served in the query style",
-                request.source.key
-            )));
-        }
-        let edited = sorted.iter().any(|(n, _)| n != "preset");
-        if self.presets.only && (edited || !sorted.iter().any(|(n, _)| n == "preset")) {
+        let presets_known = !self.presets.is_empty();
+        let edited = sorted.iter().any(|(n, _)| n != PRESET_PARAM);
+        if self.presets.only && (edited || !sorted.iter().any(|(n, _)| n == PRESET_PARAM)) {
             return Err(OpsError::Input(
                 "the service allows only presets (PRESETS_ONLY): use --param preset=<name> and no other edit".into(),
             ));
         }
-        for (_, name) in sorted.iter().filter(|(n, _)| n == "preset") {
-            // Without the service's PRESETS at hand, a preset cannot be checked or sized.
-            if !self.presets.is_empty() {
-                query::overlay(
-                    &mut request,
-                    self.presets.get(name).map_err(invalid)?,
-                    &self.limits,
+        // Without the service's PRESETS at hand, a preset cannot be checked
+        // or sized: the request is read without it.
+        let checked = if presets_known {
+            query.clone()
+        } else {
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(
+                    sorted
+                        .iter()
+                        .filter(|(n, _)| n != PRESET_PARAM)
+                        .map(|(k, v)| (k.as_str(), v.as_str())),
                 )
-                .map_err(invalid)?;
-            }
+                .finish()
+        };
+        let settings = Settings {
+            rules: Rules {
+                limits: self.limits,
+                buckets: &[],
+            },
+            rewrite: self.rewrite.as_ref(),
+            presets: &self.presets,
+            max_edits: self.max_edits,
+        };
+        // The server's reading of the URL, through the server's own assembly.
+        let url = Url::read(&path, Some(&checked), &settings).map_err(invalid)?;
+        let from_path = url.path_request();
+        if from_path.source.key != key
+            || !from_path.edits.is_empty()
+            || from_path.output != Output::default()
+            || !url.path_presets().is_empty()
+        {
+            return Err(OpsError::Input(format!(
+                "the service would not read {path} as the key {key:?} (it reads the key {:?} with edits \
+                 from the path): such keys cannot be served in the query style",
+                from_path.source.key
+            )));
         }
-        query::overlay(&mut request, &canonical.query, &self.limits).map_err(invalid)?;
+        let request = url.finish(&settings).map_err(invalid)?.request;
         let target = if query.is_empty() {
             path
         } else {

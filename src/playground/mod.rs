@@ -5,7 +5,7 @@
 //! binary), the reserved paths it answers under [`PREFIX`], and its small JSON
 //! API. The API writes nothing itself: query URLs come from
 //! [`crate::ops::urls::UrlWriter`], the thumbor and base64 forms from
-//! [`crate::ops::styles`] (each parsed back with [`Handler::resolve`] and
+//! [`crate::ops::styles`] (each parsed back with [`crate::request::assemble`] and
 //! shown only when it asks for the same image), `srcset` markup from
 //! [`crate::ops::urls::srcset`], signatures from [`crate::signature`].
 //!
@@ -252,6 +252,15 @@ impl Playground {
         }))
     }
 
+    /// What the server reads from `path` and `query`, through its own assembly.
+    fn resolve(
+        &self,
+        path: &str,
+        query: Option<&str>,
+    ) -> crate::error::Result<crate::request::ImageRequest> {
+        Ok(crate::request::assemble(path, query, &self.handler.config().assembly())?.request)
+    }
+
     fn writer(&self) -> Result<UrlWriter, PlaygroundError> {
         let config = self.handler.config();
         Ok(UrlWriter::new(None, config.limits)
@@ -274,7 +283,6 @@ impl Playground {
             .map_err(|e| PlaygroundError::Invalid(e.to_string()))?;
         let (path, query) = split(&query_url);
         let target = self
-            .handler
             .resolve(path, query)
             .map_err(|e| PlaygroundError::Invalid(e.to_string()))?;
 
@@ -347,7 +355,7 @@ impl Playground {
         differs: &str,
     ) -> Result<String, Unavailable> {
         let (p, q) = split(&path);
-        match self.handler.resolve(p, q) {
+        match self.resolve(p, q) {
             Ok(back) if styles::same_image(target, &back) => Ok(path),
             Ok(_) => Err(Unavailable(differs.to_string())),
             Err(e) => Err(Unavailable(format!("the server would refuse it: {e}"))),

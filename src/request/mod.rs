@@ -6,11 +6,14 @@
 //! pipeline can trust what it gets: sizes are in range, colours are parsed,
 //! enums are closed.
 
+pub mod assemble;
 pub mod default;
 pub mod query;
 pub mod rewrite;
 pub mod target;
 pub mod thumbor;
+
+pub use assemble::{Assembled, MAX_OVERLAYS, Settings, Signature, Url, assemble};
 
 use serde::Serialize;
 
