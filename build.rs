@@ -5,6 +5,9 @@
 //! binaries get an rpath to it. `IMAGE_HANDLER_LIBVIPS=system` links the system
 //! libvips found by pkg-config instead (e.g. Debian's `libvips-dev`), and
 //! `IMAGE_HANDLER_LIBVIPS_DIR` points at an already unpacked copy.
+//!
+//! HEIC decoding is the optional `heic` feature (it links the system libheif);
+//! without it the build says once what would enable it.
 use std::env;
 use std::path::PathBuf;
 use std::process::Command;
@@ -18,6 +21,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=IMAGE_HANDLER_LIBVIPS");
     println!("cargo:rerun-if-env-changed=IMAGE_HANDLER_LIBVIPS_DIR");
     println!("cargo:rerun-if-env-changed=IMAGE_HANDLER_RPATH");
+    heic_notice();
 
     if env::var("IMAGE_HANDLER_LIBVIPS").as_deref() == Ok("system") {
         system_libvips();
@@ -54,6 +58,27 @@ fn main() {
     let rpath =
         env::var("IMAGE_HANDLER_RPATH").unwrap_or_else(|_| dir.join("lib").display().to_string());
     println!("cargo:rustc-link-arg=-Wl,-rpath,{rpath}");
+}
+
+/// Without the `heic` feature, one warning saying what would enable HEIC
+/// decoding on this machine (the build goes on: HEIC originals then answer 400).
+fn heic_notice() {
+    if env::var_os("CARGO_FEATURE_HEIC").is_some() {
+        return;
+    }
+    let installed = Command::new("pkg-config")
+        .args(["--exists", "libheif >= 1.14"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if installed {
+        println!(
+            "cargo:warning=HEIC decoding is not in this build: libheif is installed, so add `--features heic` to decode HEIC originals"
+        );
+    } else {
+        println!(
+            "cargo:warning=HEIC decoding is not in this build: install libheif-dev and pkg-config (apt-get install libheif-dev pkg-config) and build with `--features heic` to decode HEIC originals"
+        );
+    }
 }
 
 /// Adds the link paths pkg-config reports for the system libvips.

@@ -26,7 +26,7 @@ if ! command -v wrk >/dev/null; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
 fi
-cargo build --release --locked --quiet
+cargo build --release --locked --quiet --features heic
 bin=target/release/image-handler
 
 work=$(mktemp -d)

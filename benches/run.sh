@@ -92,9 +92,9 @@ fi
 # One cargo command for both: `cargo bench` builds the binary too, with the
 # same features (a separate `cargo build --bin` would rebuild many crates).
 log "building (release)"
-(cd "$repo" && cargo bench --bench pipeline --no-run)
+(cd "$repo" && cargo bench --features heic --bench pipeline --no-run)
 ours=$repo/target/release/image-handler
-bench=$(cd "$repo" && cargo bench --bench pipeline --no-run --message-format=json 2>/dev/null |
+bench=$(cd "$repo" && cargo bench --features heic --bench pipeline --no-run --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)

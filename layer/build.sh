@@ -83,13 +83,13 @@ export RUSTFLAGS="$RUSTFLAGS -L native=$heif_link"
 case "$builder" in
   cargo-lambda)
     command -v cargo-lambda >/dev/null || die "cargo-lambda is needed (pip install cargo-lambda ziglang), or IMAGE_HANDLER_BUILDER=cargo"
-    say "cargo lambda build --release --target $TARGET.$GLIBC_PIN"
-    cargo lambda build --release --locked --target "$TARGET.$GLIBC_PIN" --bin image-handler >&2
+    say "cargo lambda build --release --features heic --target $TARGET.$GLIBC_PIN"
+    cargo lambda build --release --locked --features heic --target "$TARGET.$GLIBC_PIN" --bin image-handler >&2
     bootstrap=$CARGO_TARGET_DIR/lambda/image-handler/bootstrap
     ;;
   cargo)
-    say "cargo build --release --target $TARGET"
-    cargo build --release --locked --target "$TARGET" --bin image-handler >&2
+    say "cargo build --release --features heic --target $TARGET"
+    cargo build --release --locked --features heic --target "$TARGET" --bin image-handler >&2
     bootstrap=$CARGO_TARGET_DIR/$TARGET/release/image-handler
     strip_needed=1
     ;;

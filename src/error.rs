@@ -119,6 +119,15 @@ pub enum Error {
         /// What was found instead.
         detail: String,
     },
+    /// An original in a format whose decoder this build left out (HEIC
+    /// without the `heic` feature).
+    #[error("This build of the service has no {format} decoder: {hint}.")]
+    DecoderNotBuilt {
+        /// The format, as users name it.
+        format: &'static str,
+        /// How to get a build that has it.
+        hint: &'static str,
+    },
     /// An SVG original that the sanitiser refuses (see `transform::svg`).
     #[error("The SVG was refused: {reason}.")]
     InvalidSvg {
@@ -223,6 +232,7 @@ impl Error {
             | Error::MissingKey
             | Error::InvalidKey { .. }
             | Error::UnsupportedFormat { .. }
+            | Error::DecoderNotBuilt { .. }
             | Error::InvalidSvg { .. }
             | Error::TooManyEdits { .. }
             | Error::InvalidImage { .. } => StatusCode::BAD_REQUEST,
@@ -269,7 +279,9 @@ impl Error {
             Error::SourceTooLarge { .. } => "SourceTooLarge",
             Error::TooManyPixels { .. } => "TooManyPixels",
             Error::TooManyFrames { .. } => "TooManyFrames",
-            Error::UnsupportedFormat { .. } => "UnsupportedImageFormat",
+            Error::UnsupportedFormat { .. } | Error::DecoderNotBuilt { .. } => {
+                "UnsupportedImageFormat"
+            }
             Error::InvalidImage { .. } | Error::InvalidSvg { .. } => "InvalidImage",
             Error::MethodNotAllowed(_) => "MethodNotAllowed",
             Error::Origin { .. } => "OriginError",

@@ -442,7 +442,14 @@ impl Handler {
     async fn health(&self) -> Result<Response<Bytes>> {
         self.engine.health().await?;
         let version = crate::transform::init_vips().unwrap_or_default();
-        let body = serde_json::json!({ "status": "ok", "libvips": version, "version": env!("CARGO_PKG_VERSION") });
+        // The optional decoders this build has (HEIC is the `heic` feature).
+        let decoders = serde_json::json!({ "heic": crate::transform::decoders::HEIC, "jxl": true });
+        let body = serde_json::json!({
+            "status": "ok",
+            "libvips": version,
+            "version": env!("CARGO_PKG_VERSION"),
+            "decoders": decoders,
+        });
         Ok(response::json(&self.config, StatusCode::OK, &body))
     }
 }

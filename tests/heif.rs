@@ -510,3 +510,23 @@ async fn heic_overlay_is_drawn() {
     assert_rgb(&out, 8, 8, RED, 30.0);
     assert_rgb(&out, 48, 48, WHITE, 4.0);
 }
+
+/// `tests/fixtures/first-run/photo.heic`, which `.ci/first-run.sh` sends to a
+/// build without the `heic` feature, is a real HEVC HEIC that a build with it
+/// decodes (`WRITE_FIRST_RUN_FIXTURE=1` writes it again).
+#[tokio::test]
+async fn the_first_run_heic_fixture_is_a_real_heic() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/first-run/photo.heic"
+    );
+    if std::env::var_os("WRITE_FIRST_RUN_FIXTURE").is_some() {
+        let source = left_red_right_blue();
+        std::fs::write(path, heic(&Heic::rgb(&samples(&source), 64, 32))).unwrap();
+    }
+    let file = std::fs::read(path).unwrap();
+    let (s, _dir) = server("first-run", &[("photo.heic", file)]).await;
+    let out = s.get("/photo.heic").await.image("image/jpeg");
+    assert_size(&out, 64, 32);
+    assert_rgb(&out, 8, 16, RED, 24.0);
+}

@@ -20,13 +20,18 @@
 //! - the file's colour profile attached as `icc-profile-data`, so the
 //!   pipeline's ICC step converts to sRGB as it does for any other original.
 //!
+//! HEIC needs the `heic` cargo feature (the system libheif); a build without
+//! it answers a HEIC original with [`Error::DecoderNotBuilt`] (400).
+//!
 //! The pixel limit is checked from the header before a pixel is decoded;
 //! libheif's own security limits stay at their defaults. A corrupt file is
 //! [`Error::InvalidImage`], a HEIF whose codec this libheif cannot decode is
 //! [`Error::UnsupportedFormat`] naming it.
 
+#[cfg(feature = "heic")]
 use std::sync::OnceLock;
 
+#[cfg(feature = "heic")]
 use libheif_rs::{
     ColorSpace, HeifContext, HeifError, HeifErrorCode, HeifErrorSubCode, ImageHandle, LibHeif,
     RgbChroma,
@@ -126,6 +131,7 @@ fn memory_image(
     Ok(image)
 }
 
+#[cfg(feature = "heic")]
 fn heif_header(bytes: &[u8]) -> Result<Header> {
     let failed = |e| codec_error(bytes, e);
     let context = HeifContext::read_from_bytes(bytes).map_err(failed)?;
@@ -136,6 +142,7 @@ fn heif_header(bytes: &[u8]) -> Result<Header> {
     })
 }
 
+#[cfg(feature = "heic")]
 fn header_of(handle: &ImageHandle) -> Header {
     Header {
         width: handle.width(),
@@ -146,6 +153,7 @@ fn header_of(handle: &ImageHandle) -> Header {
     }
 }
 
+#[cfg(feature = "heic")]
 /// Decodes the primary image of a HEIF original to 8-bit RGB(A).
 fn heif_decode(bytes: &[u8], max_pixels: u64) -> Result<VipsImage> {
     let failed = |e| codec_error(bytes, e);
@@ -208,11 +216,13 @@ fn heif_decode(bytes: &[u8], max_pixels: u64) -> Result<VipsImage> {
     memory_image(&pixels, w, h, bands, profile.as_ref().map(|p| &p.data[..]))
 }
 
+#[cfg(feature = "heic")]
 /// A `bits`-deep sample (`max` = 2^bits - 1) on the 0 to 255 scale, rounded.
 fn to_8_bit(sample: u16, max: u32) -> u8 {
     ((u32::from(sample).min(max) * 255 + max / 2) / max) as u8
 }
 
+#[cfg(feature = "heic")]
 /// The process's libheif, initialised once and never torn down (each
 /// initialisation registers the decoder plugins again).
 fn libheif() -> &'static LibHeif {
@@ -220,6 +230,7 @@ fn libheif() -> &'static LibHeif {
     LIBHEIF.get_or_init(LibHeif::new)
 }
 
+#[cfg(feature = "heic")]
 /// A libheif failure, as the input's fault unless it is libheif's or ours.
 fn heif_error(e: HeifError) -> Error {
     match e.code {
@@ -245,9 +256,11 @@ fn heif_error(e: HeifError) -> Error {
     }
 }
 
+#[cfg(feature = "heic")]
 /// Codecs this libheif (Debian's 1.15: libde265, dav1d/aom) decodes.
 const DECODABLE: &[&str] = &["HEVC", "AV1"];
 
+#[cfg(feature = "heic")]
 /// A libheif failure on `bytes`. A codec libheif cannot decode is named after
 /// the file's brands: libheif 1.15 reports a missing decoder plugin as an
 /// unsupported codec, but an image item of a type it does not know (JPEG 2000,
@@ -276,6 +289,7 @@ fn codec_error(bytes: &[u8], e: HeifError) -> Error {
     heif_error(e)
 }
 
+#[cfg(feature = "heic")]
 /// The codec a HEIF file's `ftyp` brands announce, for messages.
 fn codec_name(bytes: &[u8]) -> &'static str {
     let size = bytes
@@ -303,6 +317,31 @@ fn codec_name(bytes: &[u8]) -> &'static str {
         return name;
     }
     "an unknown"
+}
+
+/// Whether this build decodes HEIC/HEIF (the `heic` feature, which links
+/// the system libheif).
+pub const HEIC: bool = cfg!(feature = "heic");
+
+/// Without the `heic` feature, a HEIC original is refused with how to get a
+/// build that decodes it.
+#[cfg(not(feature = "heic"))]
+fn no_heic() -> Error {
+    Error::DecoderNotBuilt {
+        format: "HEIC/HEIF",
+        hint: "build it with `cargo build --release --features heic`, which needs \
+               libheif (apt-get install libheif-dev pkg-config); the Lambda layer has it",
+    }
+}
+
+#[cfg(not(feature = "heic"))]
+fn heif_header(_: &[u8]) -> Result<Header> {
+    Err(no_heic())
+}
+
+#[cfg(not(feature = "heic"))]
+fn heif_decode(_: &[u8], _: u64) -> Result<VipsImage> {
+    Err(no_heic())
 }
 
 /// JPEG XL through jxl-oxide.
@@ -402,6 +441,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "heic")]
     fn deep_samples_scale_with_rounding() {
         assert_eq!(to_8_bit(0, 1023), 0);
         assert_eq!(to_8_bit(1023, 1023), 255);
@@ -417,6 +457,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "heic")]
     fn codecs_are_named_from_the_brands() {
         let ftyp = |major: &[u8; 4], compatible: &[&[u8; 4]]| {
             let mut b = Vec::new();
@@ -459,6 +500,24 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(feature = "heic"))]
+    fn without_the_feature_heic_is_refused_saying_how_to_get_it() {
+        let mut bytes = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec();
+        bytes.extend([0xAB; 64]);
+        for e in [
+            header(&bytes).unwrap_err(),
+            decode(&bytes, u64::MAX).unwrap_err(),
+        ] {
+            assert_eq!(
+                (e.status().as_u16(), e.code()),
+                (400, "UnsupportedImageFormat")
+            );
+            assert!(e.to_string().contains("--features heic"), "{e}");
+        }
+    }
+
+    #[test]
+    #[cfg(feature = "heic")]
     fn garbage_is_an_invalid_image() {
         let mut bytes = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec();
         bytes.extend([0xAB; 64]);
