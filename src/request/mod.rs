@@ -101,7 +101,7 @@ impl Presets {
                 output: Output::default(),
                 headers: Vec::new(),
             };
-            query::overlay(&mut probe, &params, limits)
+            query::apply(&mut probe, &params, limits)
                 .map_err(|e| format!("preset {name:?}: {e}"))?;
             presets.push((name, params));
         }
@@ -142,7 +142,7 @@ impl Presets {
 /// as thumbor; otherwise a key with no extension or an image extension is a
 /// thumbor path (which includes the plain `/<key>` of the query style), and
 /// anything else is `RequestTypeError`. Query parameters are applied after
-/// authorisation, with [`query::overlay`].
+/// authorisation, with [`query::apply`].
 pub fn parse(path: &str, rules: &Rules, rewrite: Option<&rewrite::Rewrite>) -> Result<Parsed> {
     if let Some(json) = default::detect(path) {
         return Ok(Parsed {
@@ -281,9 +281,9 @@ pub enum Edit {
     Flop,
     /// Convert to grayscale (kept as sRGB-compatible single band).
     Grayscale,
-    /// Gaussian blur with this sigma (0.3 to 1000).
+    /// Gaussian blur with this sigma ([`edit::BLUR_SIGMA`]; built by [`Edit::blur`]).
     Blur(f64),
-    /// Unsharp mask; `None` is a mild default.
+    /// Unsharp mask with this sigma ([`edit::SHARPEN_SIGMA`]); `None` is a mild default.
     Sharpen(Option<f64>),
     /// Replace transparency with this colour.
     Flatten(Color),
@@ -307,29 +307,29 @@ pub enum Edit {
     Convolve(Kernel),
     /// Brightness, saturation and lightness multipliers and a hue rotation (sharp's `modulate`).
     Modulate(Modulate),
-    /// Median filter over a square window of this odd size (3 to 99).
+    /// Median filter over a square window of this odd size ([`edit::MEDIAN_SIZE`]).
     Median(u32),
-    /// Gamma correction: decode with the first exponent, encode with the second (1.0 to 3.0).
+    /// Gamma correction: decode with the first exponent, encode with the second ([`edit::GAMMA`]).
     Gamma(f64, f64),
     /// Pixels at or above the value become white, the rest black (sharp's `threshold`).
     Threshold {
-        /// 0 to 255.
+        /// [`edit::THRESHOLD`].
         value: u8,
         /// Threshold the lightness (one band) rather than each channel.
         grayscale: bool,
     },
     /// Contrast-limited adaptive histogram equalisation over `width`x`height` regions.
     Clahe {
-        /// Region width, 1 to 1000.
+        /// Region width, [`edit::CLAHE_SIZE`].
         width: u32,
-        /// Region height, 1 to 1000.
+        /// Region height, [`edit::CLAHE_SIZE`].
         height: u32,
-        /// Contrast limit, 0 to 100 (0: plain adaptive equalisation).
+        /// Contrast limit, [`edit::CLAHE_SLOPE`] (0: plain adaptive equalisation).
         max_slope: u32,
     },
     /// Drop the alpha channel.
     RemoveAlpha,
-    /// Add an alpha channel of this opacity (0 to 1) if there is none.
+    /// Add an alpha channel of this opacity ([`edit::ENSURE_ALPHA`]) if there is none.
     EnsureAlpha(f64),
     /// Keep an ellipse (or rounded corners) and make the rest transparent.
     RoundCrop(RoundCrop),
@@ -406,14 +406,14 @@ impl Offset {
                 .ok()
                 .filter(|p: &f64| p.is_finite() && !v.contains(['e', 'E']))
                 .ok_or_else(bad)?;
-            return if (-100.0..=100.0).contains(&p) {
+            return if edit::SIGNED_PERCENT.contains(p) {
                 Ok(Offset::Percent(p.trunc() as i32))
             } else {
                 Err(bad())
             };
         }
         let n: i64 = v.parse().map_err(|_| bad())?;
-        if n.abs() > 100_000 {
+        if !edit::PIXELS.contains(n.unsigned_abs() as f64) {
             return Err(bad());
         }
         Ok(Offset::Pixels(n))
@@ -525,9 +525,9 @@ pub enum TrimBackground {
 /// A convolution kernel.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Kernel {
-    /// Columns, 1 to 1001, odd.
+    /// Columns, odd, [`edit::KERNEL_SIDE`].
     pub width: u32,
-    /// Rows, 1 to 1001, odd.
+    /// Rows, odd, [`edit::KERNEL_SIDE`].
     pub height: u32,
     /// `width * height` weights, row by row.
     pub weights: Vec<f64>,

@@ -112,3 +112,26 @@ fn positions_and_fits() {
     assert_eq!(OutputFormat::parse("format", "auto").unwrap(), None);
     assert!(OutputFormat::parse("format", "bmp").is_err());
 }
+
+#[test]
+fn offsets_at_the_integer_limits() {
+    // `i64::MIN.abs()` overflowed: a panic in debug builds, and an accepted
+    // offset of -2^63 pixels in release builds.
+    for bad in [
+        "-9223372036854775808",
+        "9223372036854775807",
+        "-9223372036854775809",
+        "100001",
+        "-100001",
+    ] {
+        assert!(Offset::parse("overlay_x", bad).is_err(), "{bad}");
+    }
+    assert_eq!(
+        Offset::parse("x", "-100000").unwrap(),
+        Offset::Pixels(-100_000)
+    );
+    assert_eq!(
+        Offset::parse("x", "100000").unwrap(),
+        Offset::Pixels(100_000)
+    );
+}

@@ -28,8 +28,10 @@
 //! 403 rather than skipped; trim, halign/valign, `smart` and negative sizes
 //! (flips) are supported; `heif`/`heic` output is refused with a 400.
 //!
-//! Edits come out in this order: trim, crop (extract), the flips of negative
-//! sizes, the resize, then the filters' edits in URL order. Filters that
+//! Edits come out in thumbor's order, not in [`super::Stage`]'s: trim, crop
+//! (extract), the flips of negative sizes (which mirror the cropped image),
+//! the resize, then the filters' edits in URL order. Values are checked by
+//! the constructors of [`super::edit`], which own the ranges. Filters that
 //! change the resize (`fill`, `no_upscale`, `upscale`, `stretch`,
 //! `proportion`) change that one resize wherever they appear; output filters
 //! (`format`, `autojpg`, `quality`, `max_bytes`) set [`Output`]. Unknown
@@ -37,12 +39,13 @@
 
 use percent_encoding::percent_decode_str;
 
-use super::query::{parse_bool, parse_dimension, parse_float_in, parse_quality, parse_rotate};
+use super::edit::{self, BLUR_SIGMA, FormatNames, Range, SHARPEN_SIGMA, SIGNED_PERCENT};
+use super::query::{parse_bool, parse_dimension, parse_rotate};
 use super::{
     Color, Edit, Fit, ImageRequest, Kernel, Limits, Output, OutputFormat, Position, Region, Resize,
     Rules, Source, Trim, TrimBackground,
 };
-use super::{Modulate, Offset, Overlay, RoundCrop};
+use super::{Offset, Overlay, RoundCrop};
 use crate::error::{Error, Result};
 
 /// A Thumbor path, parsed.
@@ -60,8 +63,8 @@ pub struct Parsed {
 
 /// The largest trim tolerance: the RGB distance from black to white (√(3·255²) ≈ 441.7).
 const MAX_TRIM_TOLERANCE: u32 = 442;
-/// The largest side of a convolution kernel.
-const MAX_KERNEL_SIDE: usize = 1001;
+/// thumbor's `blur(radius)`; the sigma is half the radius unless given.
+const BLUR_RADIUS: Range = Range::new(0.0, 2000.0);
 /// The prefix of a filter-list segment.
 const FILTERS: &str = "filters:";
 /// The prefix of a bucket segment.
@@ -96,9 +99,9 @@ pub fn parse(path: &str, rules: &Rules<'_>) -> Result<Parsed> {
             rest = after;
             continue;
         }
-        for (i, stage) in STAGES.iter().enumerate().skip(next) {
-            if options.take(*stage, segment, after, &mut hmac, rules)? {
-                next = if *stage == Stage::Tail { i } else { i + 1 };
+        for (i, part) in PARTS.iter().enumerate().skip(next) {
+            if options.take(*part, segment, after, &mut hmac, rules)? {
+                next = if *part == Part::Tail { i } else { i + 1 };
                 rest = after;
                 continue 'segments;
             }
@@ -148,7 +151,7 @@ pub fn parse(path: &str, rules: &Rules<'_>) -> Result<Parsed> {
 
 /// The options of the grammar, in the order they may appear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
+enum Part {
     Signature,
     Trim,
     Crop,
@@ -161,16 +164,16 @@ enum Stage {
     Tail,
 }
 
-const STAGES: [Stage; 9] = [
-    Stage::Signature,
-    Stage::Trim,
-    Stage::Crop,
-    Stage::FitIn,
-    Stage::Size,
-    Stage::HAlign,
-    Stage::VAlign,
-    Stage::Smart,
-    Stage::Tail,
+const PARTS: [Part; 9] = [
+    Part::Signature,
+    Part::Trim,
+    Part::Crop,
+    Part::FitIn,
+    Part::Size,
+    Part::HAlign,
+    Part::VAlign,
+    Part::Smart,
+    Part::Tail,
 ];
 
 /// Horizontal alignment of a crop.
@@ -221,17 +224,17 @@ struct Options {
 }
 
 impl Options {
-    /// Reads `segment` as `stage`; `Ok(false)` if it does not have that shape.
+    /// Reads `segment` as `part`; `Ok(false)` if it does not have that shape.
     fn take(
         &mut self,
-        stage: Stage,
+        part: Part,
         segment: &str,
         after: &str,
         hmac: &mut Option<(String, String)>,
         rules: &Rules<'_>,
     ) -> Result<bool> {
-        match stage {
-            Stage::Signature => {
+        match part {
+            Part::Signature => {
                 if segment == "unsafe" {
                     return Ok(true);
                 }
@@ -240,19 +243,19 @@ impl Options {
                     return Ok(true);
                 }
             }
-            Stage::Trim => {
+            Part::Trim => {
                 if let Some(trim) = parse_trim(segment)? {
                     self.trim = Some(trim);
                     return Ok(true);
                 }
             }
-            Stage::Crop => {
+            Part::Crop => {
                 if let Some(region) = parse_crop(segment)? {
                     self.extract = Some(region);
                     return Ok(true);
                 }
             }
-            Stage::FitIn => {
+            Part::FitIn => {
                 let fit = match segment {
                     "fit-in" => Some((Fit::Inside, false)),
                     "full-fit-in" => Some((Fit::Outside, false)),
@@ -265,13 +268,13 @@ impl Options {
                     return Ok(true);
                 }
             }
-            Stage::Size => {
+            Part::Size => {
                 if let Some(size) = parse_size(segment, &rules.limits)? {
                     self.size = Some(size);
                     return Ok(true);
                 }
             }
-            Stage::HAlign => {
+            Part::HAlign => {
                 let halign = match segment {
                     "left" => Some(HAlign::Left),
                     "center" => Some(HAlign::Center),
@@ -283,7 +286,7 @@ impl Options {
                     return Ok(true);
                 }
             }
-            Stage::VAlign => {
+            Part::VAlign => {
                 let valign = match segment {
                     "top" => Some(VAlign::Top),
                     "middle" => Some(VAlign::Middle),
@@ -295,13 +298,13 @@ impl Options {
                     return Ok(true);
                 }
             }
-            Stage::Smart => {
+            Part::Smart => {
                 if segment == "smart" {
                     self.smart = true;
                     return Ok(true);
                 }
             }
-            Stage::Tail => {
+            Part::Tail => {
                 if segment.starts_with(FILTERS) {
                     let decoded = percent_decode_str(segment).decode_utf8().map_err(|_| {
                         Error::param(
@@ -710,8 +713,8 @@ fn apply_filter(
         }
         "format" => {
             let value = argument(name, args).unwrap_or("");
-            match parse_format(value) {
-                Ok(format) => output.format = Some(format),
+            match OutputFormat::parse_name(name, value, FormatNames::THUMBOR) {
+                Ok(format) => output.format = format.or(output.format),
                 // SIH maps these and then fails; we refuse them plainly
                 Err(e) if ["heif", "heic"].contains(&value.to_ascii_lowercase().as_str()) => {
                     return Err(e);
@@ -720,7 +723,7 @@ fn apply_filter(
                 Err(_) => {}
             }
         }
-        "quality" => output.quality = Some(parse_quality(name, argument(name, args)?)?),
+        "quality" => output.quality = Some(edit::quality(name, argument(name, args)?)?),
         "max_bytes" => {
             let v = argument(name, args)?;
             let bytes = v.parse::<u64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
@@ -739,22 +742,29 @@ fn apply_filter(
         }
         "blur" => {
             let list = arguments(name, args, 1, 2)?;
-            let radius = parse_float_in(name, list.first().copied().unwrap_or(""), 0.0, 2000.0)?;
-            let sigma = match list.get(1).copied().filter(|s| !s.is_empty()) {
-                Some(s) => Some(parse_float_in(name, s, 0.3, 1000.0)?),
-                None => None,
-            };
+            let radius = BLUR_RADIUS.check(name, list.first().copied().unwrap_or(""))?;
+            let sigma = list
+                .get(1)
+                .copied()
+                .filter(|s| !s.is_empty())
+                .map(|s| Edit::blur(name, s))
+                .transpose()?;
             if radius > 0.0 {
-                let sigma = sigma.unwrap_or(radius / 2.0);
-                if sigma < 0.3 {
-                    return Err(Error::param(
-                        name,
-                        format!(
-                            "blur({args}) is a sigma of {sigma}, below 0.3: use a radius of 0 (no blur) or at least 0.6"
-                        ),
-                    ));
-                }
-                edits.push(Edit::Blur(sigma));
+                let blur = match sigma {
+                    Some(blur) => blur,
+                    None => Edit::blur(name, radius / 2.0).map_err(|_| {
+                        Error::param(
+                            name,
+                            format!(
+                                "blur({args}) is a sigma of {}, below {}: use a radius of 0 (no blur) or at least {}",
+                                radius / 2.0,
+                                BLUR_SIGMA.min,
+                                2.0 * BLUR_SIGMA.min
+                            ),
+                        )
+                    })?,
+                };
+                edits.push(blur);
             }
         }
         "convolution" => edits.push(Edit::Convolve(parse_kernel(args)?)),
@@ -831,7 +841,7 @@ fn apply_filter(
             let list = arguments(name, args, 3, 3)?;
             let mut channels = [0u8; 3];
             for (channel, v) in channels.iter_mut().zip(&list) {
-                let percent = parse_float_in(name, v, -100.0, 100.0)?;
+                let percent = SIGNED_PERCENT.check(name, *v)?;
                 *channel = (255.0 * percent / 100.0).round().clamp(0.0, 255.0) as u8;
             }
             let [r, g, b] = channels;
@@ -850,26 +860,21 @@ fn apply_filter(
             if let Some(v) = list.get(2) {
                 parse_bool(name, v)?;
             }
-            edits.push(Edit::Sharpen(Some((1.0 + radius / 2.0).clamp(0.01, 10.0))));
+            let sigma = (1.0 + radius / 2.0).clamp(SHARPEN_SIGMA.min, SHARPEN_SIGMA.max);
+            edits.push(Edit::sharpen(name, sigma)?);
         }
         "strip_exif" | "strip_icc" => {
             // Metadata is always stripped from the output.
             arguments(name, args, 0, 0)?;
         }
         "brightness" => {
-            let n = parse_float_in(name, argument(name, args)?, -100.0, 100.0)?;
-            edits.push(Edit::Linear {
-                a: 1.0,
-                b: 255.0 * n / 100.0,
-            });
+            let n = SIGNED_PERCENT.check(name, argument(name, args)?)?;
+            edits.push(Edit::linear((name, 1.0), (name, 255.0 * n / 100.0))?);
         }
         "contrast" => {
-            let n = parse_float_in(name, argument(name, args)?, -100.0, 100.0)?;
+            let n = SIGNED_PERCENT.check(name, argument(name, args)?)?;
             let f = 1.0 + n / 100.0;
-            edits.push(Edit::Linear {
-                a: f,
-                b: 128.0 * (1.0 - f),
-            });
+            edits.push(Edit::linear((name, f), (name, 128.0 * (1.0 - f)))?);
         }
         "watermark" => {
             // watermark(bucket,key,x,y,alpha[,wRatio,hRatio]); the key may hold commas? No: SIH splits on commas.
@@ -885,33 +890,15 @@ fn apply_filter(
                 return Err(Error::param(name, "the watermark key contains a NUL byte"));
             }
             let alpha = match list.get(4).map(|a| a.trim()).filter(|a| !a.is_empty()) {
-                Some(a) => a.parse::<u8>().ok().filter(|a| *a <= 100).ok_or_else(|| {
-                    Error::param(
-                        name,
-                        format!("watermark alpha {a:?} is not a transparency from 0 to 100"),
-                    )
-                })?,
+                Some(a) => edit::percent(name, a)?,
                 None => 0,
             };
             let ratio = |i: usize| -> Result<Option<u8>> {
-                match list
-                    .get(i)
+                list.get(i)
                     .map(|r| r.trim())
                     .filter(|r| !r.is_empty() && *r != "none")
-                {
-                    Some(r) => r
-                        .parse::<u8>()
-                        .ok()
-                        .filter(|r| *r <= 100)
-                        .map(Some)
-                        .ok_or_else(|| {
-                            Error::param(
-                                name,
-                                format!("watermark ratio {r:?} is not a percentage from 0 to 100"),
-                            )
-                        }),
-                    None => Ok(None),
-                }
+                    .map(|r| edit::percent(name, r))
+                    .transpose()
             };
             edits.push(Edit::Overlay(Overlay {
                 source: Source {
@@ -928,38 +915,24 @@ fn apply_filter(
             }));
         }
         "saturation" => {
-            let n = parse_float_in(name, argument(name, args)?, -100.0, 100.0)?;
-            edits.push(Edit::Modulate(Modulate {
-                saturation: 1.0 + n / 100.0,
-                ..Modulate::default()
-            }));
+            let n = SIGNED_PERCENT.check(name, argument(name, args)?)?;
+            edits.push(Edit::modulate(
+                (name, 1.0),
+                (name, 1.0 + n / 100.0),
+                (name, 0.0),
+                (name, 0.0),
+            )?);
         }
         "round_corner" => {
             // round_corner(a|b,r,g,b[,transparent])
             let list = arguments(name, args, 4, 5)?;
-            let radius = |v: &str| -> Result<u32> {
-                v.trim()
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|r| *r <= 100_000)
-                    .ok_or_else(|| {
-                        Error::param(
-                            name,
-                            format!("round_corner radius {v:?} is not a whole number of pixels"),
-                        )
-                    })
-            };
+            let radius = |v: &str| edit::pixels(name, v.trim());
             let (rx, ry) = match list[0].split_once('|') {
                 Some((a, b)) => (radius(a)?, radius(b)?),
                 None => (radius(list[0])?, radius(list[0])?),
             };
             let channel = |v: &str| -> Result<u8> {
-                v.trim().parse::<u8>().map_err(|_| {
-                    Error::param(
-                        name,
-                        format!("round_corner colour channel {v:?} is not 0 to 255"),
-                    )
-                })
+                edit::CHANNEL.check_whole(name, v.trim()).map(|c| c as u8)
             };
             let color = Color {
                 r: channel(list[1])?,
@@ -1002,25 +975,16 @@ fn apply_filter(
         "smart_crop" => {
             // smart_crop(faceIndex,padding): no face detection here; libvips attention instead
             let list = arguments(name, args, 0, 2)?;
-            let padding = match list.get(1).map(|p| p.trim()).filter(|p| !p.is_empty()) {
-                Some(p) => p
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|p| *p <= 100_000)
-                    .ok_or_else(|| {
-                        Error::param(
-                            name,
-                            format!("smart_crop padding {p:?} is not a whole number of pixels"),
-                        )
-                    })?,
-                None => 0,
+            let crop = match list.get(1).map(|p| p.trim()).filter(|p| !p.is_empty()) {
+                Some(p) => Edit::smart_crop(name, p)?,
+                None => Edit::smart_crop(name, 0)?,
             };
             match resize.as_mut() {
                 Some(r) if r.width.is_some() && r.height.is_some() => {
                     r.fit = Fit::Cover;
                     r.position = Position::Attention;
                 }
-                _ => edits.push(Edit::SmartCrop { padding }),
+                _ => edits.push(crop),
             }
         }
         // SIH: `animated(v)` keeps the animation unless `v` is `false`.
@@ -1028,26 +992,6 @@ fn apply_filter(
         _ => {}
     }
     Ok(())
-}
-
-/// `format(f)`: the formats this service writes (`jpg` is `jpeg`).
-fn parse_format(value: &str) -> Result<OutputFormat> {
-    Ok(match value.to_ascii_lowercase().as_str() {
-        "jpeg" | "jpg" => OutputFormat::Jpeg,
-        "png" => OutputFormat::Png,
-        "webp" => OutputFormat::Webp,
-        "avif" => OutputFormat::Avif,
-        "gif" => OutputFormat::Gif,
-        "tiff" => OutputFormat::Tiff,
-        _ => {
-            return Err(Error::param(
-                "format",
-                format!(
-                    "format({value}) is not an output format this service writes: use jpeg, png, webp, avif, gif or tiff"
-                ),
-            ));
-        }
-    })
 }
 
 /// `convolution(k1;k2;...;kn,width[,normalize])`.
@@ -1067,24 +1011,15 @@ fn parse_kernel(args: &str) -> Result<Kernel> {
                 ),
             )
         })?;
-    let w = list.get(1).copied().unwrap_or("");
-    let width = w
-        .parse::<usize>()
-        .ok()
-        .filter(|w| !w.is_multiple_of(2) && *w <= MAX_KERNEL_SIDE)
-        .ok_or_else(|| {
-            Error::param(
-                NAME,
-                format!("convolution: the width {w:?} is not an odd whole number from 1 to {MAX_KERNEL_SIDE}"),
-            )
-        })?;
+    let width = edit::kernel_side(NAME, list.get(1).copied().unwrap_or(""))? as usize;
     let height = weights.len().div_ceil(width);
-    if height.is_multiple_of(2) || height > MAX_KERNEL_SIDE {
+    if height.is_multiple_of(2) || height > Kernel::MAX_SIDE as usize {
         return Err(Error::param(
             NAME,
             format!(
-                "convolution: {} weights in rows of {width} make {height} rows: the number of rows must be odd and at most {MAX_KERNEL_SIDE}",
-                weights.len()
+                "convolution: {} weights in rows of {width} make {height} rows: the number of rows must be odd and at most {}",
+                weights.len(),
+                Kernel::MAX_SIDE
             ),
         ));
     }
