@@ -129,14 +129,14 @@ impl Url {
         let info = self.info_path || params.iter().any(|(k, _)| k == INFO_PARAM);
         let mut request = self.parsed.request.clone();
         for name in self.preset_names(settings.presets)? {
-            query::overlay(
+            query::apply(
                 &mut request,
                 settings.presets.get(name)?,
                 &settings.rules.limits,
             )?;
         }
         if !settings.presets.only {
-            query::overlay(&mut request, params, &settings.rules.limits)?;
+            query::apply(&mut request, params, &settings.rules.limits)?;
         }
         if request.edits.len() > settings.max_edits {
             return Err(Error::TooManyEdits {
