@@ -16,10 +16,9 @@ use sha2::Sha256;
 
 use crate::error::{Error, Result};
 use crate::request::Source;
+pub use crate::request::target::SIGNATURE_PARAM;
 use crate::request::target::Target;
 
-/// The query parameter that carries the signature.
-pub const SIGNATURE_PARAM: &str = "signature";
 /// The query parameter that carries the expiry time.
 pub const EXPIRES_PARAM: &str = "expires";
 
