@@ -587,22 +587,16 @@ fn number(var: &'static str, value: &str, min: u64, max: u64) -> Result<u64, Con
     }
 }
 
-/// A duration in seconds (`2`, `2.5`, `2.5s`) or milliseconds (`500ms`).
+/// A duration in the [one grammar](crate::duration) (`25`, `2.5s`,
+/// `500ms`, `1m`; a bare number is seconds) from `min` to `max` seconds.
 fn seconds(
     var: &'static str,
     value: &str,
     min: f64,
     max: f64,
 ) -> Result<std::time::Duration, ConfigError> {
-    let lower = value.to_ascii_lowercase();
-    let parsed = match lower.strip_suffix("ms") {
-        Some(ms) => ms.trim().parse::<f64>().map(|v| v / 1000.0),
-        None => lower.trim_end_matches('s').trim().parse::<f64>(),
-    };
-    match parsed {
-        Ok(s) if s.is_finite() && (min..=max).contains(&s) => {
-            Ok(std::time::Duration::from_secs_f64(s))
-        }
+    match crate::duration::parse(value, crate::duration::Form::ALL) {
+        Some(d) if (min..=max).contains(&d.as_secs_f64()) => Ok(d),
         _ => Err(ConfigError {
             var,
             value: value.to_string(),

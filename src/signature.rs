@@ -293,29 +293,6 @@ pub fn sign_url(
     Ok(format!("{base}{path}?{}", params.join("&")))
 }
 
-/// Reads `--expires`: `YYYYMMDDTHHmmssZ`, or a lifetime from `now` such as `90s`, `15m`, `24h`, `7d`.
-pub fn parse_expiry_option(value: &str, now: SystemTime) -> Result<SystemTime, String> {
-    if let Ok(at) = parse_expires(value) {
-        return Ok(at);
-    }
-    let unit = match value.chars().last() {
-        Some('s') => 1,
-        Some('m') => 60,
-        Some('h') => 3600,
-        Some('d') => 86_400,
-        _ => 0,
-    };
-    let number = value
-        .get(..value.len().saturating_sub(1))
-        .and_then(|n| n.parse::<u64>().ok());
-    match number {
-        Some(n) if unit > 0 && n > 0 => Ok(now + Duration::from_secs(n.saturating_mul(unit))),
-        _ => Err(format!(
-            "--expires {value:?} is neither YYYYMMDDTHHmmssZ nor a lifetime such as 3600s, 15m, 24h or 7d"
-        )),
-    }
-}
-
 /// Verifies thumbor's path signature: `hmac` is base64url(HMAC-SHA1(key, `signed`)),
 /// where `signed` is the path after the signature segment.
 pub fn verify_thumbor(security_key: &str, hmac: &str, signed: &str) -> Result<()> {
@@ -786,26 +763,6 @@ mod tests {
         assert!(check(&keys, path, Some(query), now).is_ok());
         let base_only = sign_url(&keys, "http://h", None, None).unwrap();
         assert!(base_only.starts_with("http://h/?signature="), "{base_only}");
-    }
-
-    #[test]
-    fn expiry_options() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
-        assert_eq!(
-            parse_expiry_option("90s", now).unwrap(),
-            now + Duration::from_secs(90)
-        );
-        assert_eq!(
-            parse_expiry_option("2d", now).unwrap(),
-            now + Duration::from_secs(172_800)
-        );
-        assert_eq!(
-            parse_expiry_option("20300101T000000Z", now).unwrap(),
-            parse_expires("20300101T000000Z").unwrap()
-        );
-        for bad in ["", "5", "0h", "-1h", "1w", "h"] {
-            assert!(parse_expiry_option(bad, now).is_err(), "{bad}");
-        }
     }
 
     #[test]
