@@ -5,11 +5,15 @@
 //! listed in the README's configuration table. Every value is validated at
 //! start-up, with an error naming the variable.
 
+use crate::ops::events::ChangeInvalidation;
 use crate::ops::invalidate::{UrlStyles, distribution_id};
 use crate::request::rewrite::Rewrite;
 use crate::request::{Limits, Rules};
+use crate::response::HeaderSettings;
 use crate::signature::{Keyring, Secret, SigningKey};
+pub use crate::transform::OutputSettings;
 use crate::transform::encode::Effort;
+pub use crate::transform::format::AutoFormat;
 
 /// Why the configuration could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -21,22 +25,6 @@ pub struct ConfigError {
     pub value: String,
     /// What is wrong with it.
     pub problem: String,
-}
-
-/// Which modern formats may be chosen from the `Accept` header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AutoFormat {
-    /// AVIF when `Accept` has `image/avif`.
-    pub avif: bool,
-    /// WebP when `Accept` has `image/webp`.
-    pub webp: bool,
-}
-
-impl AutoFormat {
-    /// Whether any automatic choice is on, so responses depend on `Accept`.
-    pub fn enabled(self) -> bool {
-        self.avif || self.webp
-    }
 }
 
 /// The service's settings.
@@ -110,15 +98,6 @@ pub struct Config {
     /// Invalidate the variants of originals named by S3 event notifications
     /// (Lambda; `INVALIDATE_ON_CHANGE=Yes` with `DISTRIBUTION_ID`).
     pub invalidate_on_change: Option<ChangeInvalidation>,
-}
-
-/// Automatic invalidation when originals change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChangeInvalidation {
-    /// The CloudFront distribution (`DISTRIBUTION_ID`).
-    pub distribution_id: String,
-    /// The URL styles the site uses (`INVALIDATE_URL_STYLES`, default `query`).
-    pub styles: UrlStyles,
 }
 
 /// The binary body that fits API Gateway's and Lambda's 6 MB response once
@@ -212,28 +191,20 @@ impl Config {
     }
 }
 
-/// Every setting that changes the bytes of a transformed image for the same
-/// request and `Accept`: the one list of them. The transform's
-/// [`crate::transform::Job`] takes its settings from here, and the ETag's
-/// variant hashes all of it ([`crate::response::variant_tag`]), so a setting
-/// added here changes the ETag without anyone remembering to; a setting the
-/// pipeline reads must come through here. (`AUTO_FORMAT` reaches the ETag
-/// through the [`crate::transform::Accepted`] it masks; presets and rewrites
-/// through the request they produce.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OutputSettings {
-    /// `MAX_OUTPUT_WIDTH`, `MAX_OUTPUT_HEIGHT`.
-    pub limits: Limits,
-    /// `MAX_INPUT_PIXELS`.
-    pub max_input_pixels: u64,
-    /// `MAX_FRAMES`.
-    pub max_frames: u32,
-    /// `WEBP_EFFORT`, `AVIF_EFFORT`, `GIF_EFFORT`.
-    pub effort: Effort,
-    /// `FAST_SHRINK_ON_LOAD`.
-    pub fast_shrink_on_load: bool,
-    /// `MAX_RESPONSE_BYTES`: a larger output is reduced to fit.
-    pub max_response_bytes: Option<u64>,
+impl<'a> From<&'a Config> for HeaderSettings<'a> {
+    fn from(config: &'a Config) -> Self {
+        HeaderSettings {
+            cache_control: &config.cache_control,
+            error_max_age: config.error_max_age,
+            cors_origin: config.cors_origin.as_deref(),
+        }
+    }
+}
+
+impl<'a> From<&'a std::sync::Arc<Config>> for HeaderSettings<'a> {
+    fn from(config: &'a std::sync::Arc<Config>) -> Self {
+        HeaderSettings::from(&**config)
+    }
 }
 
 impl Config {
@@ -626,22 +597,16 @@ fn number(var: &'static str, value: &str, min: u64, max: u64) -> Result<u64, Con
     }
 }
 
-/// A duration in seconds (`2`, `2.5`, `2.5s`) or milliseconds (`500ms`).
+/// A duration in the [one grammar](crate::duration) (`25`, `2.5s`,
+/// `500ms`, `1m`; a bare number is seconds) from `min` to `max` seconds.
 fn seconds(
     var: &'static str,
     value: &str,
     min: f64,
     max: f64,
 ) -> Result<std::time::Duration, ConfigError> {
-    let lower = value.to_ascii_lowercase();
-    let parsed = match lower.strip_suffix("ms") {
-        Some(ms) => ms.trim().parse::<f64>().map(|v| v / 1000.0),
-        None => lower.trim_end_matches('s').trim().parse::<f64>(),
-    };
-    match parsed {
-        Ok(s) if s.is_finite() && (min..=max).contains(&s) => {
-            Ok(std::time::Duration::from_secs_f64(s))
-        }
+    match crate::duration::parse(value, crate::duration::Form::ALL) {
+        Some(d) if (min..=max).contains(&d.as_secs_f64()) => Ok(d),
         _ => Err(ConfigError {
             var,
             value: value.to_string(),

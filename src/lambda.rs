@@ -156,9 +156,9 @@ pub async fn dispatch(
         return serde_json::to_value(report)
             .map_err(|e| FunctionError::Invalidation(OpsError::Input(e.to_string())));
     }
-    // `LambdaRequest` reads itself from raw JSON, trying each HTTP event shape in turn.
-    let request: LambdaRequest = serde_json::from_str(&payload.to_string())
-        .map_err(|e| FunctionError::UnknownEvent(e.to_string()))?;
+    // `LambdaRequest` tries each HTTP event shape in turn.
+    let request: LambdaRequest =
+        serde_json::from_value(payload).map_err(|e| FunctionError::UnknownEvent(e.to_string()))?;
     let handler = function.handler.clone();
     let mut adapter = lambda_http::Adapter::from(service_fn(move |request: Request| {
         let handler = handler.clone();

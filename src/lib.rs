@@ -12,6 +12,7 @@
 
 pub mod budget;
 pub mod config;
+pub mod duration;
 pub mod error;
 pub mod fallback;
 pub mod handler;

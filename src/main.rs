@@ -363,7 +363,7 @@ fn sign_command(url: &str, expires: Option<&str>, key_id: Option<&str>) -> ExitC
     };
     let now = std::time::SystemTime::now();
     let expires = match expires
-        .map(|e| signature::parse_expiry_option(e, now))
+        .map(|e| image_handler::ops::urls::parse_expiry_option(e, now))
         .transpose()
     {
         Ok(e) => e,

@@ -16,15 +16,27 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Response, StatusCode};
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, OutputSettings};
 use crate::error::Error;
 use crate::origin::Meta;
 use crate::request::ImageRequest;
-use crate::transform::{Accepted, Encoded};
+use crate::transform::{Accepted, Encoded, OutputSettings};
 
 /// Bumped whenever the engine's output for the same request may change, so
 /// that ETags change with it.
 const ENGINE_REVISION: &str = "1";
+
+/// What the configuration says about every response's headers
+/// (`CACHE_CONTROL`, `ERROR_MAX_AGE`, `CORS_ORIGIN`). The functions below
+/// take anything that gives them, the configuration itself included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderSettings<'a> {
+    /// `Cache-Control` of successful responses.
+    pub cache_control: &'a str,
+    /// `max-age` of 4xx responses, in seconds.
+    pub error_max_age: u32,
+    /// `Access-Control-Allow-Origin`, when CORS is on.
+    pub cors_origin: Option<&'a str>,
+}
 
 /// How long each phase took, for `Server-Timing`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -130,12 +142,13 @@ pub struct Variant<'a> {
 }
 
 /// `200` with the encoded image.
-pub fn image(
-    config: &Config,
+pub fn image<'a>(
+    config: impl Into<HeaderSettings<'a>>,
     variant: &Variant,
     encoded: Encoded,
     timings: Timings,
 ) -> Response<Bytes> {
+    let config = config.into();
     let mut res = Response::new(encoded.bytes);
     let h = res.headers_mut();
     set(h, header::CONTENT_TYPE, encoded.format.mime());
@@ -169,7 +182,12 @@ pub fn image(
 /// SIH's fallback image for an error: the image as stored, with the error's
 /// status, its own `Cache-Control` (else the short error one) and the error's
 /// code in `X-Error-Code`.
-pub fn fallback(config: &Config, e: &Error, original: crate::origin::Original) -> Response<Bytes> {
+pub fn fallback<'a>(
+    config: impl Into<HeaderSettings<'a>>,
+    e: &Error,
+    original: crate::origin::Original,
+) -> Response<Bytes> {
+    let config = config.into();
     let content_type = original
         .content_type
         .clone()
@@ -203,7 +221,11 @@ pub fn fallback(config: &Config, e: &Error, original: crate::origin::Original) -
 }
 
 /// `304 Not Modified` for a matching `If-None-Match`.
-pub fn not_modified(config: &Config, variant: &Variant) -> Response<Bytes> {
+pub fn not_modified<'a>(
+    config: impl Into<HeaderSettings<'a>>,
+    variant: &Variant,
+) -> Response<Bytes> {
+    let config = config.into();
     let mut res = Response::new(Bytes::new());
     *res.status_mut() = StatusCode::NOT_MODIFIED;
     caching_headers(res.headers_mut(), config, variant);
@@ -211,7 +233,7 @@ pub fn not_modified(config: &Config, variant: &Variant) -> Response<Bytes> {
     res
 }
 
-fn caching_headers(h: &mut HeaderMap, config: &Config, variant: &Variant) {
+fn caching_headers(h: &mut HeaderMap, config: HeaderSettings, variant: &Variant) {
     // The request's own headers first, so ours win where they overlap.
     for (name, value) in variant.headers {
         if let (Ok(name), Ok(value)) = (
@@ -229,7 +251,7 @@ fn caching_headers(h: &mut HeaderMap, config: &Config, variant: &Variant) {
         .map(|(_, v)| v.as_str());
     let cache_control = requested
         .or(variant.meta.cache_control.as_deref())
-        .unwrap_or(&config.cache_control);
+        .unwrap_or(config.cache_control);
     set(
         h,
         header::CACHE_CONTROL,
@@ -461,7 +483,12 @@ mod cache_control {
 }
 
 /// A JSON response (errors, health).
-pub fn json(config: &Config, status: StatusCode, body: &serde_json::Value) -> Response<Bytes> {
+pub fn json<'a>(
+    config: impl Into<HeaderSettings<'a>>,
+    status: StatusCode,
+    body: &serde_json::Value,
+) -> Response<Bytes> {
+    let config = config.into();
     let mut res = Response::new(Bytes::from(body.to_string()));
     *res.status_mut() = status;
     let h = res.headers_mut();
@@ -477,7 +504,7 @@ pub fn json(config: &Config, status: StatusCode, body: &serde_json::Value) -> Re
 }
 
 /// The JSON error response for `e`.
-pub fn error(config: &Config, e: &Error) -> Response<Bytes> {
+pub fn error<'a>(config: impl Into<HeaderSettings<'a>>, e: &Error) -> Response<Bytes> {
     let status = e.status();
     let body = serde_json::json!({ "status": status.as_u16(), "code": e.code(), "message": e.to_string() });
     let mut res = json(config, status, &body);
@@ -501,9 +528,9 @@ fn svg_policy(h: &mut HeaderMap, content_type: &str) {
     }
 }
 
-fn common_headers(h: &mut HeaderMap, config: &Config) {
+fn common_headers(h: &mut HeaderMap, config: HeaderSettings) {
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    if let Some(origin) = &config.cors_origin {
+    if let Some(origin) = config.cors_origin {
         set(h, header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         set(h, header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD");
         set(
@@ -526,6 +553,7 @@ fn set(h: &mut HeaderMap, name: HeaderName, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     #[test]
     fn if_none_match_forms() {

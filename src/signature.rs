@@ -16,10 +16,9 @@ use sha2::Sha256;
 
 use crate::error::{Error, Result};
 use crate::request::Source;
+pub use crate::request::target::SIGNATURE_PARAM;
 use crate::request::target::Target;
 
-/// The query parameter that carries the signature.
-pub const SIGNATURE_PARAM: &str = "signature";
 /// The query parameter that carries the expiry time.
 pub const EXPIRES_PARAM: &str = "expires";
 
@@ -294,29 +293,6 @@ pub fn sign_url(
     Ok(format!("{base}{path}?{}", params.join("&")))
 }
 
-/// Reads `--expires`: `YYYYMMDDTHHmmssZ`, or a lifetime from `now` such as `90s`, `15m`, `24h`, `7d`.
-pub fn parse_expiry_option(value: &str, now: SystemTime) -> Result<SystemTime, String> {
-    if let Ok(at) = parse_expires(value) {
-        return Ok(at);
-    }
-    let unit = match value.chars().last() {
-        Some('s') => 1,
-        Some('m') => 60,
-        Some('h') => 3600,
-        Some('d') => 86_400,
-        _ => 0,
-    };
-    let number = value
-        .get(..value.len().saturating_sub(1))
-        .and_then(|n| n.parse::<u64>().ok());
-    match number {
-        Some(n) if unit > 0 && n > 0 => Ok(now + Duration::from_secs(n.saturating_mul(unit))),
-        _ => Err(format!(
-            "--expires {value:?} is neither YYYYMMDDTHHmmssZ nor a lifetime such as 3600s, 15m, 24h or 7d"
-        )),
-    }
-}
-
 /// Verifies thumbor's path signature: `hmac` is base64url(HMAC-SHA1(key, `signed`)),
 /// where `signed` is the path after the signature segment.
 pub fn verify_thumbor(security_key: &str, hmac: &str, signed: &str) -> Result<()> {
@@ -384,76 +360,42 @@ pub fn parse_expires(value: &str) -> Result<SystemTime> {
     };
     let (year, month, day) = (digits(0..4)?, digits(4..6)?, digits(6..8)?);
     let (hour, minute, second) = (digits(9..11)?, digits(11..13)?, digits(13..15)?);
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let month_days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if year < 1970 || !(1..=12).contains(&month) || day == 0 || day > month_days[month as usize - 1]
-    {
-        return Err(bad());
-    }
-    if hour > 23 || minute > 59 || second > 59 {
-        return Err(bad());
-    }
-    let days = days_from_civil(year as i64, month as i64, day as i64);
-    let secs = days as u64 * 86_400 + hour * 3600 + minute * 60 + second;
+    // Two digits fit a u8 and four an i32; the calendar (month lengths,
+    // leap years) and the clock are `time`'s to check.
+    let small = |n: u64| u8::try_from(n).map_err(|_| bad());
+    let month = time::Month::try_from(small(month)?).map_err(|_| bad())?;
+    let date = i32::try_from(year)
+        .ok()
+        .and_then(|year| time::Date::from_calendar_date(year, month, small(day).ok()?).ok())
+        .ok_or_else(bad)?;
+    let clock =
+        time::Time::from_hms(small(hour)?, small(minute)?, small(second)?).map_err(|_| bad())?;
+    // Before 1970 is refused: SIH reads no earlier time.
+    let secs =
+        u64::try_from(date.with_time(clock).assume_utc().unix_timestamp()).map_err(|_| bad())?;
     Ok(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
-/// Formats a time as `YYYYMMDDTHHmmssZ`.
+/// Formats a time as `YYYYMMDDTHHmmssZ` (UTC). A time outside 1970 to 9999
+/// is clamped to that range, the years the format can write.
 pub fn format_expires(at: SystemTime) -> String {
     let secs = at
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    let (y, m, d) = civil_from_days(days);
+    let last = time::PrimitiveDateTime::MAX.assume_utc();
+    let t = i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .map_or(last, |t| t.min(last));
     format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-// Howard Hinnant's civil calendar algorithms.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
     )
 }
 
@@ -718,6 +660,43 @@ mod tests {
     }
 
     #[test]
+    fn the_calendar_day_by_day() {
+        // Every day from 1970 to 2500 is 86 400 s after the one before, and
+        // reads back as written; the days that do not exist are refused.
+        let mut last = None;
+        let mut at = UNIX_EPOCH;
+        for _ in 0..193_000 {
+            let text = format_expires(at);
+            assert_eq!(parse_expires(&text).unwrap(), at, "{text}");
+            if let Some(last) = last {
+                assert!(text > last, "{text}");
+            }
+            last = Some(text);
+            at += Duration::from_secs(86_400);
+        }
+        for bad in [
+            "20230229T000000Z",
+            "21000229T000000Z",
+            "20240431T000000Z",
+            "20241301T000000Z",
+            "20240100T000000Z",
+            "20240101T240000Z",
+            "20240101T006000Z",
+            "20240101T000060Z",
+            "19691231T235959Z",
+            "00000101T000000Z",
+        ] {
+            assert!(parse_expires(bad).is_err(), "{bad}");
+        }
+        for good in ["20240229T000000Z", "20000229T235959Z", "99991231T235959Z"] {
+            assert_eq!(format_expires(parse_expires(good).unwrap()), good);
+        }
+        // past the years the format can write: the last second it can
+        let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(format_expires(far), "99991231T235959Z");
+    }
+
+    #[test]
     fn keyring_forms() {
         let r = Keyring::from_json(
             r#"[{"id":"a","secret":"s1"},{"id":"t","secret":"s2","prefix":"users/t/"}]"#,
@@ -784,26 +763,6 @@ mod tests {
         assert!(check(&keys, path, Some(query), now).is_ok());
         let base_only = sign_url(&keys, "http://h", None, None).unwrap();
         assert!(base_only.starts_with("http://h/?signature="), "{base_only}");
-    }
-
-    #[test]
-    fn expiry_options() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
-        assert_eq!(
-            parse_expiry_option("90s", now).unwrap(),
-            now + Duration::from_secs(90)
-        );
-        assert_eq!(
-            parse_expiry_option("2d", now).unwrap(),
-            now + Duration::from_secs(172_800)
-        );
-        assert_eq!(
-            parse_expiry_option("20300101T000000Z", now).unwrap(),
-            parse_expires("20300101T000000Z").unwrap()
-        );
-        for bad in ["", "5", "0h", "-1h", "1w", "h"] {
-            assert!(parse_expiry_option(bad, now).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -5,9 +5,8 @@
 //! Why not a path dependency on the main crate: that would build every AWS
 //! SDK with coverage instrumentation at `opt-level=3` and one codegen unit,
 //! which takes hours on a small machine. The request parsers, signatures,
-//! errors and the transform pipeline need none of it. The one outside item
-//! they use, `config::AutoFormat`, is re-declared below; `format.rs` uses
-//! its fields, so a change there that matters stops this crate compiling.
+//! errors and the transform pipeline need none of it, and none of them
+//! imports `config` (the settings they take live beside them).
 #![allow(dead_code, unused_imports, clippy::all)]
 
 #[path = "../../src/budget.rs"]
@@ -22,22 +21,3 @@ pub mod signature;
 pub mod transform;
 
 pub use error::Error;
-
-/// Stand-in for `image_handler::config`: only what `transform::format` uses.
-pub mod config {
-    /// Which modern formats may be chosen from the `Accept` header.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub struct AutoFormat {
-        /// AVIF when `Accept` has `image/avif`.
-        pub avif: bool,
-        /// WebP when `Accept` has `image/webp`.
-        pub webp: bool,
-    }
-
-    impl AutoFormat {
-        /// Whether any automatic choice is on.
-        pub fn enabled(self) -> bool {
-            self.avif || self.webp
-        }
-    }
-}

@@ -21,8 +21,8 @@ use super::invalidate::{
 use super::urls::{self, OriginalInfo, Signer, Srcset, UrlWriter};
 use super::{OpsError, Outcome};
 use crate::Config;
+use crate::duration::{self, Form, Unit};
 use crate::origin::{EmbeddedOrigin, FsOrigin, Origin, S3Origin, S3Settings};
-use crate::signature;
 
 /// Arguments of `image-handler invalidate`.
 #[derive(Debug, clap::Args)]
@@ -241,28 +241,17 @@ pub struct SrcsetArgs {
     pub base: Option<String>,
 }
 
-/// `90s`, `15m`, `2h`, `500ms`, or seconds.
+/// `--timeout` and `--poll-interval`: a duration in the
+/// [one grammar](crate::duration) in whole numbers, up to hours (`90s`,
+/// `15m`, `2h`, `500ms`, `1h 30m`), or a whole number of seconds.
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
-    let v = value.trim();
-    let (number, unit) = match v.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => v.split_at(i),
-        None => (v, "s"),
+    const OPTION: Form = Form {
+        bare_seconds: true,
+        fractions: false,
+        largest: Unit::Hour,
     };
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{value:?} is not a duration such as 90s, 15m or 2h"))?;
-    let millis = match unit {
-        "ms" => n,
-        "s" => n.saturating_mul(1000),
-        "m" => n.saturating_mul(60_000),
-        "h" => n.saturating_mul(3_600_000),
-        _ => {
-            return Err(format!(
-                "{value:?} is not a duration such as 90s, 15m or 2h"
-            ));
-        }
-    };
-    Ok(Duration::from_millis(millis))
+    duration::parse(value, OPTION)
+        .ok_or_else(|| format!("{value:?} is not a duration such as 90s, 15m or 2h"))
 }
 
 fn parse_pair(value: &str, sep: char, what: &str) -> Result<(u32, u32), String> {
@@ -565,7 +554,7 @@ fn signer(args: &SignArgs) -> Result<Option<Signer>, String> {
     let expires = args
         .expires
         .as_deref()
-        .map(|e| signature::parse_expiry_option(e, std::time::SystemTime::now()))
+        .map(|e| urls::parse_expiry_option(e, std::time::SystemTime::now()))
         .transpose()?;
     Ok(Some(Signer {
         keys,

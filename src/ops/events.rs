@@ -25,6 +25,16 @@ use sha2::{Digest, Sha256};
 use super::OpsError;
 use super::invalidate::{Invalidator, RunOptions, Silent, Target, UrlStyles, plan};
 
+/// The settings of automatic invalidation when originals change
+/// (`INVALIDATE_ON_CHANGE=Yes`; read by the configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeInvalidation {
+    /// The CloudFront distribution (`DISTRIBUTION_ID`).
+    pub distribution_id: String,
+    /// The URL styles the site uses (`INVALIDATE_URL_STYLES`, default `query`).
+    pub styles: UrlStyles,
+}
+
 /// One changed object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ObjectChange {

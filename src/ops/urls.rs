@@ -14,6 +14,7 @@
 use std::time::SystemTime;
 
 use crate::Config;
+use crate::duration::{self, Form, Unit};
 use crate::origin::{Fetched, Origin};
 use crate::request::assemble::PRESET_PARAM;
 use crate::request::rewrite::Rewrite;
@@ -34,6 +35,29 @@ pub struct Signer {
     pub key_id: Option<String>,
     /// When the URLs stop working.
     pub expires: Option<SystemTime>,
+}
+
+/// Reads `--expires` (and the playground's `expires`): `YYYYMMDDTHHmmssZ`,
+/// or a lifetime from `now` in the [duration grammar](crate::duration) with
+/// its unit, up to days (`90s`, `15m`, `24h`, `7d`): a bare number is refused,
+/// so that a mistyped time is not read as seconds.
+pub fn parse_expiry_option(value: &str, now: SystemTime) -> Result<SystemTime, String> {
+    if let Ok(at) = signature::parse_expires(value) {
+        return Ok(at);
+    }
+    const LIFETIME: Form = Form {
+        bare_seconds: false,
+        fractions: false,
+        largest: Unit::Day,
+    };
+    duration::parse(value, LIFETIME)
+        .filter(|d| !d.is_zero())
+        .and_then(|d| now.checked_add(d))
+        .ok_or_else(|| {
+            format!(
+                "--expires {value:?} is neither YYYYMMDDTHHmmssZ nor a lifetime such as 3600s, 15m, 24h or 7d"
+            )
+        })
 }
 
 /// The signing keys from `SIGNATURE_KEYS` (a JSON list or map) or `SIGNATURE_SECRET`.
@@ -510,6 +534,8 @@ pub fn html_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signature::parse_expires;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn writer(base: Option<&str>) -> UrlWriter {
         UrlWriter::new(base, Limits::default()).unwrap()
@@ -675,5 +701,40 @@ mod tests {
     #[test]
     fn html_escaping() {
         assert_eq!(html_escape(r#"a&b"c<d>'"#), "a&amp;b&quot;c&lt;d&gt;'");
+    }
+
+    #[test]
+    fn expiry_options() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        assert_eq!(
+            parse_expiry_option("90s", now).unwrap(),
+            now + Duration::from_secs(90)
+        );
+        assert_eq!(
+            parse_expiry_option("2d", now).unwrap(),
+            now + Duration::from_secs(172_800)
+        );
+        assert_eq!(
+            parse_expiry_option("20300101T000000Z", now).unwrap(),
+            parse_expires("20300101T000000Z").unwrap()
+        );
+        for bad in ["", "5", "0h", "-1h", "1w", "h"] {
+            assert!(parse_expiry_option(bad, now).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_lifetime_past_the_end_of_time_is_refused_not_a_panic() {
+        // `now + lifetime` used to overflow SystemTime and panic, from the
+        // playground's signing endpoint too.
+        let now = SystemTime::now();
+        for huge in [
+            "18446744073709551615s",
+            "18446744073709551615d",
+            "999999999999999d",
+            "213503982334601d",
+        ] {
+            assert!(parse_expiry_option(huge, now).is_err(), "{huge}");
+        }
     }
 }

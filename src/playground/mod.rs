@@ -242,7 +242,7 @@ impl Playground {
         }
         let expires = last(params, "expires")
             .filter(|v| !v.is_empty())
-            .map(|v| signature::parse_expiry_option(v, SystemTime::now()))
+            .map(|v| urls::parse_expiry_option(v, SystemTime::now()))
             .transpose()
             .map_err(PlaygroundError::Invalid)?;
         Ok(Some(Signer {

@@ -26,7 +26,9 @@
 //! the last value wins, in the signature and in every parser alike.
 
 use crate::error::{Error, Result};
-use crate::signature::SIGNATURE_PARAM;
+
+/// The query parameter that carries the signature (left out of the string to sign).
+pub const SIGNATURE_PARAM: &str = "signature";
 
 /// A request URL in its canonical form.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

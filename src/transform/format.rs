@@ -14,7 +14,6 @@ use rs_vips::VipsImage;
 use rs_vips::voption::{Setter, VOption};
 use serde::Serialize;
 
-use crate::config::AutoFormat;
 use crate::error::{Error, Result};
 use crate::request::OutputFormat;
 
@@ -241,6 +240,23 @@ fn looks_like_svg(bytes: &[u8]) -> bool {
         return false;
     };
     head.starts_with(b"<") && head.windows(4).any(|w| w == b"<svg")
+}
+
+/// Which modern formats may be chosen from the `Accept` header (the
+/// configuration's `AUTO_FORMAT`, or SIH's `AUTO_WEBP`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AutoFormat {
+    /// AVIF when `Accept` has `image/avif`.
+    pub avif: bool,
+    /// WebP when `Accept` has `image/webp`.
+    pub webp: bool,
+}
+
+impl AutoFormat {
+    /// Whether any automatic choice is on, so responses depend on `Accept`.
+    pub fn enabled(self) -> bool {
+        self.avif || self.webp
+    }
 }
 
 /// What the client's `Accept` header allows, already masked by the configuration.

@@ -37,8 +37,32 @@ use crate::request::{Edit, Limits, Output, OutputFormat};
 pub use deadline::Deadline;
 pub use format::{Accepted, SourceFormat};
 
+/// Every setting that changes the bytes of a transformed image for the same
+/// request and `Accept`: the one list of them. The transform's
+/// [`Job`] takes its settings from here, and the ETag's
+/// variant hashes all of it ([`crate::response::variant_tag`]), so a setting
+/// added here changes the ETag without anyone remembering to; a setting the
+/// pipeline reads must come through here. (`AUTO_FORMAT` reaches the ETag
+/// through the [`Accepted`] it masks; presets and rewrites
+/// through the request they produce.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputSettings {
+    /// `MAX_OUTPUT_WIDTH`, `MAX_OUTPUT_HEIGHT`.
+    pub limits: Limits,
+    /// `MAX_INPUT_PIXELS`.
+    pub max_input_pixels: u64,
+    /// `MAX_FRAMES`.
+    pub max_frames: u32,
+    /// `WEBP_EFFORT`, `AVIF_EFFORT`, `GIF_EFFORT`.
+    pub effort: encode::Effort,
+    /// `FAST_SHRINK_ON_LOAD`.
+    pub fast_shrink_on_load: bool,
+    /// `MAX_RESPONSE_BYTES`: a larger output is reduced to fit.
+    pub max_response_bytes: Option<u64>,
+}
+
 /// Everything a transform needs; nothing here is HTTP. Whatever it takes
-/// from the configuration must come from [`crate::config::OutputSettings`],
+/// from the configuration must come from [`OutputSettings`],
 /// which the ETag hashes.
 #[derive(Debug, Clone)]
 pub struct Job {
