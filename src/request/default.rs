@@ -14,18 +14,23 @@
 //! refused with [`Error::UnsupportedEdit`]; any other key is ignored, as SIH
 //! does.
 //!
-//! Conventions: a JSON `null` means the same as an absent field; numbers must
-//! be finite JSON numbers unless a field says numeric strings are taken too;
-//! every bad value is a 400 whose message names the field by its path, such as
-//! `resize.width`. The response headers a request may ask for are filtered
-//! by [`header_allowed`].
+//! The shapes are declared as serde types: [`Arg`] is what an edit's value
+//! may be (`true`, a number, a list or an object of its options), and each
+//! edit's options are a struct of [`Field`]s, so unknown options are ignored.
+//! Converting them checks every value. Conventions: a JSON `null` means the
+//! same as an absent field; numbers must be finite JSON numbers unless a
+//! field says numeric strings are taken too; every bad value is a 400 whose
+//! message names the field by its path, such as `resize.width`. The response
+//! headers a request may ask for are filtered by [`header_allowed`].
 
 use base64::Engine;
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde_json::{Map, Number, Value};
 
 use super::{
-    Color, Edit, Extend, Fit, ImageRequest, Kernel, Modulate, Output, OutputFormat, Position,
-    Region, Resize, Rotation, RoundCrop, Rules, Source, Trim, TrimBackground,
+    Color, Edit, Extend, Fit, ImageRequest, Kernel, Modulate, Offset, Output, OutputFormat,
+    Overlay, Position, Region, Resize, Rotation, RoundCrop, Rules, Source, Trim, TrimBackground,
 };
 use crate::error::{Error, Result};
 
@@ -110,6 +115,84 @@ const DENIED_HEADER_PREFIXES: &[&str] = &[
     "permissions-",
 ];
 
+/// An option of an edit, as JSON; `null` reads as absent.
+type Field = Option<Value>;
+
+/// An edit's value, in the shapes sharp takes: `null`, a boolean, a number,
+/// a list, an object of the edit's options `O`, or anything else (which each
+/// edit refuses with its own message). `null` and `false` turn most edits off.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Arg<O> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    List(Vec<Value>),
+    Object(O),
+    Other(IgnoredAny),
+}
+
+impl<O: DeserializeOwned> Arg<O> {
+    /// The shape of `value`, which always fits one, since `O` has only [`Field`]s.
+    fn of(value: &Value) -> Arg<O> {
+        Arg::deserialize(value).unwrap_or(Arg::Other(IgnoredAny))
+    }
+}
+
+/// Declares the options object of an edit: a struct of [`Field`]s named as
+/// sharp names them (camelCase); options not listed are ignored.
+macro_rules! options {
+    ($($(#[$doc:meta])* $name:ident { $($field:ident),* })*) => {$(
+        $(#[$doc])*
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct $name { $($field: Field),* }
+    )*};
+}
+
+options! {
+    /// An edit that takes no options.
+    NoOptions {}
+    /// The top-level request object.
+    Request { bucket, key, edits, output_format, effort, headers }
+    /// `resize`.
+    ResizeOptions { width, height, fit, position, background, without_enlargement }
+    /// `extract` and `crop`.
+    RegionOptions { left, top, width, height }
+    /// `extend`.
+    ExtendOptions { top, bottom, left, right, background, extend_with }
+    /// `trim`.
+    TrimOptions { threshold, background, line_art }
+    /// `blur` and `sharpen`.
+    Sigma { sigma }
+    /// `flatten`.
+    Background { background }
+    /// `negate`.
+    Alpha { alpha }
+    /// `linear`.
+    LinearOptions { a, b }
+    /// `convolve`.
+    KernelOptions { width, height, kernel, scale, offset }
+    /// `modulate`.
+    ModulateOptions { brightness, saturation, hue, lightness }
+    /// `gamma`.
+    GammaOptions { gamma, gamma_out }
+    /// `threshold`.
+    ThresholdOptions { threshold, grayscale }
+    /// `clahe`.
+    ClaheOptions { width, height, max_slope }
+    /// `roundCrop`.
+    RoundCropOptions { rx, ry, left, top }
+    /// `smartCrop`.
+    SmartCropOptions { face_index, padding }
+    /// `overlayWith`.
+    OverlayOptions { bucket, key, alpha, w_ratio, h_ratio, options }
+    /// `overlayWith.options`.
+    OffsetOptions { left, top }
+    /// A format object (`{"webp": {...}}`).
+    EncodeOptions { quality, lossless, near_lossless, progressive }
+}
+
 /// If `path` (raw URL path, leading `/` optional) is a default request, its JSON object.
 ///
 /// SIH's rule: the path matches
@@ -153,75 +236,44 @@ fn is_padded_base64(s: &str) -> bool {
 /// is SIH's WebP effort; `headers` are kept if [`header_allowed`] and valid
 /// HTTP. Unknown top-level fields are ignored.
 pub fn parse(json: &Object, rules: &Rules) -> Result<ImageRequest> {
-    let bucket = match field(json, "bucket") {
-        None => None,
-        Some(Value::String(bucket)) => {
-            rules.check_bucket(bucket)?;
-            Some(bucket.clone())
-        }
-        Some(other) => {
-            return Err(Error::DecodeRequest(format!(
-                "bucket must be a string, not {}",
-                show(other)
-            )));
-        }
+    let Ok(request) = Request::deserialize(json) else {
+        return Err(Error::DecodeRequest("the request is not an object".into()));
     };
-    let key = match field(json, "key") {
-        None => return Err(Error::MissingKey),
-        Some(Value::String(key)) if key.is_empty() => return Err(Error::MissingKey),
-        Some(Value::String(key)) => key.clone(),
-        Some(other) => {
-            return Err(Error::DecodeRequest(format!(
-                "key must be a string, not {}",
-                show(other)
-            )));
-        }
-    };
+    let bucket = top("bucket", &request.bucket, Value::as_str)?;
+    if let Some(bucket) = bucket {
+        rules.check_bucket(bucket)?;
+    }
+    let key = top("key", &request.key, Value::as_str)?
+        .filter(|k| !k.is_empty())
+        .ok_or(Error::MissingKey)?;
     if key.contains('\0') {
         return Err(Error::InvalidKey {
-            key,
+            key: key.to_string(),
             reason: "it contains a NUL byte",
         });
     }
-
     let mut formats = Formats::default();
-    let edits = match field(json, "edits") {
+    let edits = match top("edits", &request.edits, Value::as_object)? {
+        Some(edits) => parse_edits(edits, rules, &mut formats)?,
         None => Vec::new(),
-        Some(Value::Object(edits)) => parse_edits(edits, rules, &mut formats)?,
-        Some(other) => {
-            return Err(Error::DecodeRequest(format!(
-                "edits must be an object, not {}",
-                show(other)
-            )));
-        }
     };
-    let output_format = match field(json, "outputFormat") {
-        None => None,
-        Some(v) => Some(format_name("outputFormat", v)?),
-    };
-    let headers = match field(json, "headers") {
-        None => Vec::new(),
-        Some(Value::Object(headers)) => filter_headers(headers),
-        Some(other) => {
-            return Err(Error::DecodeRequest(format!(
-                "headers must be an object, not {}",
-                show(other)
-            )));
-        }
-    };
+    let output_format = (request.output_format.as_ref())
+        .map(|v| format_name("outputFormat", v))
+        .transpose()?;
+    let headers = top("headers", &request.headers, Value::as_object)?;
 
     // SIH: toFormat is forced; outputFormat (or a format object, as sharp
     // selects it) only applies when automatic WebP does not.
     let format = formats.to_format;
     let preferred = output_format.or(formats.last_object);
-    let options = formats
-        .options
-        .iter()
-        .rev()
+    let options = (formats.options.iter().rev())
         .find(|o| Some(o.format) == format.or(preferred))
         .copied();
     Ok(ImageRequest {
-        source: Source { bucket, key },
+        source: Source {
+            bucket: bucket.map(str::to_string),
+            key: key.to_string(),
+        },
         edits,
         output: Output {
             format,
@@ -230,12 +282,28 @@ pub fn parse(json: &Object, rules: &Rules) -> Result<ImageRequest> {
             lossless: options.is_some_and(|o| o.lossless),
             near_lossless: options.is_some_and(|o| o.near_lossless),
             progressive: options.is_some_and(|o| o.progressive),
-            effort: field(json, "effort").map(webp_effort),
+            effort: request.effort.as_ref().map(webp_effort),
             max_bytes: None,
             still: formats.still,
         },
-        headers,
+        headers: headers.map(filter_headers).unwrap_or_default(),
     })
+}
+
+/// A top-level field as `get` reads it, or a 400 saying what it must be.
+fn top<'a, T>(name: &str, value: &'a Field, get: fn(&'a Value) -> Option<T>) -> Result<Option<T>> {
+    let want = if name == "edits" || name == "headers" {
+        "an object"
+    } else {
+        "a string"
+    };
+    (value.as_ref())
+        .map(|v| {
+            get(v).ok_or_else(|| {
+                Error::DecodeRequest(format!("{name} must be {want}, not {}", show(v)))
+            })
+        })
+        .transpose()
 }
 
 /// SIH's response-header deny list (case-insensitive): `false` for headers a
@@ -305,175 +373,14 @@ fn parse_edits(edits: &Object, rules: &Rules, formats: &mut Formats) -> Result<V
     let mut out = Vec::new();
     for (name, value) in edits {
         let name = name.as_str();
-        let edit = match name {
-            "resize" => resize(value, rules)?.map(Edit::Resize),
-            "rotate" => rotate(value)?.map(Edit::Rotate),
-            "flip" => flag(name, value)?.then_some(Edit::Flip),
-            "flop" => flag(name, value)?.then_some(Edit::Flop),
-            "grayscale" | "greyscale" => flag(name, value)?.then_some(Edit::Grayscale),
-            "normalize" | "normalise" => flag(name, value)?.then_some(Edit::Normalize),
-            "extract" | "crop" => region(name, value)?.map(Edit::Extract),
-            "extend" => extend(value, rules)?.map(Edit::Extend),
-            "trim" => trim(value)?.map(Edit::Trim),
-            "blur" => blur(value)?.map(Edit::Blur),
-            "sharpen" => sharpen(value)?.map(Edit::Sharpen),
-            "flatten" => flatten(value)?.map(Edit::Flatten),
-            "tint" => match value {
-                Value::Null => None,
-                v => Some(Edit::Tint(color("tint", v)?)),
-            },
-            "negate" => negate(value)?.map(|alpha| Edit::Negate { alpha }),
-            "linear" => linear(value)?.map(|(a, b)| Edit::Linear { a, b }),
-            "convolve" => convolve(value)?.map(Edit::Convolve),
-            "animated" => {
-                formats.still = !value.is_null() && !flag(name, value)?;
-                None
-            }
-            "toFormat" => {
-                if !value.is_null() {
-                    formats.to_format = Some(format_name("toFormat", value)?);
-                }
-                None
-            }
-            "jpeg" | "png" | "webp" | "avif" | "tiff" | "gif" => {
-                format_object(name, value, formats)?;
-                None
-            }
-            "heif" => {
-                return Err(Error::param(
-                    "heif",
-                    "heif output is not supported: use avif, webp, jpeg, png, gif or tiff",
-                ));
-            }
-            n if CUSTOM_EDITS.contains(&n) && matches!(value, Value::Null | Value::Bool(false)) => {
-                None
-            }
-            "modulate" => modulate(value)?.map(Edit::Modulate),
-            "overlayWith" => Some(Edit::Overlay(overlay(value, rules)?)),
-            "median" => match value {
-                Value::Null | Value::Bool(false) => None,
-                Value::Bool(true) => Some(Edit::Median(3)),
-                v => Some(Edit::Median(odd("median", v, 1, 99)?)),
-            },
-            "gamma" => match value {
-                Value::Null | Value::Bool(false) => None,
-                Value::Bool(true) => Some(Edit::Gamma(2.2, 2.2)),
-                Value::Array(pair) if pair.len() == 2 => Some(Edit::Gamma(
-                    float_in("gamma[0]", &pair[0], 1.0, 3.0)?,
-                    float_in("gamma[1]", &pair[1], 1.0, 3.0)?,
-                )),
-                Value::Object(o) => {
-                    let g = field(o, "gamma")
-                        .map(|v| float_in("gamma.gamma", v, 1.0, 3.0))
-                        .transpose()?
-                        .unwrap_or(2.2);
-                    let out = field(o, "gammaOut")
-                        .map(|v| float_in("gamma.gammaOut", v, 1.0, 3.0))
-                        .transpose()?
-                        .unwrap_or(g);
-                    Some(Edit::Gamma(g, out))
-                }
-                v => {
-                    let g = float_in("gamma", v, 1.0, 3.0)?;
-                    Some(Edit::Gamma(g, g))
-                }
-            },
-            "threshold" => match value {
-                Value::Null | Value::Bool(false) => None,
-                Value::Bool(true) => Some(Edit::Threshold {
-                    value: 128,
-                    grayscale: true,
-                }),
-                Value::Object(o) => Some(Edit::Threshold {
-                    value: field(o, "threshold")
-                        .map(|v| whole("threshold.threshold", v, 0, 255))
-                        .transpose()?
-                        .unwrap_or(128) as u8,
-                    grayscale: field(o, "grayscale")
-                        .map(|v| flag("threshold.grayscale", v))
-                        .transpose()?
-                        .unwrap_or(true),
-                }),
-                v => Some(Edit::Threshold {
-                    value: whole("threshold", v, 0, 255)? as u8,
-                    grayscale: true,
-                }),
-            },
-            "clahe" => match value {
-                Value::Null | Value::Bool(false) => None,
-                Value::Object(o) => {
-                    let size = |k: &str| -> Result<u32> {
-                        let v = field(o, k).ok_or_else(|| {
-                            Error::param(
-                                &format!("clahe.{k}"),
-                                format!("clahe.{k} is missing: use a whole number from 1 to 1000"),
-                            )
-                        })?;
-                        whole(&format!("clahe.{k}"), v, 1, 1000)
-                    };
-                    Some(Edit::Clahe {
-                        width: size("width")?,
-                        height: size("height")?,
-                        max_slope: field(o, "maxSlope")
-                            .map(|v| whole("clahe.maxSlope", v, 0, 100))
-                            .transpose()?
-                            .unwrap_or(3),
-                    })
-                }
-                other => return Err(not_an_object("clahe", other)),
-            },
-            "removeAlpha" => flag(name, value)?.then_some(Edit::RemoveAlpha),
-            "ensureAlpha" => match value {
-                Value::Null | Value::Bool(false) => None,
-                Value::Bool(true) => Some(Edit::EnsureAlpha(1.0)),
-                v => Some(Edit::EnsureAlpha(float_in("ensureAlpha", v, 0.0, 1.0)?)),
-            },
-            "roundCrop" => match value {
-                Value::Bool(true) => Some(Edit::RoundCrop(RoundCrop::Ellipse {
-                    rx: None,
-                    ry: None,
-                    left: None,
-                    top: None,
-                })),
-                Value::Object(o) => {
-                    // SIH: a missing, falsy or non-positive value falls back to its default.
-                    let get = |k: &str| -> Result<Option<u32>> {
-                        match field(o, k) {
-                            None => Ok(None),
-                            Some(v) => Ok(Some(whole(&format!("roundCrop.{k}"), v, 0, 100_000)?)
-                                .filter(|n| *n > 0)),
-                        }
-                    };
-                    Some(Edit::RoundCrop(RoundCrop::Ellipse {
-                        rx: get("rx")?,
-                        ry: get("ry")?,
-                        left: get("left")?,
-                        top: get("top")?,
-                    }))
-                }
-                other => return Err(not_an_object("roundCrop", other)),
-            },
-            "smartCrop" => match value {
-                Value::Bool(true) => Some(Edit::SmartCrop { padding: 0 }),
-                Value::Object(o) => {
-                    // faceIndex is accepted and ignored: there is no face detection (docs/url-api.md).
-                    if let Some(v) = field(o, "faceIndex") {
-                        whole("smartCrop.faceIndex", v, 0, 100)?;
-                    }
-                    let padding = field(o, "padding")
-                        .map(|v| whole("smartCrop.padding", v, 0, 100_000))
-                        .transpose()?
-                        .unwrap_or(0);
-                    Some(Edit::SmartCrop { padding })
-                }
-                other => return Err(not_an_object("smartCrop", other)),
-            },
-            n if UNSUPPORTED_EDITS.contains(&n) => {
-                return Err(Error::UnsupportedEdit(n.to_string()));
-            }
-            _ => None,
-        };
-        out.extend(edit);
+        // SIH's custom edits do nothing when `false` or `null`.
+        if CUSTOM_EDITS.contains(&name) && matches!(value, Value::Null | Value::Bool(false)) {
+            continue;
+        }
+        if UNSUPPORTED_EDITS.contains(&name) {
+            return Err(Error::UnsupportedEdit(name.to_string()));
+        }
+        out.extend(edit(name, value, rules, formats)?);
     }
     // SIH's smartCrop with a two-sided resize: the resize's crop becomes content-aware.
     let two_sided = out
@@ -498,55 +405,406 @@ fn parse_edits(edits: &Object, rules: &Rules, formats: &mut Formats) -> Result<V
     Ok(out)
 }
 
-/// `resize`: `{width, height, fit, position, background, withoutEnlargement}`,
-/// or a bare width as sharp's `resize(width)`.
-fn resize(value: &Value, rules: &Rules) -> Result<Option<Resize>> {
-    let limits = rules.limits;
-    let object = match value {
-        Value::Null => return Ok(None),
-        Value::Number(_) => {
-            return Ok(
-                dimension("resize", Some(value), limits.max_width)?.map(|w| Resize {
-                    width: Some(w),
-                    height: None,
-                    fit: Fit::default(),
-                    position: Position::default(),
-                    background: None,
-                    without_enlargement: false,
-                    adaptive: false,
-                }),
-            );
+/// One entry of `edits`: `None` for an edit turned off and for unknown names.
+fn edit(name: &str, value: &Value, rules: &Rules, formats: &mut Formats) -> Result<Option<Edit>> {
+    use Arg::{Bool, List, Null, Number, Object};
+    let at = |field: &str| format!("{name}.{field}");
+    let refuse = |what: &str| Err(Error::param(name, format!("{name}={} {what}", show(value))));
+    let black = Color {
+        r: 0,
+        g: 0,
+        b: 0,
+        a: 255,
+    };
+    let color_or_black = |field: &Field| {
+        field
+            .as_ref()
+            .map_or(Ok(black), |v| color(&at("background"), v))
+    };
+    Ok(Some(match name {
+        "resize" => match Arg::of(value) {
+            Null => return Ok(None),
+            Number(_) => {
+                let width = dimension(name, value, rules.limits.max_width)?;
+                Edit::Resize(Resize {
+                    width: Some(width),
+                    ..resize_default()
+                })
+            }
+            Object(o) => return Ok(resize(o, rules)?.map(Edit::Resize)),
+            _ => return Err(not_an_object(name, value)),
+        },
+        "rotate" => match Arg::<NoOptions>::of(value) {
+            Null => return Ok(None),
+            Number(n) => {
+                let degrees = n.as_f64().unwrap_or(f64::NAN);
+                return Ok(Rotation::from_degrees(name, degrees)?.map(Edit::Rotate));
+            }
+            _ => return refuse("is not an angle: use a number of degrees"),
+        },
+        "flip" => return Ok(flag(name, value)?.then_some(Edit::Flip)),
+        "flop" => return Ok(flag(name, value)?.then_some(Edit::Flop)),
+        "grayscale" | "greyscale" => return Ok(flag(name, value)?.then_some(Edit::Grayscale)),
+        "normalize" | "normalise" => return Ok(flag(name, value)?.then_some(Edit::Normalize)),
+        "removeAlpha" => return Ok(flag(name, value)?.then_some(Edit::RemoveAlpha)),
+        "extract" | "crop" => match Arg::of(value) {
+            Null => return Ok(None),
+            Object(RegionOptions {
+                left,
+                top,
+                width,
+                height,
+            }) => {
+                let side = |field: Field, side: &str, min: u32| {
+                    let hint = format!(": {name} needs left, top, width and height");
+                    whole(
+                        &at(side),
+                        &required(&at(side), field, &hint)?,
+                        min,
+                        u32::MAX,
+                    )
+                };
+                Edit::Extract(Region {
+                    left: side(left, "left", 0)?,
+                    top: side(top, "top", 0)?,
+                    width: side(width, "width", 1)?,
+                    height: side(height, "height", 1)?,
+                })
+            }
+            _ => return Err(not_an_object(name, value)),
+        },
+        "extend" => {
+            let limits = rules.limits;
+            let e = match Arg::of(value) {
+                Null => return Ok(None),
+                Number(_) => {
+                    let n = whole(name, value, 0, limits.max_width.min(limits.max_height))?;
+                    Extend {
+                        top: n,
+                        bottom: n,
+                        left: n,
+                        right: n,
+                        background: Some(black),
+                    }
+                }
+                Object(o @ ExtendOptions { .. }) => {
+                    if let Some(with) = o.extend_with.filter(|w| w.as_str() != Some("background")) {
+                        return Err(Error::UnsupportedEdit(format!(
+                            "extend.extendWith={}",
+                            show(&with)
+                        )));
+                    }
+                    let side = |field: &Field, side: &str, max: u32| {
+                        field
+                            .as_ref()
+                            .map_or(Ok(0), |v| whole(&at(side), v, 0, max))
+                    };
+                    Extend {
+                        top: side(&o.top, "top", limits.max_height)?,
+                        bottom: side(&o.bottom, "bottom", limits.max_height)?,
+                        left: side(&o.left, "left", limits.max_width)?,
+                        right: side(&o.right, "right", limits.max_width)?,
+                        background: Some(color_or_black(&o.background)?),
+                    }
+                }
+                _ => return Err(not_an_object(name, value)),
+            };
+            let nothing = e.top == 0 && e.bottom == 0 && e.left == 0 && e.right == 0;
+            return Ok((!nothing).then_some(Edit::Extend(e)));
         }
-        Value::Object(o) => o,
-        other => return Err(not_an_object("resize", other)),
-    };
-    let without_enlargement = match field(object, "withoutEnlargement") {
-        None => false,
-        Some(v) => flag("resize.withoutEnlargement", v)?,
-    };
-    let (max_w, max_h) = Resize::box_limits(without_enlargement, &limits);
-    let width = dimension("resize.width", field(object, "width"), max_w)?;
-    let height = dimension("resize.height", field(object, "height"), max_h)?;
-    let fit = match field(object, "fit") {
+        "trim" => {
+            let mut t = Trim {
+                threshold: 10.0,
+                background: TrimBackground::TopLeft,
+            };
+            match Arg::of(value) {
+                Null | Bool(false) => return Ok(None),
+                Bool(true) => {}
+                Number(_) => t.threshold = float_in(name, value, range::TRIM)?,
+                Object(TrimOptions {
+                    threshold,
+                    background,
+                    line_art,
+                }) => {
+                    if let Some(v) = threshold {
+                        t.threshold = float_in(&at("threshold"), &v, range::TRIM)?;
+                    }
+                    if let Some(v) = background {
+                        t.background = TrimBackground::Color(color(&at("background"), &v)?);
+                    }
+                    if let Some(v) = line_art
+                        && flag(&at("lineArt"), &v)?
+                    {
+                        return Err(Error::UnsupportedEdit(at("lineArt")));
+                    }
+                }
+                _ => {
+                    return refuse(
+                        "is not a trim: use true, a threshold or {\"threshold\", \"background\"}",
+                    );
+                }
+            }
+            Edit::Trim(t)
+        }
+        "blur" => match Arg::of(value) {
+            Null | Bool(false) => return Ok(None),
+            Bool(true) | Object(Sigma { sigma: None }) => Edit::Blur(1.0),
+            Number(_) => Edit::Blur(float_in(name, value, range::BLUR)?),
+            Object(Sigma { sigma: Some(v) }) => {
+                Edit::Blur(float_in(&at("sigma"), &v, range::BLUR)?)
+            }
+            _ => return refuse("is not a blur: use true or a sigma from 0.3 to 1000"),
+        },
+        "sharpen" => match Arg::of(value) {
+            Null | Bool(false) => return Ok(None),
+            Bool(true) => Edit::Sharpen(None),
+            Number(_) => Edit::Sharpen(Some(float_in(name, value, range::SHARPEN)?)),
+            Object(Sigma { sigma }) => {
+                let v = required(&at("sigma"), sigma, ": use a sigma from 0.01 to 10")?;
+                Edit::Sharpen(Some(float_in(&at("sigma"), &v, range::SHARPEN)?))
+            }
+            _ => return refuse("is not a sharpen: use true or a sigma from 0.01 to 10"),
+        },
+        "flatten" => match Arg::of(value) {
+            Null | Bool(false) => return Ok(None),
+            Bool(true) => Edit::Flatten(black),
+            Object(Background { background }) => Edit::Flatten(color_or_black(&background)?),
+            _ => return Err(not_an_object(name, value)),
+        },
+        "tint" if value.is_null() => return Ok(None),
+        "tint" => Edit::Tint(color(name, value)?),
+        "negate" => match Arg::of(value) {
+            Null | Bool(false) => return Ok(None),
+            Bool(true) | Object(Alpha { alpha: None }) => Edit::Negate { alpha: true },
+            Object(Alpha { alpha: Some(v) }) => Edit::Negate {
+                alpha: flag(&at("alpha"), &v)?,
+            },
+            _ => return Err(not_an_object(name, value)),
+        },
+        "linear" => {
+            let any = |param: &str, v: &Value| float_in(param, v, range::ANY);
+            let (a, b) = match Arg::of(value) {
+                Null => return Ok(None),
+                Number(_) => (any(name, value)?, 0.0),
+                List(ab) if ab.len() == 2 => (any("linear[0]", &ab[0])?, any("linear[1]", &ab[1])?),
+                Object(LinearOptions { a, b }) => (
+                    a.map_or(Ok(1.0), |v| any(&at("a"), &v))?,
+                    b.map_or(Ok(0.0), |v| any(&at("b"), &v))?,
+                ),
+                _ => return refuse("is not a linear transform: use a, [a, b] or {\"a\", \"b\"}"),
+            };
+            Edit::Linear { a, b }
+        }
+        "convolve" => match Arg::of(value) {
+            Null => return Ok(None),
+            Object(o) => Edit::Convolve(convolve(o)?),
+            _ => return Err(not_an_object(name, value)),
+        },
+        "modulate" => match Arg::of(value) {
+            Null | Bool(false) => return Ok(None),
+            Object(ModulateOptions {
+                brightness,
+                saturation,
+                hue,
+                lightness,
+            }) => {
+                let get = |field: Field, key: &str, range, default| {
+                    field.map_or(Ok(default), |v| float_in(&at(key), &v, range))
+                };
+                Edit::Modulate(Modulate {
+                    brightness: get(brightness, "brightness", range::BRIGHTNESS, 1.0)?,
+                    saturation: get(saturation, "saturation", range::SATURATION, 1.0)?,
+                    hue: get(hue, "hue", range::HUE, 0.0)?,
+                    lightness: get(lightness, "lightness", range::LIGHTNESS, 0.0)?,
+                })
+            }
+            _ => return Err(not_an_object(name, value)),
+        },
+        "median" => match Arg::<NoOptions>::of(value) {
+            Null | Bool(false) => return Ok(None),
+            Bool(true) => Edit::Median(3),
+            _ => Edit::Median(odd(name, value, range::MEDIAN)?),
+        },
+        "gamma" => {
+            let g = |param: &str, v: &Value| float_in(param, v, range::GAMMA);
+            match Arg::of(value) {
+                Null | Bool(false) => return Ok(None),
+                Bool(true) => Edit::Gamma(2.2, 2.2),
+                List(pair) if pair.len() == 2 => {
+                    Edit::Gamma(g("gamma[0]", &pair[0])?, g("gamma[1]", &pair[1])?)
+                }
+                Object(GammaOptions { gamma, gamma_out }) => {
+                    let gamma = gamma.map_or(Ok(2.2), |v| g(&at("gamma"), &v))?;
+                    Edit::Gamma(
+                        gamma,
+                        gamma_out.map_or(Ok(gamma), |v| g(&at("gammaOut"), &v))?,
+                    )
+                }
+                _ => {
+                    let gamma = g(name, value)?;
+                    Edit::Gamma(gamma, gamma)
+                }
+            }
+        }
+        "threshold" => {
+            let level = |param: &str, v: &Value| whole(param, v, 0, 255).map(|n| n as u8);
+            match Arg::of(value) {
+                Null | Bool(false) => return Ok(None),
+                Bool(true) => Edit::Threshold {
+                    value: 128,
+                    grayscale: true,
+                },
+                Object(ThresholdOptions {
+                    threshold,
+                    grayscale,
+                }) => Edit::Threshold {
+                    value: threshold.map_or(Ok(128), |v| level(&at("threshold"), &v))?,
+                    grayscale: grayscale.map_or(Ok(true), |v| flag(&at("grayscale"), &v))?,
+                },
+                _ => Edit::Threshold {
+                    value: level(name, value)?,
+                    grayscale: true,
+                },
+            }
+        }
+        "clahe" => match Arg::of(value) {
+            Null | Bool(false) => return Ok(None),
+            Object(ClaheOptions {
+                width,
+                height,
+                max_slope,
+            }) => {
+                let size = |field: Field, side: &str| {
+                    let hint = ": use a whole number from 1 to 1000";
+                    whole(
+                        &at(side),
+                        &required(&at(side), field, hint)?,
+                        range::CLAHE.0,
+                        range::CLAHE.1,
+                    )
+                };
+                Edit::Clahe {
+                    width: size(width, "width")?,
+                    height: size(height, "height")?,
+                    max_slope: max_slope.map_or(Ok(3), |v| whole(&at("maxSlope"), &v, 0, 100))?,
+                }
+            }
+            _ => return Err(not_an_object(name, value)),
+        },
+        "ensureAlpha" => match Arg::<NoOptions>::of(value) {
+            Null | Bool(false) => return Ok(None),
+            Bool(true) => Edit::EnsureAlpha(1.0),
+            _ => Edit::EnsureAlpha(float_in(name, value, range::UNIT)?),
+        },
+        "roundCrop" => match Arg::of(value) {
+            Bool(true) => Edit::RoundCrop(RoundCrop::Ellipse {
+                rx: None,
+                ry: None,
+                left: None,
+                top: None,
+            }),
+            Object(RoundCropOptions { rx, ry, left, top }) => {
+                // SIH: a missing, falsy or non-positive value falls back to its default.
+                let get = |field: Field, key: &str| -> Result<Option<u32>> {
+                    let n = field.map(|v| whole(&at(key), &v, 0, 100_000)).transpose()?;
+                    Ok(n.filter(|n| *n > 0))
+                };
+                let (rx, ry) = (get(rx, "rx")?, get(ry, "ry")?);
+                Edit::RoundCrop(RoundCrop::Ellipse {
+                    rx,
+                    ry,
+                    left: get(left, "left")?,
+                    top: get(top, "top")?,
+                })
+            }
+            _ => return Err(not_an_object(name, value)),
+        },
+        "smartCrop" => match Arg::of(value) {
+            Bool(true) => Edit::SmartCrop { padding: 0 },
+            Object(SmartCropOptions {
+                face_index,
+                padding,
+            }) => {
+                // faceIndex is accepted and ignored: there is no face detection (docs/url-api.md).
+                if let Some(v) = face_index {
+                    whole(&at("faceIndex"), &v, 0, 100)?;
+                }
+                Edit::SmartCrop {
+                    padding: padding.map_or(Ok(0), |v| whole(&at("padding"), &v, 0, 100_000))?,
+                }
+            }
+            _ => return Err(not_an_object(name, value)),
+        },
+        "overlayWith" => match Arg::of(value) {
+            Object(o) => Edit::Overlay(overlay(o, rules)?),
+            _ => return Err(not_an_object(name, value)),
+        },
+        "animated" => {
+            formats.still = !value.is_null() && !flag(name, value)?;
+            return Ok(None);
+        }
+        "toFormat" => {
+            if !value.is_null() {
+                formats.to_format = Some(format_name(name, value)?);
+            }
+            return Ok(None);
+        }
+        "jpeg" | "png" | "webp" | "avif" | "tiff" | "gif" => {
+            format_object(name, value, formats)?;
+            return Ok(None);
+        }
+        "heif" => {
+            let why = "heif output is not supported: use avif, webp, jpeg, png, gif or tiff";
+            return Err(Error::param(name, why));
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// A resize of `width` only, with sharp's defaults.
+fn resize_default() -> Resize {
+    Resize {
+        width: None,
+        height: None,
+        fit: Fit::default(),
+        position: Position::default(),
+        background: None,
+        without_enlargement: false,
+        adaptive: false,
+    }
+}
+
+/// `resize`'s options; `None` when it gives neither width nor height.
+fn resize(o: ResizeOptions, rules: &Rules) -> Result<Option<Resize>> {
+    let without_enlargement = (o.without_enlargement.as_ref())
+        .map_or(Ok(false), |v| flag("resize.withoutEnlargement", v))?;
+    let (max_w, max_h) = Resize::box_limits(without_enlargement, &rules.limits);
+    let width = o
+        .width
+        .as_ref()
+        .map(|v| dimension("resize.width", v, max_w))
+        .transpose()?;
+    let height = o
+        .height
+        .as_ref()
+        .map(|v| dimension("resize.height", v, max_h))
+        .transpose()?;
+    let fit = match &o.fit {
         None => Fit::default(),
-        Some(v) => v
-            .as_str()
+        Some(v) => (v.as_str())
             .and_then(|s| Fit::parse("resize.fit", s).ok())
             .ok_or_else(|| {
-                Error::param(
-                    "resize.fit",
-                    format!(
-                        "resize.fit={} is not a fit: use cover, contain, fill, inside or outside",
-                        show(v)
-                    ),
-                )
+                let msg = "is not a fit: use cover, contain, fill, inside or outside";
+                Error::param("resize.fit", format!("resize.fit={} {msg}", show(v)))
             })?,
     };
-    let position = match field(object, "position") {
-        None => Position::default(),
-        Some(v) => position("resize.position", v)?,
-    };
-    let background = field(object, "background")
+    let position = o
+        .position
+        .as_ref()
+        .map_or(Ok(Position::default()), position)?;
+    let background = o
+        .background
+        .as_ref()
         .map(|v| color("resize.background", v))
         .transpose()?;
     if width.is_none() && height.is_none() {
@@ -565,542 +823,203 @@ fn resize(value: &Value, rules: &Rules) -> Result<Option<Resize>> {
 
 /// A resize width or height as SIH reads it: `Math.round(Number(x))`, so
 /// numeric strings count; `<= 0` is SIH's `InvalidResizeException`.
-fn dimension(param: &str, value: Option<&Value>, max: u32) -> Result<Option<u32>> {
-    let Some(value) = value else {
-        return Ok(None);
-    };
-    let Some(n) = number_like(value) else {
+fn dimension(param: &str, value: &Value, max: u32) -> Result<u32> {
+    let Some(n) = number_like(value).map(f64::round) else {
+        let msg = format!("is not a number of pixels: use a whole number from 1 to {max}");
         return Err(Error::param(
             param,
-            format!(
-                "{param}={} is not a number of pixels: use a whole number from 1 to {max}",
-                show(value)
-            ),
+            format!("{param}={} {msg}", show(value)),
         ));
     };
-    let n = n.round();
     if n <= 0.0 {
         return Err(Error::InvalidResize);
     }
     if n > f64::from(max) {
-        return Err(Error::param(
-            param,
-            format!("{param}={} is above the maximum of {max}", show(value)),
-        ));
+        let msg = format!("{param}={} is above the maximum of {max}", show(value));
+        return Err(Error::param(param, msg));
     }
-    Ok(Some(n as u32))
+    Ok(n as u32)
 }
 
-/// sharp's `position`: a gravity, position or strategy name, or its number.
-fn position(param: &str, value: &Value) -> Result<Position> {
-    match value {
-        Value::String(s) => Position::parse(param, s).map_err(|_| bad_position(param, value)),
-        Value::Number(n) => {
-            let p = match n.as_u64() {
-                Some(0) => Position::Centre,
-                Some(1) => Position::North,
-                Some(2) => Position::East,
-                Some(3) => Position::South,
-                Some(4) => Position::West,
-                Some(5) => Position::NorthEast,
-                Some(6) => Position::SouthEast,
-                Some(7) => Position::SouthWest,
-                Some(8) => Position::NorthWest,
-                Some(16) => Position::Entropy,
-                Some(17) => Position::Attention,
-                _ => return Err(bad_position(param, value)),
-            };
-            Ok(p)
-        }
-        other => Err(bad_position(param, other)),
-    }
-}
-
-fn bad_position(param: &str, value: &Value) -> Error {
-    Error::param(
-        param,
-        format!(
-            "{param}={} is not a position: use centre, north, northeast, east, southeast, south, southwest, west, northwest (or top, right top, ...), entropy or attention",
-            show(value)
-        ),
-    )
-}
-
-/// `rotate`: a multiple of 90 degrees; `null` only auto-orients, which is always done.
-fn rotate(value: &Value) -> Result<Option<Rotation>> {
-    let degrees = match value {
-        Value::Null => return Ok(None),
-        Value::Number(n) => n.as_f64().filter(|d| d.is_finite()),
+/// sharp's `position` (`resize.position`): a gravity, position or strategy
+/// name, or sharp's number for it.
+fn position(value: &Value) -> Result<Position> {
+    const PARAM: &str = "resize.position";
+    const NUMBERED: [(u64, Position); 11] = [
+        (0, Position::Centre),
+        (1, Position::North),
+        (2, Position::East),
+        (3, Position::South),
+        (4, Position::West),
+        (5, Position::NorthEast),
+        (6, Position::SouthEast),
+        (7, Position::SouthWest),
+        (8, Position::NorthWest),
+        (16, Position::Entropy),
+        (17, Position::Attention),
+    ];
+    let found = match value {
+        Value::String(s) => Position::parse(PARAM, s).ok(),
+        Value::Number(n) => NUMBERED
+            .iter()
+            .find(|(k, _)| n.as_u64() == Some(*k))
+            .map(|(_, p)| *p),
         _ => None,
     };
-    let Some(degrees) = degrees else {
-        return Err(Error::param(
-            "rotate",
-            format!(
-                "rotate={} is not an angle: use a number of degrees",
-                show(value)
-            ),
-        ));
-    };
-    Rotation::from_degrees("rotate", degrees)
-}
-
-/// A boolean edit or option; `null` is `false`; the strings `"true"` and
-/// `"false"` count as their booleans, any other string is refused.
-fn flag(param: &str, value: &Value) -> Result<bool> {
-    match value {
-        Value::Bool(b) => Ok(*b),
-        Value::Null => Ok(false),
-        // SIH hands these to sharp, which takes the strings too (issue 20)
-        Value::String(s) if s == "true" => Ok(true),
-        Value::String(s) if s == "false" => Ok(false),
-        other => Err(Error::param(
-            param,
-            format!(
-                "{param}={} is not a boolean: use true or false",
-                show(other)
-            ),
-        )),
-    }
-}
-
-/// `extract` and `crop`: `{left, top, width, height}` in whole pixels.
-fn region(name: &str, value: &Value) -> Result<Option<Region>> {
-    let object = match value {
-        Value::Null => return Ok(None),
-        Value::Object(o) => o,
-        other => return Err(not_an_object(name, other)),
-    };
-    let side = |side: &str, min: u32| {
-        let param = format!("{name}.{side}");
-        match field(object, side) {
-            Some(v) => whole(&param, v, min, u32::MAX),
-            None => Err(Error::param(
-                &param,
-                format!("{param} is missing: {name} needs left, top, width and height"),
-            )),
-        }
-    };
-    Ok(Some(Region {
-        left: side("left", 0)?,
-        top: side("top", 0)?,
-        width: side("width", 1)?,
-        height: side("height", 1)?,
-    }))
-}
-
-/// `extend`: a number of pixels for every side, or `{top, bottom, left,
-/// right, background}` with missing sides 0 and sharp's opaque black background.
-fn extend(value: &Value, rules: &Rules) -> Result<Option<Extend>> {
-    let limits = rules.limits;
-    let black = Color {
-        r: 0,
-        g: 0,
-        b: 0,
-        a: 255,
-    };
-    let e = match value {
-        Value::Null => return Ok(None),
-        Value::Number(_) => {
-            let n = whole("extend", value, 0, limits.max_width.min(limits.max_height))?;
-            Extend {
-                top: n,
-                bottom: n,
-                left: n,
-                right: n,
-                background: Some(black),
-            }
-        }
-        Value::Object(object) => {
-            if let Some(with) = field(object, "extendWith")
-                && with.as_str() != Some("background")
-            {
-                return Err(Error::UnsupportedEdit(format!(
-                    "extend.extendWith={}",
-                    show(with)
-                )));
-            }
-            let side = |side: &str, max: u32| {
-                field(object, side)
-                    .map(|v| whole(&format!("extend.{side}"), v, 0, max))
-                    .transpose()
-                    .map(Option::unwrap_or_default)
-            };
-            Extend {
-                top: side("top", limits.max_height)?,
-                bottom: side("bottom", limits.max_height)?,
-                left: side("left", limits.max_width)?,
-                right: side("right", limits.max_width)?,
-                background: Some(
-                    field(object, "background")
-                        .map(|v| color("extend.background", v))
-                        .transpose()?
-                        .unwrap_or(black),
-                ),
-            }
-        }
-        other => return Err(not_an_object("extend", other)),
-    };
-    let nothing = e.top == 0 && e.bottom == 0 && e.left == 0 && e.right == 0;
-    Ok((!nothing).then_some(e))
-}
-
-/// `trim`: `true` (threshold 10), a threshold, or `{threshold, background}`.
-fn trim(value: &Value) -> Result<Option<Trim>> {
-    let mut t = Trim {
-        threshold: 10.0,
-        background: TrimBackground::TopLeft,
-    };
-    match value {
-        Value::Null | Value::Bool(false) => return Ok(None),
-        Value::Bool(true) => {}
-        Value::Number(_) => t.threshold = threshold("trim", value)?,
-        Value::Object(object) => {
-            if let Some(v) = field(object, "threshold") {
-                t.threshold = threshold("trim.threshold", v)?;
-            }
-            if let Some(v) = field(object, "background") {
-                t.background = TrimBackground::Color(color("trim.background", v)?);
-            }
-            if let Some(v) = field(object, "lineArt")
-                && flag("trim.lineArt", v)?
-            {
-                return Err(Error::UnsupportedEdit("trim.lineArt".to_string()));
-            }
-        }
-        other => {
-            return Err(Error::param(
-                "trim",
-                format!(
-                    "trim={} is not a trim: use true, a threshold or {{\"threshold\", \"background\"}}",
-                    show(other)
-                ),
-            ));
-        }
-    }
-    Ok(Some(t))
-}
-
-fn threshold(param: &str, value: &Value) -> Result<f64> {
-    float_in(param, value, 0.0, 1e6)
-}
-
-/// `blur`: `true` (a mild blur), a sigma 0.3 to 1000, or `{sigma}`.
-fn blur(value: &Value) -> Result<Option<f64>> {
-    match value {
-        Value::Null | Value::Bool(false) => Ok(None),
-        Value::Bool(true) => Ok(Some(1.0)),
-        Value::Number(_) => float_in("blur", value, 0.3, 1000.0).map(Some),
-        Value::Object(object) => match field(object, "sigma") {
-            Some(v) => float_in("blur.sigma", v, 0.3, 1000.0).map(Some),
-            None => Ok(Some(1.0)),
-        },
-        other => Err(Error::param(
-            "blur",
-            format!(
-                "blur={} is not a blur: use true or a sigma from 0.3 to 1000",
-                show(other)
-            ),
-        )),
-    }
-}
-
-/// `sharpen`: `true` (a mild sharpen), a sigma 0.01 to 10, or `{sigma}`.
-fn sharpen(value: &Value) -> Result<Option<Option<f64>>> {
-    match value {
-        Value::Null | Value::Bool(false) => Ok(None),
-        Value::Bool(true) => Ok(Some(None)),
-        Value::Number(_) => float_in("sharpen", value, 0.01, 10.0).map(|s| Some(Some(s))),
-        Value::Object(object) => match field(object, "sigma") {
-            Some(v) => float_in("sharpen.sigma", v, 0.01, 10.0).map(|s| Some(Some(s))),
-            None => Err(Error::param(
-                "sharpen.sigma",
-                "sharpen.sigma is missing: use a sigma from 0.01 to 10",
-            )),
-        },
-        other => Err(Error::param(
-            "sharpen",
-            format!(
-                "sharpen={} is not a sharpen: use true or a sigma from 0.01 to 10",
-                show(other)
-            ),
-        )),
-    }
-}
-
-/// `overlayWith`: `{bucket, key, alpha, wRatio, hRatio, options: {left, top}}`,
-/// with SIH's rules: an `alpha` outside 0 to 100 is opaque, ratios other than
-/// whole numbers 0 to 100 are ignored, `left`/`top` are pixels (negative from
-/// the far edge) or `Np` percentages.
-fn overlay(value: &Value, rules: &Rules) -> Result<super::Overlay> {
-    let Value::Object(o) = value else {
-        return Err(not_an_object("overlayWith", value));
-    };
-    let bucket = match field(o, "bucket") {
-        None => None,
-        Some(Value::String(b)) => {
-            rules.check_bucket(b)?;
-            Some(b.clone())
-        }
-        Some(other) => {
-            return Err(Error::param(
-                "overlayWith.bucket",
-                format!("overlayWith.bucket={} is not a bucket name", show(other)),
-            ));
-        }
-    };
-    let key = match field(o, "key") {
-        Some(Value::String(k)) if !k.is_empty() && !k.contains('\0') => k.clone(),
-        other => {
-            return Err(Error::param(
-                "overlayWith.key",
-                format!(
-                    "overlayWith.key={} is not an image key",
-                    other.map(show).unwrap_or_else(|| "missing".into())
-                ),
-            ));
-        }
-    };
-    let text = |v: &Value| match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    };
-    let alpha = field(o, "alpha")
-        .and_then(number_like)
-        .filter(|a| (0.0..=100.0).contains(a))
-        .map(|a| a as u8)
-        .unwrap_or(0);
-    let ratio = |k: &str| -> Option<u8> {
-        field(o, k)
-            .and_then(text)
-            .and_then(|s| s.trim().parse::<u8>().ok())
-            .filter(|r| *r <= 100)
-    };
-    let options = field(o, "options").and_then(|v| v.as_object());
-    let offset = |k: &str| -> Result<super::Offset> {
-        match options.and_then(|opts| field(opts, k)).and_then(text) {
-            Some(v) => super::Offset::parse(&format!("overlayWith.options.{k}"), &v),
-            None => Ok(super::Offset::Pixels(0)),
-        }
-    };
-    Ok(super::Overlay {
-        source: Source { bucket, key },
-        left: offset("left")?,
-        top: offset("top")?,
-        alpha,
-        width_ratio: ratio("wRatio"),
-        height_ratio: ratio("hRatio"),
+    found.ok_or_else(|| {
+        let names = "centre, north, northeast, east, southeast, south, southwest, west, northwest (or top, right top, ...), entropy or attention";
+        Error::param(PARAM, format!("{PARAM}={} is not a position: use {names}", show(value)))
     })
 }
 
-/// `modulate`: `{brightness, saturation, hue, lightness}`.
-fn modulate(value: &Value) -> Result<Option<Modulate>> {
-    let o = match value {
-        Value::Null | Value::Bool(false) => return Ok(None),
-        Value::Object(o) => o,
-        other => return Err(not_an_object("modulate", other)),
-    };
-    let get = |k: &str, min: f64, max: f64, default: f64| -> Result<f64> {
-        field(o, k)
-            .map(|v| float_in(&format!("modulate.{k}"), v, min, max))
-            .transpose()
-            .map(|v| v.unwrap_or(default))
-    };
-    Ok(Some(Modulate {
-        brightness: get("brightness", 0.0, 100.0, 1.0)?,
-        saturation: get("saturation", 0.0, 100.0, 1.0)?,
-        hue: get("hue", -3600.0, 3600.0, 0.0)?,
-        lightness: get("lightness", -100.0, 100.0, 0.0)?,
-    }))
-}
-
-/// An odd whole number in `min..=max`.
-fn odd(param: &str, value: &Value, min: u32, max: u32) -> Result<u32> {
-    let n = whole(param, value, min, max)?;
-    if n % 2 == 0 {
-        return Err(Error::param(param, format!("{param}={n} must be odd")));
-    }
-    Ok(n)
-}
-
-/// `flatten`: `true` (onto black, as sharp) or `{background}`.
-fn flatten(value: &Value) -> Result<Option<Color>> {
-    let black = Color {
-        r: 0,
-        g: 0,
-        b: 0,
-        a: 255,
-    };
-    match value {
-        Value::Null | Value::Bool(false) => Ok(None),
-        Value::Bool(true) => Ok(Some(black)),
-        Value::Object(object) => Ok(Some(
-            field(object, "background")
-                .map(|v| color("flatten.background", v))
-                .transpose()?
-                .unwrap_or(black),
-        )),
-        other => Err(not_an_object("flatten", other)),
-    }
-}
-
-/// `negate`: `true` (alpha too, as sharp) or `{alpha}`.
-fn negate(value: &Value) -> Result<Option<bool>> {
-    match value {
-        Value::Null | Value::Bool(false) => Ok(None),
-        Value::Bool(true) => Ok(Some(true)),
-        Value::Object(object) => match field(object, "alpha") {
-            None => Ok(Some(true)),
-            Some(v) => flag("negate.alpha", v).map(Some),
-        },
-        other => Err(not_an_object("negate", other)),
-    }
-}
-
-/// `linear`: `a` (with `b` 0, as sharp's `linear(a)`), `[a, b]` or `{a, b}`.
-fn linear(value: &Value) -> Result<Option<(f64, f64)>> {
-    let any = |param: &str, v: &Value| float_in(param, v, -1e6, 1e6);
-    match value {
-        Value::Null => Ok(None),
-        Value::Number(_) => Ok(Some((any("linear", value)?, 0.0))),
-        Value::Array(items) if items.len() == 2 => Ok(Some((
-            any("linear[0]", &items[0])?,
-            any("linear[1]", &items[1])?,
-        ))),
-        Value::Object(object) => {
-            let a = field(object, "a").map(|v| any("linear.a", v)).transpose()?;
-            let b = field(object, "b").map(|v| any("linear.b", v)).transpose()?;
-            Ok(Some((a.unwrap_or(1.0), b.unwrap_or(0.0))))
-        }
-        other => Err(Error::param(
-            "linear",
-            format!(
-                "linear={} is not a linear transform: use a, [a, b] or {{\"a\", \"b\"}}",
-                show(other)
-            ),
-        )),
-    }
-}
-
-/// `convolve`: `{width, height, kernel, scale, offset}`.
-fn convolve(value: &Value) -> Result<Option<Kernel>> {
-    let object = match value {
-        Value::Null => return Ok(None),
-        Value::Object(o) => o,
-        other => return Err(not_an_object("convolve", other)),
-    };
-    let side = |side: &str| {
+/// `convolve`'s options: `{width, height, kernel, scale, offset}`.
+fn convolve(o: KernelOptions) -> Result<Kernel> {
+    let side = |field: Option<Value>, side: &str| {
         let param = format!("convolve.{side}");
-        let n = match field(object, side) {
-            Some(v) => whole(&param, v, 1, 1001)?,
-            None => return Err(Error::param(&param, format!("{param} is missing"))),
-        };
+        let n = whole(
+            &param,
+            &required(&param, field, "")?,
+            range::KERNEL.0,
+            range::KERNEL.1,
+        )?;
         if n.is_multiple_of(2) {
-            return Err(Error::param(
-                &param,
-                format!("{param}={n} is not odd: use an odd number from 1 to 1001"),
-            ));
+            let msg = format!("{param}={n} is not odd: use an odd number from 1 to 1001");
+            return Err(Error::param(&param, msg));
         }
         Ok(n)
     };
-    let width = side("width")?;
-    let height = side("height")?;
+    let (width, height) = (side(o.width, "width")?, side(o.height, "height")?);
     let cells = width as usize * height as usize;
-    let weights = match field(object, "kernel") {
-        Some(Value::Array(items)) if items.len() == cells => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| float_in(&format!("convolve.kernel[{i}]"), v, -1e6, 1e6))
+    let weights = match o.kernel {
+        Some(Value::Array(items)) if items.len() == cells => (items.iter().enumerate())
+            .map(|(i, v)| float_in(&format!("convolve.kernel[{i}]"), v, range::ANY))
             .collect::<Result<Vec<f64>>>()?,
         Some(Value::Array(items)) => {
-            return Err(Error::param(
-                "convolve.kernel",
-                format!(
-                    "convolve.kernel has {} weights: a {width}x{height} kernel needs {cells}",
-                    items.len()
-                ),
-            ));
+            let n = items.len();
+            let msg =
+                format!("convolve.kernel has {n} weights: a {width}x{height} kernel needs {cells}");
+            return Err(Error::param("convolve.kernel", msg));
         }
         other => {
-            return Err(Error::param(
-                "convolve.kernel",
-                format!(
-                    "convolve.kernel={} is not an array of {cells} numbers",
-                    other.map(show).unwrap_or_else(|| "(missing)".to_string())
-                ),
-            ));
+            let shown = other.as_ref().map_or_else(|| "(missing)".to_string(), show);
+            let msg = format!("convolve.kernel={shown} is not an array of {cells} numbers");
+            return Err(Error::param("convolve.kernel", msg));
         }
     };
-    let scale = match field(object, "scale") {
-        None => None,
-        Some(v) => {
-            let s = float_in("convolve.scale", v, -1e6, 1e6)?;
-            if s == 0.0 {
-                return Err(Error::param(
-                    "convolve.scale",
-                    "convolve.scale=0 would divide by zero",
-                ));
-            }
-            Some(s)
-        }
-    };
-    let offset = field(object, "offset")
-        .map(|v| float_in("convolve.offset", v, -1e6, 1e6))
-        .transpose()?
-        .unwrap_or(0.0);
-    Ok(Some(Kernel {
+    let scale = o
+        .scale
+        .map(|v| float_in("convolve.scale", &v, range::ANY))
+        .transpose()?;
+    if scale == Some(0.0) {
+        return Err(Error::param(
+            "convolve.scale",
+            "convolve.scale=0 would divide by zero",
+        ));
+    }
+    let offset = o
+        .offset
+        .map_or(Ok(0.0), |v| float_in("convolve.offset", &v, range::ANY))?;
+    Ok(Kernel {
         width,
         height,
         weights,
         scale,
         offset,
-    }))
+    })
+}
+
+/// `overlayWith`'s options: `{bucket, key, alpha, wRatio, hRatio, options:
+/// {left, top}}`, with SIH's rules: an `alpha` outside 0 to 100 is opaque,
+/// ratios other than whole numbers 0 to 100 are ignored, `left`/`top` are
+/// pixels (negative from the far edge) or `Np` percentages.
+fn overlay(o: OverlayOptions, rules: &Rules) -> Result<Overlay> {
+    let bucket = match o.bucket {
+        None => None,
+        Some(Value::String(b)) => {
+            rules.check_bucket(&b)?;
+            Some(b)
+        }
+        Some(other) => {
+            let msg = format!("overlayWith.bucket={} is not a bucket name", show(&other));
+            return Err(Error::param("overlayWith.bucket", msg));
+        }
+    };
+    let key = match o.key {
+        Some(Value::String(k)) if !k.is_empty() && !k.contains('\0') => k,
+        other => {
+            let shown = other.as_ref().map_or_else(|| "missing".to_string(), show);
+            let msg = format!("overlayWith.key={shown} is not an image key");
+            return Err(Error::param("overlayWith.key", msg));
+        }
+    };
+    let text = |v: Value| match v {
+        Value::String(s) => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let ratio = |field: Field| -> Option<u8> {
+        let r = field.and_then(text)?.trim().parse::<u8>().ok();
+        r.filter(|r| *r <= 100)
+    };
+    let offsets = match o.options.as_ref().map(Arg::<OffsetOptions>::of) {
+        Some(Arg::Object(offsets)) => offsets,
+        _ => OffsetOptions {
+            left: None,
+            top: None,
+        },
+    };
+    let offset = |field: Field, key: &str| match field.and_then(text) {
+        Some(v) => Offset::parse(&format!("overlayWith.options.{key}"), &v),
+        None => Ok(Offset::Pixels(0)),
+    };
+    Ok(Overlay {
+        source: Source { bucket, key },
+        left: offset(offsets.left, "left")?,
+        top: offset(offsets.top, "top")?,
+        alpha: (o.alpha.as_ref().and_then(number_like))
+            .filter(|a| (0.0..=100.0).contains(a))
+            .map_or(0, |a| a as u8),
+        width_ratio: ratio(o.w_ratio),
+        height_ratio: ratio(o.h_ratio),
+    })
 }
 
 /// A format object (`{"webp": {"quality": 80, "lossless": false}}`): selects
 /// that format as sharp's `webp()` does, with its quality and lossless options.
 fn format_object(name: &str, value: &Value, formats: &mut Formats) -> Result<()> {
-    let format = match OutputFormat::parse(name, name) {
-        Ok(Some(format)) => format,
-        _ => {
-            return Err(Error::param(
-                name,
-                format!("{name} is not an output format"),
-            ));
-        }
+    let Ok(Some(format)) = OutputFormat::parse(name, name) else {
+        return Err(Error::param(
+            name,
+            format!("{name} is not an output format"),
+        ));
     };
-    let (quality, lossless, near_lossless, progressive) = match value {
-        Value::Null | Value::Bool(false) => return Ok(()),
-        Value::Bool(true) => (None, false, false, false),
-        Value::Object(object) => {
-            let quality = field(object, "quality")
-                .map(|v| whole(&format!("{name}.quality"), v, 1, 100))
-                .transpose()?
-                .map(|q| q as u8);
-            let option = |key: &str| -> Result<bool> {
-                match field(object, key) {
-                    Some(v) => flag(&format!("{name}.{key}"), v),
-                    None => Ok(false),
-                }
-            };
-            (
-                quality,
-                option("lossless")? && matches!(format, OutputFormat::Webp | OutputFormat::Avif),
-                option("nearLossless")? && format == OutputFormat::Webp,
-                option("progressive")? && matches!(format, OutputFormat::Jpeg | OutputFormat::Png),
-            )
-        }
-        other => return Err(not_an_object(name, other)),
+    let options = match Arg::of(value) {
+        Arg::Null | Arg::Bool(false) => return Ok(()),
+        Arg::Bool(true) => EncodeOptions {
+            quality: None,
+            lossless: None,
+            near_lossless: None,
+            progressive: None,
+        },
+        Arg::Object(options) => options,
+        _ => return Err(not_an_object(name, value)),
     };
+    let quality = (options.quality)
+        .map(|v| whole(&format!("{name}.quality"), &v, 1, 100))
+        .transpose()?;
+    let option =
+        |field: Field, key: &str| field.map_or(Ok(false), |v| flag(&format!("{name}.{key}"), &v));
+    let lossless = option(options.lossless, "lossless")?;
+    let near_lossless = option(options.near_lossless, "nearLossless")?;
+    let progressive = option(options.progressive, "progressive")?;
     formats.last_object = Some(format);
     formats.options.retain(|o| o.format != format);
     formats.options.push(FormatOptions {
         format,
-        quality,
-        lossless,
-        near_lossless,
-        progressive,
+        quality: quality.map(|q| q as u8),
+        lossless: lossless && matches!(format, OutputFormat::Webp | OutputFormat::Avif),
+        near_lossless: near_lossless && format == OutputFormat::Webp,
+        progressive: progressive && matches!(format, OutputFormat::Jpeg | OutputFormat::Png),
     });
     Ok(())
 }
@@ -1112,13 +1031,30 @@ fn format_name(param: &str, value: &Value) -> Result<OutputFormat> {
     {
         return Ok(format);
     }
+    let msg = "is not an output format: use jpeg, jpg, png, webp, avif, gif or tiff";
     Err(Error::param(
         param,
-        format!(
-            "{param}={} is not an output format: use jpeg, jpg, png, webp, avif, gif or tiff",
-            show(value)
-        ),
+        format!("{param}={} {msg}", show(value)),
     ))
+}
+
+/// A boolean edit or option; `null` is `false`; the strings `"true"` and
+/// `"false"` count as their booleans, any other string is refused.
+fn flag(param: &str, value: &Value) -> Result<bool> {
+    match value {
+        Value::Bool(b) => Ok(*b),
+        Value::Null => Ok(false),
+        // SIH hands these to sharp, which takes the strings too (issue 20)
+        Value::String(s) if s == "true" => Ok(true),
+        Value::String(s) if s == "false" => Ok(false),
+        other => {
+            let msg = format!(
+                "{param}={} is not a boolean: use true or false",
+                show(other)
+            );
+            Err(Error::param(param, msg))
+        }
+    }
 }
 
 /// A colour as sharp takes it: a CSS string (`#rrggbb[aa]`, `#rgb`, a basic
@@ -1126,26 +1062,27 @@ fn format_name(param: &str, value: &Value) -> Result<OutputFormat> {
 /// channels 0 to 255 and alpha 0 to 1.
 fn color(param: &str, value: &Value) -> Result<Color> {
     let bad = || {
-        Error::param(
-            param,
-            format!(
-                "{param}={} is not a colour: use hex (#ff0000), a CSS colour name, rgb(r, g, b) or {{\"r\", \"g\", \"b\", \"alpha\"}}",
-                show(value)
-            ),
-        )
+        let msg = "is not a colour: use hex (#ff0000), a CSS colour name, rgb(r, g, b) or {\"r\", \"g\", \"b\", \"alpha\"}";
+        Error::param(param, format!("{param}={} {msg}", show(value)))
+    };
+    let rgba = |r: f64, g: f64, b: f64, alpha: f64| Color {
+        r: r.round() as u8,
+        g: g.round() as u8,
+        b: b.round() as u8,
+        a: (alpha * 255.0).round() as u8,
     };
     match value {
         Value::String(s) => {
             let lower = s.trim().to_ascii_lowercase();
-            let args = lower
+            let args = (lower
                 .strip_prefix("rgba(")
-                .or_else(|| lower.strip_prefix("rgb("))
-                .and_then(|rest| rest.strip_suffix(')'));
+                .or_else(|| lower.strip_prefix("rgb(")))
+            .and_then(|rest| rest.strip_suffix(')'));
             let Some(args) = args else {
                 return Color::parse(param, s).map_err(|_| bad());
             };
             let parts: Vec<&str> = args.split(',').map(str::trim).collect();
-            let num = |i: usize| -> Option<f64> { parts.get(i).and_then(|p| numeric_str(p)) };
+            let num = |i: usize| parts.get(i).and_then(|p| numeric_str(p));
             let channel = |i: usize| num(i).filter(|c| (0.0..=255.0).contains(c));
             let alpha = match parts.len() {
                 3 => Some(1.0),
@@ -1158,36 +1095,22 @@ fn color(param: &str, value: &Value) -> Result<Color> {
             }
         }
         Value::Object(object) => {
-            let channel = |name: &str| {
-                let param = format!("{param}.{name}");
-                match field(object, name) {
-                    Some(v) => float_in(&param, v, 0.0, 255.0),
-                    None => Err(bad()),
-                }
+            let channel = |name: &str| match object.get(name).filter(|v| !v.is_null()) {
+                Some(v) => float_in(&format!("{param}.{name}"), v, range::CHANNEL),
+                None => Err(bad()),
             };
-            let alpha = field(object, "alpha")
-                .map(|v| float_in(&format!("{param}.alpha"), v, 0.0, 1.0))
-                .transpose()?
-                .unwrap_or(1.0);
+            let alpha = (object.get("alpha").filter(|v| !v.is_null())).map_or(Ok(1.0), |v| {
+                float_in(&format!("{param}.alpha"), v, range::UNIT)
+            })?;
             Ok(rgba(channel("r")?, channel("g")?, channel("b")?, alpha))
         }
         _ => Err(bad()),
     }
 }
 
-/// Channels already checked to be in range.
-fn rgba(r: f64, g: f64, b: f64, alpha: f64) -> Color {
-    Color {
-        r: r.round() as u8,
-        g: g.round() as u8,
-        b: b.round() as u8,
-        a: (alpha * 255.0).round() as u8,
-    }
-}
-
-/// A field, with `null` read as absent.
-fn field<'a>(object: &'a Object, name: &str) -> Option<&'a Value> {
-    object.get(name).filter(|v| !v.is_null())
+/// A required option, or a 400 saying it is missing (and `hint`).
+fn required(param: &str, field: Field, hint: &str) -> Result<Value> {
+    field.ok_or_else(|| Error::param(param, format!("{param} is missing{hint}")))
 }
 
 /// A JSON number, or a string holding a decimal number (JavaScript's
@@ -1213,16 +1136,16 @@ fn numeric_str(s: &str) -> Option<f64> {
 }
 
 /// A finite JSON number in `min..=max`.
-fn float_in(param: &str, value: &Value, min: f64, max: f64) -> Result<f64> {
+fn float_in(param: &str, value: &Value, (min, max): (f64, f64)) -> Result<f64> {
     match value.as_f64() {
         Some(v) if v.is_finite() && (min..=max).contains(&v) => Ok(v),
-        _ => Err(Error::param(
-            param,
-            format!(
-                "{param}={} is out of range: use a number from {min} to {max}",
-                show(value)
-            ),
-        )),
+        _ => {
+            let msg = format!("is out of range: use a number from {min} to {max}");
+            Err(Error::param(
+                param,
+                format!("{param}={} {msg}", show(value)),
+            ))
+        }
     }
 }
 
@@ -1231,21 +1154,28 @@ fn whole(param: &str, value: &Value, min: u32, max: u32) -> Result<u32> {
     let n = value.as_f64().filter(|v| v.is_finite() && v.fract() == 0.0);
     match n {
         Some(v) if (f64::from(min)..=f64::from(max)).contains(&v) => Ok(v as u32),
-        _ => Err(Error::param(
-            param,
-            format!(
-                "{param}={} is not a whole number from {min} to {max}",
-                show(value)
-            ),
-        )),
+        _ => {
+            let msg = format!("is not a whole number from {min} to {max}");
+            Err(Error::param(
+                param,
+                format!("{param}={} {msg}", show(value)),
+            ))
+        }
     }
 }
 
+/// An odd whole number in `min..=max`.
+fn odd(param: &str, value: &Value, (min, max): (u32, u32)) -> Result<u32> {
+    let n = whole(param, value, min, max)?;
+    if n % 2 == 0 {
+        return Err(Error::param(param, format!("{param}={n} must be odd")));
+    }
+    Ok(n)
+}
+
 fn not_an_object(param: &str, value: &Value) -> Error {
-    Error::param(
-        param,
-        format!("{param}={} is not valid here: use an object", show(value)),
-    )
+    let msg = format!("{param}={} is not valid here: use an object", show(value));
+    Error::param(param, msg)
 }
 
 /// A value as JSON, cut short so that hostile input cannot make a huge message.
@@ -1260,6 +1190,25 @@ fn show(value: &Value) -> String {
         end -= 1;
     }
     format!("{}...", &text[..end])
+}
+
+/// The value ranges this style checks, until each edit's validated
+/// constructor in the request model owns its own (issue 16).
+mod range {
+    pub const BLUR: (f64, f64) = (0.3, 1000.0);
+    pub const SHARPEN: (f64, f64) = (0.01, 10.0);
+    pub const TRIM: (f64, f64) = (0.0, 1e6);
+    pub const GAMMA: (f64, f64) = (1.0, 3.0);
+    pub const MEDIAN: (u32, u32) = (1, 99);
+    pub const CLAHE: (u32, u32) = (1, 1000);
+    pub const KERNEL: (u32, u32) = (1, 1001);
+    pub const BRIGHTNESS: (f64, f64) = (0.0, 100.0);
+    pub const SATURATION: (f64, f64) = (0.0, 100.0);
+    pub const HUE: (f64, f64) = (-3600.0, 3600.0);
+    pub const LIGHTNESS: (f64, f64) = (-100.0, 100.0);
+    pub const CHANNEL: (f64, f64) = (0.0, 255.0);
+    pub const UNIT: (f64, f64) = (0.0, 1.0);
+    pub const ANY: (f64, f64) = (-1e6, 1e6);
 }
 
 #[cfg(test)]
