@@ -7,12 +7,15 @@
 //! enums are closed.
 
 pub mod default;
+pub mod edit;
 pub mod query;
 pub mod rewrite;
 pub mod target;
 pub mod thumbor;
 
 use serde::Serialize;
+
+pub use edit::{FormatNames, NumberArg, Range, Stage};
 
 use crate::error::{Error, Result};
 
@@ -800,25 +803,11 @@ pub enum OutputFormat {
 }
 
 impl OutputFormat {
-    /// Parses a format name; `auto` gives `Ok(None)`.
+    /// Parses a format name as the query style takes it (`auto` gives
+    /// `Ok(None)`, `tif` is TIFF): [`OutputFormat::parse_name`] with
+    /// [`FormatNames::QUERY`].
     pub fn parse(param: &str, value: &str) -> Result<Option<OutputFormat>> {
-        Ok(Some(match value.to_ascii_lowercase().as_str() {
-            "jpeg" | "jpg" => OutputFormat::Jpeg,
-            "png" => OutputFormat::Png,
-            "webp" => OutputFormat::Webp,
-            "avif" => OutputFormat::Avif,
-            "gif" => OutputFormat::Gif,
-            "tiff" | "tif" => OutputFormat::Tiff,
-            "auto" => return Ok(None),
-            _ => {
-                return Err(Error::param(
-                    param,
-                    format!(
-                        "{param}={value:?} is not an output format: use jpeg, png, webp, avif, gif, tiff or auto"
-                    ),
-                ));
-            }
-        }))
+        OutputFormat::parse_name(param, value, FormatNames::QUERY)
     }
 
     /// The name requests use for it (`format=`); `svg` is never parsed back.
