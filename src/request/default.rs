@@ -28,14 +28,37 @@ use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::{Map, Number, Value};
 
+use super::edit::{
+    BLUR_SIGMA, CLAHE_SIZE, COEFFICIENT, DEFAULT_GAMMA, ENSURE_ALPHA, PERCENT, SHARPEN_SIGMA,
+    THRESHOLD, TRIM_THRESHOLD, kernel_side, pixels, quality,
+};
 use super::{
-    Color, Edit, Extend, Fit, ImageRequest, Kernel, Modulate, Offset, Output, OutputFormat,
-    Overlay, Position, Region, Resize, Rotation, RoundCrop, Rules, Source, Trim, TrimBackground,
+    Color, Edit, Extend, Fit, FormatNames, ImageRequest, Kernel, NumberArg, Offset, Output,
+    OutputFormat, Overlay, Position, Range, Region, Resize, Rotation, RoundCrop, Rules, Source,
+    Stage, Trim, TrimBackground,
 };
 use crate::error::{Error, Result};
 
+// Only the unit tests name it, through their `use super::*`.
+#[cfg(test)]
+use super::Modulate;
+
 /// A decoded default request.
 type Object = Map<String, Value>;
+
+/// sharp's default background: opaque black.
+const BLACK: Color = Color {
+    r: 0,
+    g: 0,
+    b: 0,
+    a: 255,
+};
+/// A colour channel, 0 to 255 (the range of a threshold level).
+const CHANNEL: Range = THRESHOLD;
+/// A colour's opacity, 0 to 1 (the range of an added alpha channel).
+const OPACITY: Range = ENSURE_ALPHA;
+/// `smartCrop.faceIndex`, accepted and ignored (there is no face detection).
+const FACE_INDEX: Range = PERCENT;
 
 /// sharp and SIH edits this service does not carry out yet.
 const UNSUPPORTED_EDITS: &[&str] = &[
@@ -380,6 +403,10 @@ fn parse_edits(edits: &Object, rules: &Rules, formats: &mut Formats) -> Result<V
         if UNSUPPORTED_EDITS.contains(&name) {
             return Err(Error::UnsupportedEdit(name.to_string()));
         }
+        if let Some(format) = format_method(name) {
+            format_object(format, name, value, formats)?;
+            continue;
+        }
         out.extend(edit(name, value, rules, formats)?);
     }
     // SIH's smartCrop with a two-sided resize: the resize's crop becomes content-aware.
@@ -395,47 +422,36 @@ fn parse_edits(edits: &Object, rules: &Rules, formats: &mut Formats) -> Result<V
             }
         }
     }
-    // sharp's pipeline order; the sort is stable, so key order holds within a rank.
-    out.sort_by_key(|e| match e {
-        Edit::Rotate(_) | Edit::Flip | Edit::Flop => 0,
-        Edit::Trim(_) => 1,
-        Edit::Resize(_) => 2,
-        _ => 3,
-    });
+    // The sort is stable, so key order holds within a stage.
+    out.sort_by_key(Stage::after_resize);
     Ok(out)
 }
 
 /// One entry of `edits`: `None` for an edit turned off and for unknown names.
 fn edit(name: &str, value: &Value, rules: &Rules, formats: &mut Formats) -> Result<Option<Edit>> {
-    use Arg::{Bool, List, Null, Number, Object};
+    use Arg::{Bool, List, Number, Object};
+    if value.is_null() && name != "heif" {
+        return Ok(None);
+    }
     let at = |field: &str| format!("{name}.{field}");
+    let or = |field: Field, default: f64| field.unwrap_or_else(|| Value::from(default));
     let refuse = |what: &str| Err(Error::param(name, format!("{name}={} {what}", show(value))));
-    let black = Color {
-        r: 0,
-        g: 0,
-        b: 0,
-        a: 255,
-    };
-    let color_or_black = |field: &Field| {
-        field
-            .as_ref()
-            .map_or(Ok(black), |v| color(&at("background"), v))
-    };
+    let not_an_object = || Err(object_wanted(name, value));
+    let background =
+        |field: Option<&Value>| field.map_or(Ok(BLACK), |v| color(&at("background"), v));
     Ok(Some(match name {
         "resize" => match Arg::of(value) {
-            Null => return Ok(None),
             Number(_) => {
-                let width = dimension(name, value, rules.limits.max_width)?;
+                let width = Some(dimension(name, value, rules.limits.max_width)?);
                 Edit::Resize(Resize {
-                    width: Some(width),
-                    ..resize_default()
+                    width,
+                    ..Resize::default()
                 })
             }
             Object(o) => return Ok(resize(o, rules)?.map(Edit::Resize)),
-            _ => return Err(not_an_object(name, value)),
+            _ => return not_an_object(),
         },
         "rotate" => match Arg::<NoOptions>::of(value) {
-            Null => return Ok(None),
             Number(n) => {
                 let degrees = n.as_f64().unwrap_or(f64::NAN);
                 return Ok(Rotation::from_degrees(name, degrees)?.map(Edit::Rotate));
@@ -447,67 +463,54 @@ fn edit(name: &str, value: &Value, rules: &Rules, formats: &mut Formats) -> Resu
         "grayscale" | "greyscale" => return Ok(flag(name, value)?.then_some(Edit::Grayscale)),
         "normalize" | "normalise" => return Ok(flag(name, value)?.then_some(Edit::Normalize)),
         "removeAlpha" => return Ok(flag(name, value)?.then_some(Edit::RemoveAlpha)),
-        "extract" | "crop" => match Arg::of(value) {
-            Null => return Ok(None),
-            Object(RegionOptions {
-                left,
-                top,
-                width,
-                height,
-            }) => {
-                let side = |field: Field, side: &str, min: u32| {
+        "extract" | "crop" => match Arg::<RegionOptions>::of(value) {
+            Object(o) => {
+                let side = |field: Field, side: &str, min: f64| {
                     let hint = format!(": {name} needs left, top, width and height");
-                    whole(
-                        &at(side),
-                        &required(&at(side), field, &hint)?,
-                        min,
-                        u32::MAX,
-                    )
+                    let v = required(&at(side), field, &hint)?;
+                    Range::new(min, f64::from(u32::MAX)).check_whole(&at(side), &v)
                 };
                 Edit::Extract(Region {
-                    left: side(left, "left", 0)?,
-                    top: side(top, "top", 0)?,
-                    width: side(width, "width", 1)?,
-                    height: side(height, "height", 1)?,
+                    left: side(o.left, "left", 0.0)?,
+                    top: side(o.top, "top", 0.0)?,
+                    width: side(o.width, "width", 1.0)?,
+                    height: side(o.height, "height", 1.0)?,
                 })
             }
-            _ => return Err(not_an_object(name, value)),
+            _ => return not_an_object(),
         },
         "extend" => {
-            let limits = rules.limits;
-            let e = match Arg::of(value) {
-                Null => return Ok(None),
+            let (max_w, max_h) = (rules.limits.max_width, rules.limits.max_height);
+            let side = |field: Field, side: &str, max: u32| {
+                let range = Range::new(0.0, f64::from(max));
+                field.map_or(Ok(0), |v| range.check_whole(&at(side), &v))
+            };
+            let e = match Arg::<ExtendOptions>::of(value) {
                 Number(_) => {
-                    let n = whole(name, value, 0, limits.max_width.min(limits.max_height))?;
+                    let n =
+                        Range::new(0.0, f64::from(max_w.min(max_h))).check_whole(name, value)?;
                     Extend {
                         top: n,
                         bottom: n,
                         left: n,
                         right: n,
-                        background: Some(black),
+                        background: Some(BLACK),
                     }
                 }
-                Object(o @ ExtendOptions { .. }) => {
-                    if let Some(with) = o.extend_with.filter(|w| w.as_str() != Some("background")) {
-                        return Err(Error::UnsupportedEdit(format!(
-                            "extend.extendWith={}",
-                            show(&with)
-                        )));
+                Object(o) => {
+                    if let Some(with) = o.extend_with.filter(|w| w != "background") {
+                        let what = format!("extend.extendWith={}", show(&with));
+                        return Err(Error::UnsupportedEdit(what));
                     }
-                    let side = |field: &Field, side: &str, max: u32| {
-                        field
-                            .as_ref()
-                            .map_or(Ok(0), |v| whole(&at(side), v, 0, max))
-                    };
                     Extend {
-                        top: side(&o.top, "top", limits.max_height)?,
-                        bottom: side(&o.bottom, "bottom", limits.max_height)?,
-                        left: side(&o.left, "left", limits.max_width)?,
-                        right: side(&o.right, "right", limits.max_width)?,
-                        background: Some(color_or_black(&o.background)?),
+                        top: side(o.top, "top", max_h)?,
+                        bottom: side(o.bottom, "bottom", max_h)?,
+                        left: side(o.left, "left", max_w)?,
+                        right: side(o.right, "right", max_w)?,
+                        background: Some(background(o.background.as_ref())?),
                     }
                 }
-                _ => return Err(not_an_object(name, value)),
+                _ => return not_an_object(),
             };
             let nothing = e.top == 0 && e.bottom == 0 && e.left == 0 && e.right == 0;
             return Ok((!nothing).then_some(Edit::Extend(e)));
@@ -517,22 +520,18 @@ fn edit(name: &str, value: &Value, rules: &Rules, formats: &mut Formats) -> Resu
                 threshold: 10.0,
                 background: TrimBackground::TopLeft,
             };
-            match Arg::of(value) {
-                Null | Bool(false) => return Ok(None),
+            match Arg::<TrimOptions>::of(value) {
+                Bool(false) => return Ok(None),
                 Bool(true) => {}
-                Number(_) => t.threshold = float_in(name, value, range::TRIM)?,
-                Object(TrimOptions {
-                    threshold,
-                    background,
-                    line_art,
-                }) => {
-                    if let Some(v) = threshold {
-                        t.threshold = float_in(&at("threshold"), &v, range::TRIM)?;
+                Number(_) => t.threshold = TRIM_THRESHOLD.check(name, value)?,
+                Object(o) => {
+                    if let Some(v) = o.threshold {
+                        t.threshold = TRIM_THRESHOLD.check(&at("threshold"), &v)?;
                     }
-                    if let Some(v) = background {
+                    if let Some(v) = o.background {
                         t.background = TrimBackground::Color(color(&at("background"), &v)?);
                     }
-                    if let Some(v) = line_art
+                    if let Some(v) = o.line_art
                         && flag(&at("lineArt"), &v)?
                     {
                         return Err(Error::UnsupportedEdit(at("lineArt")));
@@ -546,211 +545,167 @@ fn edit(name: &str, value: &Value, rules: &Rules, formats: &mut Formats) -> Resu
             }
             Edit::Trim(t)
         }
-        "blur" => match Arg::of(value) {
-            Null | Bool(false) => return Ok(None),
+        "blur" => match Arg::<Sigma>::of(value) {
+            Bool(false) => return Ok(None),
             Bool(true) | Object(Sigma { sigma: None }) => Edit::Blur(1.0),
-            Number(_) => Edit::Blur(float_in(name, value, range::BLUR)?),
-            Object(Sigma { sigma: Some(v) }) => {
-                Edit::Blur(float_in(&at("sigma"), &v, range::BLUR)?)
+            Number(_) => Edit::blur(name, value)?,
+            Object(Sigma { sigma: Some(v) }) => Edit::blur(&at("sigma"), &v)?,
+            _ => {
+                return refuse(&format!(
+                    "is not a blur: use true or a sigma from {}",
+                    span(BLUR_SIGMA)
+                ));
             }
-            _ => return refuse("is not a blur: use true or a sigma from 0.3 to 1000"),
         },
-        "sharpen" => match Arg::of(value) {
-            Null | Bool(false) => return Ok(None),
+        "sharpen" => match Arg::<Sigma>::of(value) {
+            Bool(false) => return Ok(None),
             Bool(true) => Edit::Sharpen(None),
-            Number(_) => Edit::Sharpen(Some(float_in(name, value, range::SHARPEN)?)),
-            Object(Sigma { sigma }) => {
-                let v = required(&at("sigma"), sigma, ": use a sigma from 0.01 to 10")?;
-                Edit::Sharpen(Some(float_in(&at("sigma"), &v, range::SHARPEN)?))
+            Number(_) => Edit::sharpen(name, value)?,
+            Object(o) => {
+                let hint = format!(": use a sigma from {}", span(SHARPEN_SIGMA));
+                Edit::sharpen(&at("sigma"), &required(&at("sigma"), o.sigma, &hint)?)?
             }
-            _ => return refuse("is not a sharpen: use true or a sigma from 0.01 to 10"),
+            _ => {
+                return refuse(&format!(
+                    "is not a sharpen: use true or a sigma from {}",
+                    span(SHARPEN_SIGMA)
+                ));
+            }
         },
-        "flatten" => match Arg::of(value) {
-            Null | Bool(false) => return Ok(None),
-            Bool(true) => Edit::Flatten(black),
-            Object(Background { background }) => Edit::Flatten(color_or_black(&background)?),
-            _ => return Err(not_an_object(name, value)),
+        "flatten" => match Arg::<Background>::of(value) {
+            Bool(false) => return Ok(None),
+            Bool(true) => Edit::Flatten(BLACK),
+            Object(o) => Edit::Flatten(background(o.background.as_ref())?),
+            _ => return not_an_object(),
         },
-        "tint" if value.is_null() => return Ok(None),
         "tint" => Edit::Tint(color(name, value)?),
-        "negate" => match Arg::of(value) {
-            Null | Bool(false) => return Ok(None),
+        "negate" => match Arg::<Alpha>::of(value) {
+            Bool(false) => return Ok(None),
             Bool(true) | Object(Alpha { alpha: None }) => Edit::Negate { alpha: true },
             Object(Alpha { alpha: Some(v) }) => Edit::Negate {
                 alpha: flag(&at("alpha"), &v)?,
             },
-            _ => return Err(not_an_object(name, value)),
+            _ => return not_an_object(),
         },
-        "linear" => {
-            let any = |param: &str, v: &Value| float_in(param, v, range::ANY);
-            let (a, b) = match Arg::of(value) {
-                Null => return Ok(None),
-                Number(_) => (any(name, value)?, 0.0),
-                List(ab) if ab.len() == 2 => (any("linear[0]", &ab[0])?, any("linear[1]", &ab[1])?),
-                Object(LinearOptions { a, b }) => (
-                    a.map_or(Ok(1.0), |v| any(&at("a"), &v))?,
-                    b.map_or(Ok(0.0), |v| any(&at("b"), &v))?,
-                ),
-                _ => return refuse("is not a linear transform: use a, [a, b] or {\"a\", \"b\"}"),
-            };
-            Edit::Linear { a, b }
-        }
+        "linear" => match Arg::<LinearOptions>::of(value) {
+            Number(_) => Edit::linear((name, value), (name, &Value::from(0)))?,
+            List(ab) if ab.len() == 2 => {
+                Edit::linear(("linear[0]", &ab[0]), ("linear[1]", &ab[1]))?
+            }
+            Object(o) => Edit::linear((&at("a"), &or(o.a, 1.0)), (&at("b"), &or(o.b, 0.0)))?,
+            _ => return refuse("is not a linear transform: use a, [a, b] or {\"a\", \"b\"}"),
+        },
         "convolve" => match Arg::of(value) {
-            Null => return Ok(None),
             Object(o) => Edit::Convolve(convolve(o)?),
-            _ => return Err(not_an_object(name, value)),
+            _ => return not_an_object(),
         },
-        "modulate" => match Arg::of(value) {
-            Null | Bool(false) => return Ok(None),
-            Object(ModulateOptions {
-                brightness,
-                saturation,
-                hue,
-                lightness,
-            }) => {
-                let get = |field: Field, key: &str, range, default| {
-                    field.map_or(Ok(default), |v| float_in(&at(key), &v, range))
+        "modulate" => match Arg::<ModulateOptions>::of(value) {
+            Bool(false) => return Ok(None),
+            Object(o) => Edit::modulate(
+                (&at("brightness"), &or(o.brightness, 1.0)),
+                (&at("saturation"), &or(o.saturation, 1.0)),
+                (&at("hue"), &or(o.hue, 0.0)),
+                (&at("lightness"), &or(o.lightness, 0.0)),
+            )?,
+            _ => return not_an_object(),
+        },
+        "median" => match value {
+            Value::Bool(false) => return Ok(None),
+            Value::Bool(true) => Edit::Median(3),
+            _ => Edit::median(name, value)?,
+        },
+        "gamma" => match Arg::<GammaOptions>::of(value) {
+            Bool(false) => return Ok(None),
+            Bool(true) => Edit::Gamma(DEFAULT_GAMMA, DEFAULT_GAMMA),
+            List(pair) if pair.len() == 2 => {
+                Edit::gamma("gamma[0]", &pair[0], "gamma[1]", &pair[1])?
+            }
+            Object(o) => {
+                let gamma = or(o.gamma, DEFAULT_GAMMA);
+                let out = o.gamma_out.unwrap_or_else(|| gamma.clone());
+                Edit::gamma(&at("gamma"), &gamma, &at("gammaOut"), &out)?
+            }
+            _ => Edit::gamma(name, value, name, value)?,
+        },
+        "threshold" => match Arg::<ThresholdOptions>::of(value) {
+            Bool(false) => return Ok(None),
+            Bool(true) => Edit::Threshold {
+                value: 128,
+                grayscale: true,
+            },
+            Object(o) => {
+                let level = or(o.threshold, 128.0);
+                THRESHOLD.check_whole(&at("threshold"), &level)?;
+                let grayscale = o
+                    .grayscale
+                    .map_or(Ok(true), |v| flag(&at("grayscale"), &v))?;
+                Edit::threshold(&at("threshold"), &level, grayscale)?
+            }
+            _ => Edit::threshold(name, value, true)?,
+        },
+        "clahe" => match Arg::<ClaheOptions>::of(value) {
+            Bool(false) => return Ok(None),
+            Object(o) => {
+                // the width is checked before the height is looked for
+                let size = |field: Field, side: &str| -> Result<Value> {
+                    let hint = format!(": use a whole number from {}", span(CLAHE_SIZE));
+                    let v = required(&at(side), field, &hint)?;
+                    CLAHE_SIZE.check_whole(&at(side), &v).map(|_| v)
                 };
-                Edit::Modulate(Modulate {
-                    brightness: get(brightness, "brightness", range::BRIGHTNESS, 1.0)?,
-                    saturation: get(saturation, "saturation", range::SATURATION, 1.0)?,
-                    hue: get(hue, "hue", range::HUE, 0.0)?,
-                    lightness: get(lightness, "lightness", range::LIGHTNESS, 0.0)?,
-                })
+                let (width, height) = (size(o.width, "width")?, size(o.height, "height")?);
+                Edit::clahe(
+                    (&at("width"), &width),
+                    (&at("height"), &height),
+                    (&at("maxSlope"), &or(o.max_slope, 3.0)),
+                )?
             }
-            _ => return Err(not_an_object(name, value)),
+            _ => return not_an_object(),
         },
-        "median" => match Arg::<NoOptions>::of(value) {
-            Null | Bool(false) => return Ok(None),
-            Bool(true) => Edit::Median(3),
-            _ => Edit::Median(odd(name, value, range::MEDIAN)?),
+        "ensureAlpha" => match value {
+            Value::Bool(false) => return Ok(None),
+            Value::Bool(true) => Edit::EnsureAlpha(1.0),
+            _ => Edit::ensure_alpha(name, value)?,
         },
-        "gamma" => {
-            let g = |param: &str, v: &Value| float_in(param, v, range::GAMMA);
-            match Arg::of(value) {
-                Null | Bool(false) => return Ok(None),
-                Bool(true) => Edit::Gamma(2.2, 2.2),
-                List(pair) if pair.len() == 2 => {
-                    Edit::Gamma(g("gamma[0]", &pair[0])?, g("gamma[1]", &pair[1])?)
-                }
-                Object(GammaOptions { gamma, gamma_out }) => {
-                    let gamma = gamma.map_or(Ok(2.2), |v| g(&at("gamma"), &v))?;
-                    Edit::Gamma(
-                        gamma,
-                        gamma_out.map_or(Ok(gamma), |v| g(&at("gammaOut"), &v))?,
-                    )
-                }
-                _ => {
-                    let gamma = g(name, value)?;
-                    Edit::Gamma(gamma, gamma)
-                }
-            }
-        }
-        "threshold" => {
-            let level = |param: &str, v: &Value| whole(param, v, 0, 255).map(|n| n as u8);
-            match Arg::of(value) {
-                Null | Bool(false) => return Ok(None),
-                Bool(true) => Edit::Threshold {
-                    value: 128,
-                    grayscale: true,
-                },
-                Object(ThresholdOptions {
-                    threshold,
-                    grayscale,
-                }) => Edit::Threshold {
-                    value: threshold.map_or(Ok(128), |v| level(&at("threshold"), &v))?,
-                    grayscale: grayscale.map_or(Ok(true), |v| flag(&at("grayscale"), &v))?,
-                },
-                _ => Edit::Threshold {
-                    value: level(name, value)?,
-                    grayscale: true,
-                },
-            }
-        }
-        "clahe" => match Arg::of(value) {
-            Null | Bool(false) => return Ok(None),
-            Object(ClaheOptions {
-                width,
-                height,
-                max_slope,
-            }) => {
-                let size = |field: Field, side: &str| {
-                    let hint = ": use a whole number from 1 to 1000";
-                    whole(
-                        &at(side),
-                        &required(&at(side), field, hint)?,
-                        range::CLAHE.0,
-                        range::CLAHE.1,
-                    )
-                };
-                Edit::Clahe {
-                    width: size(width, "width")?,
-                    height: size(height, "height")?,
-                    max_slope: max_slope.map_or(Ok(3), |v| whole(&at("maxSlope"), &v, 0, 100))?,
-                }
-            }
-            _ => return Err(not_an_object(name, value)),
-        },
-        "ensureAlpha" => match Arg::<NoOptions>::of(value) {
-            Null | Bool(false) => return Ok(None),
-            Bool(true) => Edit::EnsureAlpha(1.0),
-            _ => Edit::EnsureAlpha(float_in(name, value, range::UNIT)?),
-        },
-        "roundCrop" => match Arg::of(value) {
+        "roundCrop" => match Arg::<RoundCropOptions>::of(value) {
             Bool(true) => Edit::RoundCrop(RoundCrop::Ellipse {
                 rx: None,
                 ry: None,
                 left: None,
                 top: None,
             }),
-            Object(RoundCropOptions { rx, ry, left, top }) => {
+            Object(o) => {
                 // SIH: a missing, falsy or non-positive value falls back to its default.
                 let get = |field: Field, key: &str| -> Result<Option<u32>> {
-                    let n = field.map(|v| whole(&at(key), &v, 0, 100_000)).transpose()?;
+                    let n = field.map(|v| pixels(&at(key), &v)).transpose()?;
                     Ok(n.filter(|n| *n > 0))
                 };
-                let (rx, ry) = (get(rx, "rx")?, get(ry, "ry")?);
-                Edit::RoundCrop(RoundCrop::Ellipse {
-                    rx,
-                    ry,
-                    left: get(left, "left")?,
-                    top: get(top, "top")?,
-                })
+                let (rx, ry) = (get(o.rx, "rx")?, get(o.ry, "ry")?);
+                let (left, top) = (get(o.left, "left")?, get(o.top, "top")?);
+                Edit::RoundCrop(RoundCrop::Ellipse { rx, ry, left, top })
             }
-            _ => return Err(not_an_object(name, value)),
+            _ => return not_an_object(),
         },
-        "smartCrop" => match Arg::of(value) {
+        "smartCrop" => match Arg::<SmartCropOptions>::of(value) {
             Bool(true) => Edit::SmartCrop { padding: 0 },
-            Object(SmartCropOptions {
-                face_index,
-                padding,
-            }) => {
+            Object(o) => {
                 // faceIndex is accepted and ignored: there is no face detection (docs/url-api.md).
-                if let Some(v) = face_index {
-                    whole(&at("faceIndex"), &v, 0, 100)?;
+                if let Some(v) = o.face_index {
+                    FACE_INDEX.check_whole(&at("faceIndex"), &v)?;
                 }
-                Edit::SmartCrop {
-                    padding: padding.map_or(Ok(0), |v| whole(&at("padding"), &v, 0, 100_000))?,
-                }
+                Edit::smart_crop(&at("padding"), &or(o.padding, 0.0))?
             }
-            _ => return Err(not_an_object(name, value)),
+            _ => return not_an_object(),
         },
         "overlayWith" => match Arg::of(value) {
             Object(o) => Edit::Overlay(overlay(o, rules)?),
-            _ => return Err(not_an_object(name, value)),
+            _ => return not_an_object(),
         },
         "animated" => {
-            formats.still = !value.is_null() && !flag(name, value)?;
+            formats.still = !flag(name, value)?;
             return Ok(None);
         }
         "toFormat" => {
-            if !value.is_null() {
-                formats.to_format = Some(format_name(name, value)?);
-            }
-            return Ok(None);
-        }
-        "jpeg" | "png" | "webp" | "avif" | "tiff" | "gif" => {
-            format_object(name, value, formats)?;
+            formats.to_format = Some(format_name(name, value)?);
             return Ok(None);
         }
         "heif" => {
@@ -761,19 +716,6 @@ fn edit(name: &str, value: &Value, rules: &Rules, formats: &mut Formats) -> Resu
     }))
 }
 
-/// A resize of `width` only, with sharp's defaults.
-fn resize_default() -> Resize {
-    Resize {
-        width: None,
-        height: None,
-        fit: Fit::default(),
-        position: Position::default(),
-        background: None,
-        without_enlargement: false,
-        adaptive: false,
-    }
-}
-
 /// `resize`'s options; `None` when it gives neither width nor height.
 fn resize(o: ResizeOptions, rules: &Rules) -> Result<Option<Resize>> {
     let without_enlargement = (o.without_enlargement.as_ref())
@@ -781,13 +723,11 @@ fn resize(o: ResizeOptions, rules: &Rules) -> Result<Option<Resize>> {
     let (max_w, max_h) = Resize::box_limits(without_enlargement, &rules.limits);
     let width = o
         .width
-        .as_ref()
-        .map(|v| dimension("resize.width", v, max_w))
+        .map(|v| dimension("resize.width", &v, max_w))
         .transpose()?;
     let height = o
         .height
-        .as_ref()
-        .map(|v| dimension("resize.height", v, max_h))
+        .map(|v| dimension("resize.height", &v, max_h))
         .transpose()?;
     let fit = match &o.fit {
         None => Fit::default(),
@@ -804,8 +744,7 @@ fn resize(o: ResizeOptions, rules: &Rules) -> Result<Option<Resize>> {
         .map_or(Ok(Position::default()), position)?;
     let background = o
         .background
-        .as_ref()
-        .map(|v| color("resize.background", v))
+        .map(|v| color("resize.background", &v))
         .transpose()?;
     if width.is_none() && height.is_none() {
         return Ok(None);
@@ -844,26 +783,20 @@ fn dimension(param: &str, value: &Value, max: u32) -> Result<u32> {
 /// sharp's `position` (`resize.position`): a gravity, position or strategy
 /// name, or sharp's number for it.
 fn position(value: &Value) -> Result<Position> {
+    use Position::*;
     const PARAM: &str = "resize.position";
-    const NUMBERED: [(u64, Position); 11] = [
-        (0, Position::Centre),
-        (1, Position::North),
-        (2, Position::East),
-        (3, Position::South),
-        (4, Position::West),
-        (5, Position::NorthEast),
-        (6, Position::SouthEast),
-        (7, Position::SouthWest),
-        (8, Position::NorthWest),
-        (16, Position::Entropy),
-        (17, Position::Attention),
+    // sharp's `gravity` numbers 0 to 8, then its `strategy` numbers
+    const GRAVITY: [Position; 9] = [
+        Centre, North, East, South, West, NorthEast, SouthEast, SouthWest, NorthWest,
     ];
     let found = match value {
         Value::String(s) => Position::parse(PARAM, s).ok(),
-        Value::Number(n) => NUMBERED
-            .iter()
-            .find(|(k, _)| n.as_u64() == Some(*k))
-            .map(|(_, p)| *p),
+        Value::Number(n) => match n.as_u64() {
+            Some(g @ 0..=8) => Some(GRAVITY[g as usize]),
+            Some(16) => Some(Entropy),
+            Some(17) => Some(Attention),
+            _ => None,
+        },
         _ => None,
     };
     found.ok_or_else(|| {
@@ -874,25 +807,15 @@ fn position(value: &Value) -> Result<Position> {
 
 /// `convolve`'s options: `{width, height, kernel, scale, offset}`.
 fn convolve(o: KernelOptions) -> Result<Kernel> {
-    let side = |field: Option<Value>, side: &str| {
+    let side = |field: Field, side: &str| {
         let param = format!("convolve.{side}");
-        let n = whole(
-            &param,
-            &required(&param, field, "")?,
-            range::KERNEL.0,
-            range::KERNEL.1,
-        )?;
-        if n.is_multiple_of(2) {
-            let msg = format!("{param}={n} is not odd: use an odd number from 1 to 1001");
-            return Err(Error::param(&param, msg));
-        }
-        Ok(n)
+        kernel_side(&param, &required(&param, field, "")?)
     };
     let (width, height) = (side(o.width, "width")?, side(o.height, "height")?);
     let cells = width as usize * height as usize;
     let weights = match o.kernel {
         Some(Value::Array(items)) if items.len() == cells => (items.iter().enumerate())
-            .map(|(i, v)| float_in(&format!("convolve.kernel[{i}]"), v, range::ANY))
+            .map(|(i, v)| COEFFICIENT.check(&format!("convolve.kernel[{i}]"), v))
             .collect::<Result<Vec<f64>>>()?,
         Some(Value::Array(items)) => {
             let n = items.len();
@@ -908,7 +831,7 @@ fn convolve(o: KernelOptions) -> Result<Kernel> {
     };
     let scale = o
         .scale
-        .map(|v| float_in("convolve.scale", &v, range::ANY))
+        .map(|v| COEFFICIENT.check("convolve.scale", &v))
         .transpose()?;
     if scale == Some(0.0) {
         return Err(Error::param(
@@ -918,7 +841,7 @@ fn convolve(o: KernelOptions) -> Result<Kernel> {
     }
     let offset = o
         .offset
-        .map_or(Ok(0.0), |v| float_in("convolve.offset", &v, range::ANY))?;
+        .map_or(Ok(0.0), |v| COEFFICIENT.check("convolve.offset", &v))?;
     Ok(Kernel {
         width,
         height,
@@ -959,7 +882,7 @@ fn overlay(o: OverlayOptions, rules: &Rules) -> Result<Overlay> {
     };
     let ratio = |field: Field| -> Option<u8> {
         let r = field.and_then(text)?.trim().parse::<u8>().ok();
-        r.filter(|r| *r <= 100)
+        r.filter(|r| PERCENT.contains(f64::from(*r)))
     };
     let offsets = match o.options.as_ref().map(Arg::<OffsetOptions>::of) {
         Some(Arg::Object(offsets)) => offsets,
@@ -977,22 +900,27 @@ fn overlay(o: OverlayOptions, rules: &Rules) -> Result<Overlay> {
         left: offset(offsets.left, "left")?,
         top: offset(offsets.top, "top")?,
         alpha: (o.alpha.as_ref().and_then(number_like))
-            .filter(|a| (0.0..=100.0).contains(a))
+            .filter(|a| PERCENT.contains(*a))
             .map_or(0, |a| a as u8),
         width_ratio: ratio(o.w_ratio),
         height_ratio: ratio(o.h_ratio),
     })
 }
 
+/// The format sharp's method `name` (`jpeg()`, `webp()`, ...) encodes to.
+fn format_method(name: &str) -> Option<OutputFormat> {
+    let format = OutputFormat::parse_name(name, name, FormatNames::SHARP).ok()??;
+    (format.name() == name).then_some(format)
+}
+
 /// A format object (`{"webp": {"quality": 80, "lossless": false}}`): selects
 /// that format as sharp's `webp()` does, with its quality and lossless options.
-fn format_object(name: &str, value: &Value, formats: &mut Formats) -> Result<()> {
-    let Ok(Some(format)) = OutputFormat::parse(name, name) else {
-        return Err(Error::param(
-            name,
-            format!("{name} is not an output format"),
-        ));
-    };
+fn format_object(
+    format: OutputFormat,
+    name: &str,
+    value: &Value,
+    formats: &mut Formats,
+) -> Result<()> {
     let options = match Arg::of(value) {
         Arg::Null | Arg::Bool(false) => return Ok(()),
         Arg::Bool(true) => EncodeOptions {
@@ -1002,10 +930,10 @@ fn format_object(name: &str, value: &Value, formats: &mut Formats) -> Result<()>
             progressive: None,
         },
         Arg::Object(options) => options,
-        _ => return Err(not_an_object(name, value)),
+        _ => return Err(object_wanted(name, value)),
     };
     let quality = (options.quality)
-        .map(|v| whole(&format!("{name}.quality"), &v, 1, 100))
+        .map(|v| quality(&format!("{name}.quality"), &v))
         .transpose()?;
     let option =
         |field: Field, key: &str| field.map_or(Ok(false), |v| flag(&format!("{name}.{key}"), &v));
@@ -1016,7 +944,7 @@ fn format_object(name: &str, value: &Value, formats: &mut Formats) -> Result<()>
     formats.options.retain(|o| o.format != format);
     formats.options.push(FormatOptions {
         format,
-        quality: quality.map(|q| q as u8),
+        quality,
         lossless: lossless && matches!(format, OutputFormat::Webp | OutputFormat::Avif),
         near_lossless: near_lossless && format == OutputFormat::Webp,
         progressive: progressive && matches!(format, OutputFormat::Jpeg | OutputFormat::Png),
@@ -1026,16 +954,10 @@ fn format_object(name: &str, value: &Value, formats: &mut Formats) -> Result<()>
 
 /// An output format name as sharp's `toFormat` takes it (no `auto`, `heif` or `raw`).
 fn format_name(param: &str, value: &Value) -> Result<OutputFormat> {
-    if let Value::String(s) = value
-        && let Ok(Some(format)) = OutputFormat::parse(param, s)
-    {
-        return Ok(format);
-    }
-    let msg = "is not an output format: use jpeg, jpg, png, webp, avif, gif or tiff";
-    Err(Error::param(
-        param,
-        format!("{param}={} {msg}", show(value)),
-    ))
+    let names = FormatNames::SHARP;
+    (value.as_str())
+        .and_then(|s| OutputFormat::parse_name(param, s, names).ok().flatten())
+        .ok_or_else(|| names.error(param, show(value)))
 }
 
 /// A boolean edit or option; `null` is `false`; the strings `"true"` and
@@ -1083,10 +1005,10 @@ fn color(param: &str, value: &Value) -> Result<Color> {
             };
             let parts: Vec<&str> = args.split(',').map(str::trim).collect();
             let num = |i: usize| parts.get(i).and_then(|p| numeric_str(p));
-            let channel = |i: usize| num(i).filter(|c| (0.0..=255.0).contains(c));
+            let channel = |i: usize| num(i).filter(|c| CHANNEL.contains(*c));
             let alpha = match parts.len() {
                 3 => Some(1.0),
-                4 => num(3).filter(|a| (0.0..=1.0).contains(a)),
+                4 => num(3).filter(|a| OPACITY.contains(*a)),
                 _ => None,
             };
             match (channel(0), channel(1), channel(2), alpha) {
@@ -1095,13 +1017,13 @@ fn color(param: &str, value: &Value) -> Result<Color> {
             }
         }
         Value::Object(object) => {
-            let channel = |name: &str| match object.get(name).filter(|v| !v.is_null()) {
-                Some(v) => float_in(&format!("{param}.{name}"), v, range::CHANNEL),
+            let get = |name: &str| object.get(name).filter(|v| !v.is_null());
+            let channel = |name: &str| match get(name) {
+                Some(v) => CHANNEL.check(&format!("{param}.{name}"), v),
                 None => Err(bad()),
             };
-            let alpha = (object.get("alpha").filter(|v| !v.is_null())).map_or(Ok(1.0), |v| {
-                float_in(&format!("{param}.alpha"), v, range::UNIT)
-            })?;
+            let alpha =
+                get("alpha").map_or(Ok(1.0), |v| OPACITY.check(&format!("{param}.alpha"), v))?;
             Ok(rgba(channel("r")?, channel("g")?, channel("b")?, alpha))
         }
         _ => Err(bad()),
@@ -1135,45 +1057,27 @@ fn numeric_str(s: &str) -> Option<f64> {
     t.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
-/// A finite JSON number in `min..=max`.
-fn float_in(param: &str, value: &Value, (min, max): (f64, f64)) -> Result<f64> {
-    match value.as_f64() {
-        Some(v) if v.is_finite() && (min..=max).contains(&v) => Ok(v),
-        _ => {
-            let msg = format!("is out of range: use a number from {min} to {max}");
-            Err(Error::param(
-                param,
-                format!("{param}={} {msg}", show(value)),
-            ))
-        }
+/// A JSON value as the validated constructors read it: only JSON numbers are
+/// numbers (`10.0` is whole), shown as JSON.
+impl NumberArg for &Value {
+    fn number(&self) -> Option<f64> {
+        self.as_f64().filter(|v| v.is_finite())
+    }
+    fn whole(&self) -> Option<u64> {
+        let n = self.number().filter(|v| v.fract() == 0.0 && *v >= 0.0);
+        n.map(|v| v as u64)
+    }
+    fn shown(&self) -> String {
+        show(self)
     }
 }
 
-/// A whole JSON number in `min..=max` (`10.0` counts as whole).
-fn whole(param: &str, value: &Value, min: u32, max: u32) -> Result<u32> {
-    let n = value.as_f64().filter(|v| v.is_finite() && v.fract() == 0.0);
-    match n {
-        Some(v) if (f64::from(min)..=f64::from(max)).contains(&v) => Ok(v as u32),
-        _ => {
-            let msg = format!("is not a whole number from {min} to {max}");
-            Err(Error::param(
-                param,
-                format!("{param}={} {msg}", show(value)),
-            ))
-        }
-    }
+/// `min to max`, for messages.
+fn span(range: Range) -> String {
+    format!("{} to {}", range.min, range.max)
 }
 
-/// An odd whole number in `min..=max`.
-fn odd(param: &str, value: &Value, (min, max): (u32, u32)) -> Result<u32> {
-    let n = whole(param, value, min, max)?;
-    if n % 2 == 0 {
-        return Err(Error::param(param, format!("{param}={n} must be odd")));
-    }
-    Ok(n)
-}
-
-fn not_an_object(param: &str, value: &Value) -> Error {
+fn object_wanted(param: &str, value: &Value) -> Error {
     let msg = format!("{param}={} is not valid here: use an object", show(value));
     Error::param(param, msg)
 }
@@ -1190,25 +1094,6 @@ fn show(value: &Value) -> String {
         end -= 1;
     }
     format!("{}...", &text[..end])
-}
-
-/// The value ranges this style checks, until each edit's validated
-/// constructor in the request model owns its own (issue 16).
-mod range {
-    pub const BLUR: (f64, f64) = (0.3, 1000.0);
-    pub const SHARPEN: (f64, f64) = (0.01, 10.0);
-    pub const TRIM: (f64, f64) = (0.0, 1e6);
-    pub const GAMMA: (f64, f64) = (1.0, 3.0);
-    pub const MEDIAN: (u32, u32) = (1, 99);
-    pub const CLAHE: (u32, u32) = (1, 1000);
-    pub const KERNEL: (u32, u32) = (1, 1001);
-    pub const BRIGHTNESS: (f64, f64) = (0.0, 100.0);
-    pub const SATURATION: (f64, f64) = (0.0, 100.0);
-    pub const HUE: (f64, f64) = (-3600.0, 3600.0);
-    pub const LIGHTNESS: (f64, f64) = (-100.0, 100.0);
-    pub const CHANNEL: (f64, f64) = (0.0, 255.0);
-    pub const UNIT: (f64, f64) = (0.0, 1.0);
-    pub const ANY: (f64, f64) = (-1e6, 1e6);
 }
 
 #[cfg(test)]
