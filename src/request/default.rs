@@ -43,8 +43,18 @@ use crate::error::{Error, Result};
 #[cfg(test)]
 use super::Modulate;
 
+mod headers;
+
+use headers::filter_headers;
+pub use headers::header_allowed;
+
 /// A decoded default request.
 type Object = Map<String, Value>;
+
+/// What `resize.fit`, `resize.position` and a colour may be, for messages.
+const FITS: &str = "is not a fit: use cover, contain, fill, inside or outside";
+const POSITIONS: &str = "is not a position: use centre, north, northeast, east, southeast, south, southwest, west, northwest (or top, right top, ...), entropy or attention";
+const COLOURS: &str = "is not a colour: use hex (#ff0000), a CSS colour name, rgb(r, g, b) or {\"r\", \"g\", \"b\", \"alpha\"}";
 
 /// sharp's default background: opaque black.
 const BLACK: Color = Color {
@@ -78,65 +88,6 @@ const UNSUPPORTED_EDITS: &[&str] = &[
 
 /// SIH's custom edits, which do nothing when their value is `false` or `null`.
 const CUSTOM_EDITS: &[&str] = &["overlayWith", "smartCrop", "roundCrop", "contentModeration"];
-
-/// Response headers a request may not set (lower case): SIH's deny list plus
-/// `set-cookie`, hop-by-hop headers, and headers this service owns or that
-/// would let a crafted URL act on the whole origin.
-const DENIED_HEADERS: &[&str] = &[
-    // SIH
-    "authorization",
-    "connection",
-    "server",
-    "transfer-encoding",
-    "referrer-policy",
-    "permissions-policy",
-    "www-authenticate",
-    "proxy-authenticate",
-    "x-api-key",
-    // DIT 7
-    "set-cookie",
-    // lambda_http sends a body as UTF-8 text when a response carries this,
-    // which would corrupt every image byte >= 0x80
-    "x-lambda-http-content-encoding",
-    // hop-by-hop
-    "keep-alive",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "trailers",
-    "upgrade",
-    // ours
-    "etag",
-    "vary",
-    "last-modified",
-    "date",
-    "age",
-    "accept-ranges",
-    "server-timing",
-    // origin-wide effects
-    "set-cookie2",
-    "clear-site-data",
-    "refresh",
-    "alt-svc",
-    "nel",
-    "report-to",
-    "reporting-endpoints",
-];
-
-/// Prefixes of response headers a request may not set (lower case), as SIH.
-const DENIED_HEADER_PREFIXES: &[&str] = &[
-    "content-",
-    "access-control-",
-    "x-amz-",
-    "x-amzn-",
-    "cross-origin-",
-    "strict-transport-",
-    "x-frame-",
-    "x-content-",
-    "x-xss-",
-    "permissions-",
-];
 
 /// An option of an edit, as JSON; `null` reads as absent.
 type Field = Option<Value>;
@@ -329,36 +280,6 @@ fn top<'a, T>(name: &str, value: &'a Field, get: fn(&'a Value) -> Option<T>) -> 
         .transpose()
 }
 
-/// SIH's response-header deny list (case-insensitive): `false` for headers a
-/// request may not set.
-pub fn header_allowed(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    !DENIED_HEADERS.contains(&name.as_str())
-        && !DENIED_HEADER_PREFIXES.iter().any(|p| name.starts_with(p))
-}
-
-/// The allowed headers with string values that are valid HTTP and ASCII
-/// (non-ASCII bytes would reach clients as Latin-1); for names repeated in
-/// another case the last one wins.
-fn filter_headers(headers: &Object) -> Vec<(String, String)> {
-    let mut kept: Vec<(String, String)> = Vec::new();
-    for (name, value) in headers {
-        let Value::String(value) = value else {
-            continue;
-        };
-        if !header_allowed(name)
-            || http::HeaderName::from_bytes(name.as_bytes()).is_err()
-            || !value.is_ascii()
-            || http::HeaderValue::from_str(value).is_err()
-        {
-            continue;
-        }
-        kept.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        kept.push((name.clone(), value.clone()));
-    }
-    kept
-}
-
 /// SIH's WebP effort: the number truncated toward zero if that is 0 to 6,
 /// else 4 (sharp's default). Like SIH's `Math.trunc`, numeric strings count.
 fn webp_effort(value: &Value) -> u8 {
@@ -435,7 +356,7 @@ fn edit(name: &str, value: &Value, rules: &Rules, formats: &mut Formats) -> Resu
     }
     let at = |field: &str| format!("{name}.{field}");
     let or = |field: Field, default: f64| field.unwrap_or_else(|| Value::from(default));
-    let refuse = |what: &str| Err(Error::param(name, format!("{name}={} {what}", show(value))));
+    let refuse = |what: &str| Err(invalid(name, value, what));
     let not_an_object = || Err(object_wanted(name, value));
     let background =
         |field: Option<&Value>| field.map_or(Ok(BLACK), |v| color(&at("background"), v));
@@ -733,10 +654,7 @@ fn resize(o: ResizeOptions, rules: &Rules) -> Result<Option<Resize>> {
         None => Fit::default(),
         Some(v) => (v.as_str())
             .and_then(|s| Fit::parse("resize.fit", s).ok())
-            .ok_or_else(|| {
-                let msg = "is not a fit: use cover, contain, fill, inside or outside";
-                Error::param("resize.fit", format!("resize.fit={} {msg}", show(v)))
-            })?,
+            .ok_or_else(|| invalid("resize.fit", v, FITS))?,
     };
     let position = o
         .position
@@ -764,18 +682,18 @@ fn resize(o: ResizeOptions, rules: &Rules) -> Result<Option<Resize>> {
 /// numeric strings count; `<= 0` is SIH's `InvalidResizeException`.
 fn dimension(param: &str, value: &Value, max: u32) -> Result<u32> {
     let Some(n) = number_like(value).map(f64::round) else {
-        let msg = format!("is not a number of pixels: use a whole number from 1 to {max}");
-        return Err(Error::param(
-            param,
-            format!("{param}={} {msg}", show(value)),
-        ));
+        let what = format!("is not a number of pixels: use a whole number from 1 to {max}");
+        return Err(invalid(param, value, &what));
     };
     if n <= 0.0 {
         return Err(Error::InvalidResize);
     }
     if n > f64::from(max) {
-        let msg = format!("{param}={} is above the maximum of {max}", show(value));
-        return Err(Error::param(param, msg));
+        return Err(invalid(
+            param,
+            value,
+            &format!("is above the maximum of {max}"),
+        ));
     }
     Ok(n as u32)
 }
@@ -799,10 +717,7 @@ fn position(value: &Value) -> Result<Position> {
         },
         _ => None,
     };
-    found.ok_or_else(|| {
-        let names = "centre, north, northeast, east, southeast, south, southwest, west, northwest (or top, right top, ...), entropy or attention";
-        Error::param(PARAM, format!("{PARAM}={} is not a position: use {names}", show(value)))
-    })
+    found.ok_or_else(|| invalid(PARAM, value, POSITIONS))
 }
 
 /// `convolve`'s options: `{width, height, kernel, scale, offset}`.
@@ -863,8 +778,11 @@ fn overlay(o: OverlayOptions, rules: &Rules) -> Result<Overlay> {
             Some(b)
         }
         Some(other) => {
-            let msg = format!("overlayWith.bucket={} is not a bucket name", show(&other));
-            return Err(Error::param("overlayWith.bucket", msg));
+            return Err(invalid(
+                "overlayWith.bucket",
+                &other,
+                "is not a bucket name",
+            ));
         }
     };
     let key = match o.key {
@@ -969,13 +887,7 @@ fn flag(param: &str, value: &Value) -> Result<bool> {
         // SIH hands these to sharp, which takes the strings too (issue 20)
         Value::String(s) if s == "true" => Ok(true),
         Value::String(s) if s == "false" => Ok(false),
-        other => {
-            let msg = format!(
-                "{param}={} is not a boolean: use true or false",
-                show(other)
-            );
-            Err(Error::param(param, msg))
-        }
+        other => Err(invalid(param, other, "is not a boolean: use true or false")),
     }
 }
 
@@ -983,10 +895,7 @@ fn flag(param: &str, value: &Value) -> Result<bool> {
 /// name, `rgb(r, g, b)`, `rgba(r, g, b, a)`) or `{r, g, b, alpha}` with
 /// channels 0 to 255 and alpha 0 to 1.
 fn color(param: &str, value: &Value) -> Result<Color> {
-    let bad = || {
-        let msg = "is not a colour: use hex (#ff0000), a CSS colour name, rgb(r, g, b) or {\"r\", \"g\", \"b\", \"alpha\"}";
-        Error::param(param, format!("{param}={} {msg}", show(value)))
-    };
+    let bad = || invalid(param, value, COLOURS);
     let rgba = |r: f64, g: f64, b: f64, alpha: f64| Color {
         r: r.round() as u8,
         g: g.round() as u8,
@@ -1077,9 +986,13 @@ fn span(range: Range) -> String {
     format!("{} to {}", range.min, range.max)
 }
 
+/// The 400 for a value of `param` that is not what it should be (`what`).
+fn invalid(param: &str, value: &Value, what: &str) -> Error {
+    Error::param(param, format!("{param}={} {what}", show(value)))
+}
+
 fn object_wanted(param: &str, value: &Value) -> Error {
-    let msg = format!("{param}={} is not valid here: use an object", show(value));
-    Error::param(param, msg)
+    invalid(param, value, "is not valid here: use an object")
 }
 
 /// A value as JSON, cut short so that hostile input cannot make a huge message.
