@@ -85,14 +85,14 @@ pub fn query(data: &[u8]) {
         check_request(&req);
         // applying the same parameters again changes nothing
         let before = req.canonical();
-        if request::query::overlay(&mut req, &target.query, &LIMITS).is_ok() {
+        if request::query::apply(&mut req, &target.query, &LIMITS).is_ok() {
             assert_eq!(before, req.canonical(), "overlay is idempotent");
         }
     }
     let path = format!("/{}", target.path.trim_start_matches('/'));
     if let Ok(parsed) = request::parse(&path, &rules(), None) {
         let mut req = parsed.request;
-        if request::query::overlay(&mut req, &target.query, &LIMITS).is_ok() {
+        if request::query::apply(&mut req, &target.query, &LIMITS).is_ok() {
             check_request(&req);
         }
     }

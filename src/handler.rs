@@ -417,7 +417,7 @@ impl Handler {
         let mut request = parsed.request.clone();
         self.apply_presets(&mut request, parsed, params)?;
         if !self.config.presets.only {
-            request::query::overlay(&mut request, params, &self.config.limits)?;
+            request::query::apply(&mut request, params, &self.config.limits)?;
         }
         Ok(request)
     }
@@ -507,7 +507,7 @@ impl Handler {
             }
         }
         for name in names {
-            request::query::overlay(request, presets.get(name)?, &self.config.limits)?;
+            request::query::apply(request, presets.get(name)?, &self.config.limits)?;
         }
         Ok(())
     }

@@ -174,7 +174,7 @@ impl UrlWriter {
         for (_, name) in sorted.iter().filter(|(n, _)| n == "preset") {
             // Without the service's PRESETS at hand, a preset cannot be checked or sized.
             if !self.presets.is_empty() {
-                query::overlay(
+                query::apply(
                     &mut request,
                     self.presets.get(name).map_err(invalid)?,
                     &self.limits,
@@ -182,7 +182,7 @@ impl UrlWriter {
                 .map_err(invalid)?;
             }
         }
-        query::overlay(&mut request, &canonical.query, &self.limits).map_err(invalid)?;
+        query::apply(&mut request, &canonical.query, &self.limits).map_err(invalid)?;
         let target = if query.is_empty() {
             path
         } else {

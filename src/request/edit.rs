@@ -140,8 +140,10 @@ pub const SHARPEN_SIGMA: Range = Range::new(0.01, 10.0);
 pub const GAMMA: Range = Range::new(1.0, 3.0);
 /// The gamma sharp's `gamma()` uses with no exponent.
 pub const DEFAULT_GAMMA: f64 = 2.2;
-/// A threshold level, or a colour channel (0 to 255).
-pub const THRESHOLD: Range = Range::new(0.0, 255.0);
+/// A colour channel.
+pub const CHANNEL: Range = Range::new(0.0, 255.0);
+/// A threshold level (sharp's `threshold`), on the channels' scale.
+pub const THRESHOLD: Range = CHANNEL;
 /// A CLAHE region's width or height (sharp's `clahe`).
 pub const CLAHE_SIZE: Range = Range::new(1.0, 1000.0);
 /// A CLAHE contrast limit (sharp's `clahe.maxSlope`).
@@ -154,8 +156,8 @@ pub const MEDIAN_SIZE: Range = Range::new(1.0, 99.0);
 pub const MODULATE_FACTOR: Range = Range::new(0.0, 100.0);
 /// A `modulate` hue rotation, in degrees.
 pub const MODULATE_HUE: Range = Range::new(-3600.0, 3600.0);
-/// A `modulate` lightness offset.
-pub const MODULATE_LIGHTNESS: Range = Range::new(-100.0, 100.0);
+/// A `modulate` lightness offset, on a 0 to 100 scale.
+pub const MODULATE_LIGHTNESS: Range = SIGNED_PERCENT;
 /// A `linear` multiplier or offset, or a convolution weight, scale or offset.
 pub const COEFFICIENT: Range = Range::new(-1e6, 1e6);
 /// A convolution kernel's width or height, odd.
@@ -167,6 +169,11 @@ pub const PIXELS: Range = Range::new(0.0, 100_000.0);
 pub const QUALITY: Range = Range::new(1.0, 100.0);
 /// A percentage: overlay transparency and size ratios.
 pub const PERCENT: Range = Range::new(0.0, 100.0);
+/// A signed percentage: thumbor's `brightness`, `contrast`, `saturation`
+/// and `rgb` adjustments, and overlay offsets given as `Np`.
+pub const SIGNED_PERCENT: Range = Range::new(-100.0, 100.0);
+/// A focal point coordinate, as a fraction of the side (query `fx`, `fy`).
+pub const FOCAL: Range = Range::new(0.0, 1.0);
 /// The output's device-pixel ratio (query `dpr`).
 pub const DPR: Range = Range::new(1.0, 4.0);
 /// A rotation written as text (query `rotate`, thumbor `rotate()`), in degrees.
@@ -329,6 +336,12 @@ impl Stage {
 /// A whole number of [`PIXELS`].
 pub fn pixels(param: &str, value: impl NumberArg) -> Result<u32> {
     PIXELS.whole_or(param, &value, "a whole number of pixels")
+}
+
+/// A focal point coordinate in [`FOCAL`], as the thousandths
+/// [`super::Position::Focal`] holds.
+pub fn focal(param: &str, value: impl NumberArg) -> Result<u16> {
+    Ok((FOCAL.check(param, value)? * 1e3).round() as u16)
 }
 
 /// Encoder quality, a whole number in [`QUALITY`].

@@ -101,7 +101,7 @@ impl Presets {
                 output: Output::default(),
                 headers: Vec::new(),
             };
-            query::overlay(&mut probe, &params, limits)
+            query::apply(&mut probe, &params, limits)
                 .map_err(|e| format!("preset {name:?}: {e}"))?;
             presets.push((name, params));
         }
@@ -142,7 +142,7 @@ impl Presets {
 /// as thumbor; otherwise a key with no extension or an image extension is a
 /// thumbor path (which includes the plain `/<key>` of the query style), and
 /// anything else is `RequestTypeError`. Query parameters are applied after
-/// authorisation, with [`query::overlay`].
+/// authorisation, with [`query::apply`].
 pub fn parse(path: &str, rules: &Rules, rewrite: Option<&rewrite::Rewrite>) -> Result<Parsed> {
     if let Some(json) = default::detect(path) {
         return Ok(Parsed {
@@ -281,9 +281,9 @@ pub enum Edit {
     Flop,
     /// Convert to grayscale (kept as sRGB-compatible single band).
     Grayscale,
-    /// Gaussian blur with this sigma (0.3 to 1000).
+    /// Gaussian blur with this sigma ([`edit::BLUR_SIGMA`]; built by [`Edit::blur`]).
     Blur(f64),
-    /// Unsharp mask; `None` is a mild default.
+    /// Unsharp mask with this sigma ([`edit::SHARPEN_SIGMA`]); `None` is a mild default.
     Sharpen(Option<f64>),
     /// Replace transparency with this colour.
     Flatten(Color),
@@ -307,29 +307,29 @@ pub enum Edit {
     Convolve(Kernel),
     /// Brightness, saturation and lightness multipliers and a hue rotation (sharp's `modulate`).
     Modulate(Modulate),
-    /// Median filter over a square window of this odd size (3 to 99).
+    /// Median filter over a square window of this odd size ([`edit::MEDIAN_SIZE`]).
     Median(u32),
-    /// Gamma correction: decode with the first exponent, encode with the second (1.0 to 3.0).
+    /// Gamma correction: decode with the first exponent, encode with the second ([`edit::GAMMA`]).
     Gamma(f64, f64),
     /// Pixels at or above the value become white, the rest black (sharp's `threshold`).
     Threshold {
-        /// 0 to 255.
+        /// [`edit::THRESHOLD`].
         value: u8,
         /// Threshold the lightness (one band) rather than each channel.
         grayscale: bool,
     },
     /// Contrast-limited adaptive histogram equalisation over `width`x`height` regions.
     Clahe {
-        /// Region width, 1 to 1000.
+        /// Region width, [`edit::CLAHE_SIZE`].
         width: u32,
-        /// Region height, 1 to 1000.
+        /// Region height, [`edit::CLAHE_SIZE`].
         height: u32,
-        /// Contrast limit, 0 to 100 (0: plain adaptive equalisation).
+        /// Contrast limit, [`edit::CLAHE_SLOPE`] (0: plain adaptive equalisation).
         max_slope: u32,
     },
     /// Drop the alpha channel.
     RemoveAlpha,
-    /// Add an alpha channel of this opacity (0 to 1) if there is none.
+    /// Add an alpha channel of this opacity ([`edit::ENSURE_ALPHA`]) if there is none.
     EnsureAlpha(f64),
     /// Keep an ellipse (or rounded corners) and make the rest transparent.
     RoundCrop(RoundCrop),
@@ -406,14 +406,14 @@ impl Offset {
                 .ok()
                 .filter(|p: &f64| p.is_finite() && !v.contains(['e', 'E']))
                 .ok_or_else(bad)?;
-            return if (-100.0..=100.0).contains(&p) {
+            return if edit::SIGNED_PERCENT.contains(p) {
                 Ok(Offset::Percent(p.trunc() as i32))
             } else {
                 Err(bad())
             };
         }
         let n: i64 = v.parse().map_err(|_| bad())?;
-        if n.abs() > 100_000 {
+        if !edit::PIXELS.contains(n.unsigned_abs() as f64) {
             return Err(bad());
         }
         Ok(Offset::Pixels(n))
@@ -525,9 +525,9 @@ pub enum TrimBackground {
 /// A convolution kernel.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Kernel {
-    /// Columns, 1 to 1001, odd.
+    /// Columns, odd, [`edit::KERNEL_SIDE`].
     pub width: u32,
-    /// Rows, 1 to 1001, odd.
+    /// Rows, odd, [`edit::KERNEL_SIDE`].
     pub height: u32,
     /// `width * height` weights, row by row.
     pub weights: Vec<f64>,
@@ -969,119 +969,4 @@ fn named_color(name: &str) -> Option<Color> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn colours() {
-        assert_eq!(Color::parse("b", "fff").unwrap(), Color::WHITE);
-        assert_eq!(
-            Color::parse("b", "#FF000080").unwrap(),
-            Color {
-                r: 255,
-                g: 0,
-                b: 0,
-                a: 128
-            }
-        );
-        assert_eq!(
-            Color::parse("b", "0f08").unwrap(),
-            Color {
-                r: 0,
-                g: 255,
-                b: 0,
-                a: 136
-            }
-        );
-        assert_eq!(
-            Color::parse("b", "Navy").unwrap(),
-            Color {
-                r: 0,
-                g: 0,
-                b: 128,
-                a: 255
-            }
-        );
-        for bad in ["", "ff", "fffff", "ggg", "#12345", "rebeccapurplex", "ääää"] {
-            let err = Color::parse("background", bad).unwrap_err();
-            assert!(err.to_string().contains("background="), "{bad}: {err}");
-        }
-    }
-
-    #[test]
-    fn overlay_offsets_as_sih() {
-        // SIH's calcOverlaySizeOption vectors (overlay.spec.ts)
-        assert_eq!(Offset::parse("x", "50p").unwrap().resolve(100, 10), 50);
-        assert_eq!(Offset::parse("x", "-50p").unwrap().resolve(100, 50), 0);
-        assert_eq!(Offset::parse("x", "-60").unwrap().resolve(100, 50), -10);
-        assert_eq!(Offset::parse("x", "-50").unwrap().resolve(100, 50), 0);
-        assert_eq!(Offset::parse("x", "center").unwrap().resolve(100, 50), 25);
-        for bad in ["", "abc", "101p", "-101p", "1e9", "5px"] {
-            assert!(
-                Offset::parse("overlay_x", bad)
-                    .unwrap_err()
-                    .to_string()
-                    .contains("overlay_x="),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn rotations() {
-        let r = |d: f64| Rotation::from_degrees("rotate", d).unwrap();
-        assert_eq!(r(90.0), Some(Rotation::D90));
-        assert_eq!(r(-90.0), Some(Rotation::D270));
-        assert_eq!(r(540.0), Some(Rotation::D180));
-        assert_eq!(r(360.0), None);
-        assert_eq!(r(-720.0), None);
-        assert_eq!(r(359.999), None);
-        assert_eq!(r(45.0), Some(Rotation::Other(4_500)));
-        assert_eq!(r(-15.5), Some(Rotation::Other(34_450)));
-        assert_eq!(r(75.004), Some(Rotation::Other(7_500)));
-        assert_eq!(r(9e15), r(9e15 % 360.0));
-        assert!(Rotation::from_degrees("rotate", f64::NAN).is_err());
-        assert!(Rotation::from_degrees("rotate", f64::INFINITY).is_err());
-        // the turned canvas
-        assert_eq!(Rotation::D90.turned_size(200, 100), (100, 200));
-        assert_eq!(Rotation::D180.turned_size(200, 100), (200, 100));
-        assert_eq!(r(45.0).unwrap().turned_size(100, 100), (142, 142));
-        assert_eq!(r(30.0).unwrap().turned_size(200, 100), (224, 187));
-        assert_eq!(r(0.01).unwrap().turned_size(1, 1), (2, 2));
-        for h in [1u16, 4_500, 7_500, 35_999] {
-            let d = Rotation::Other(h).degrees();
-            assert_eq!(r(d), Some(Rotation::Other(h)), "{d}");
-        }
-    }
-
-    #[test]
-    fn positions_and_fits() {
-        assert_eq!(
-            Position::parse("p", "right top").unwrap(),
-            Position::NorthEast
-        );
-        assert_eq!(
-            Position::parse("p", "ATTENTION").unwrap(),
-            Position::Attention
-        );
-        assert!(
-            Position::parse("position", "up")
-                .unwrap_err()
-                .to_string()
-                .contains("position=")
-        );
-        assert_eq!(Fit::parse("fit", "Inside").unwrap(), Fit::Inside);
-        assert!(
-            Fit::parse("fit", "banana")
-                .unwrap_err()
-                .to_string()
-                .contains("banana")
-        );
-        assert_eq!(
-            OutputFormat::parse("format", "jpg").unwrap(),
-            Some(OutputFormat::Jpeg)
-        );
-        assert_eq!(OutputFormat::parse("format", "auto").unwrap(), None);
-        assert!(OutputFormat::parse("format", "bmp").is_err());
-    }
-}
+mod tests;

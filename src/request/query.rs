@@ -7,11 +7,13 @@
 //! last value wins (as CloudFront's query normalisation does). Because query
 //! parameters carry no order, edits are built in one fixed order:
 //! rotate, flip, flop, resize, grayscale, blur, sharpen, flatten. The same
-//! parameters apply on top of the other URL styles ([`overlay`]).
+//! parameters apply on top of the other URL styles ([`apply`]). Values are
+//! checked by the constructors of [`super::edit`], which own the ranges.
 
+use super::edit::{self, DPR, ROTATE_DEGREES};
 use super::{
     Color, Edit, Fit, ImageRequest, Limits, Offset, Output, OutputFormat, Overlay, Position,
-    Resize, Rotation, Source,
+    Resize, Rotation, Source, Stage,
 };
 use crate::error::{Error, Result};
 
@@ -56,16 +58,19 @@ pub fn parse(path: &str, query: Option<&str>, limits: &Limits) -> Result<ImageRe
         output: Output::default(),
         headers: Vec::new(),
     };
-    overlay(&mut request, &target.query, limits)?;
+    apply(&mut request, &target.query, limits)?;
     Ok(request)
 }
 
 /// Applies query parameters on top of a request of any style, as SIH v7 does:
 /// a parameter replaces the path's or JSON's edit of the same name. An edit
 /// the request did not have goes where this style would put it: rotations and
-/// mirrors first, the resize after them, filters last. `params` are the
-/// decoded pairs of [`super::target::Target`]; the last value of each name wins.
-pub fn overlay(
+/// mirrors first, the resize after them, filters last ([`Stage::insert`]).
+/// `params` are the decoded pairs of [`super::target::Target`]; the last
+/// value of each name wins.
+///
+/// (Not to be confused with [`Edit::Overlay`], the `overlay=` watermark.)
+pub fn apply(
     request: &mut ImageRequest,
     params: &[(String, String)],
     limits: &Limits,
@@ -79,19 +84,18 @@ pub fn overlay(
             edits,
             |e| matches!(e, Edit::Rotate(_)),
             rotation.map(Edit::Rotate),
-            Slot::Front,
         );
     }
     for (name, edit) in [("flip", Edit::Flip), ("flop", Edit::Flop)] {
         if let Some(v) = get(name) {
             let on = parse_bool(name, v)?;
             let same = edit.clone();
-            replace(edits, |e| *e == same, on.then_some(edit), Slot::Front);
+            replace(edits, |e| *e == same, on.then_some(edit));
         }
     }
 
     let dpr = get("dpr")
-        .map(|v| parse_float_in("dpr", v, 1.0, 4.0))
+        .map(|v| DPR.check("dpr", v))
         .transpose()?
         .unwrap_or(1.0);
     let width = get("width")
@@ -110,7 +114,7 @@ pub fn overlay(
     if get("fx").is_some() || get("fy").is_some() {
         let fraction = |name: &str| -> Result<u16> {
             match get(name).filter(|v| !v.is_empty()) {
-                Some(v) => Ok((parse_float_in(name, v, 0.0, 1.0)? * 1000.0).round() as u16),
+                Some(v) => edit::focal(name, v),
                 None => Ok(500),
             }
         };
@@ -141,12 +145,7 @@ pub fn overlay(
                 }))
             })
             .transpose()?;
-        replace(
-            edits,
-            |e| matches!(e, Edit::Resize(_)),
-            resize,
-            Slot::AfterGeometry,
-        );
+        replace(edits, |e| matches!(e, Edit::Resize(_)), resize);
     } else if let Some(Edit::Resize(r)) = edits.iter_mut().find(|e| matches!(e, Edit::Resize(_))) {
         // fit, position or background alone adjust the request's own resize
         r.fit = fit.unwrap_or(r.fit);
@@ -163,29 +162,23 @@ pub fn overlay(
             edits,
             |e| matches!(e, Edit::Grayscale),
             on.then_some(Edit::Grayscale),
-            Slot::End,
         );
     }
     if let Some(v) = get("blur") {
-        let blur = (!v.is_empty())
-            .then(|| parse_float_in("blur", v, 0.3, 1000.0))
-            .transpose()?
-            .map(Edit::Blur);
-        replace(edits, |e| matches!(e, Edit::Blur(_)), blur, Slot::End);
+        let blur = (!v.is_empty()).then(|| Edit::blur("blur", v)).transpose()?;
+        replace(edits, |e| matches!(e, Edit::Blur(_)), blur);
     }
     if let Some(v) = get("sharpen") {
         let sharpen = match v.to_ascii_lowercase().as_str() {
             "true" | "yes" | "on" => Some(Edit::Sharpen(None)),
             "" | "false" | "no" | "off" | "0" => None,
-            _ => Some(Edit::Sharpen(Some(parse_float_in(
-                "sharpen", v, 0.01, 10.0,
-            )?))),
+            _ => Some(Edit::sharpen("sharpen", v)?),
         };
-        replace(edits, |e| matches!(e, Edit::Sharpen(_)), sharpen, Slot::End);
+        replace(edits, |e| matches!(e, Edit::Sharpen(_)), sharpen);
     }
     if let Some(color) = background {
         let flatten = (color.a == 255).then_some(Edit::Flatten(color));
-        replace(edits, |e| matches!(e, Edit::Flatten(_)), flatten, Slot::End);
+        replace(edits, |e| matches!(e, Edit::Flatten(_)), flatten);
     }
 
     if let Some(key) = get("overlay") {
@@ -200,14 +193,7 @@ pub fn overlay(
                 let percent = |name: &str| -> Result<Option<u8>> {
                     get(name)
                         .filter(|v| !v.is_empty())
-                        .map(|v| {
-                            v.parse::<u8>().ok().filter(|p| *p <= 100).ok_or_else(|| {
-                                Error::param(
-                                    name,
-                                    format!("{name}={v:?} is not a percentage from 0 to 100"),
-                                )
-                            })
-                        })
+                        .map(|v| edit::percent(name, v))
                         .transpose()
                 };
                 let ratio = percent("overlay_ratio")?;
@@ -228,7 +214,6 @@ pub fn overlay(
             &mut request.edits,
             |e| matches!(e, Edit::Overlay(_)),
             overlay,
-            Slot::End,
         );
     }
     if let Some(v) = get("progressive") {
@@ -242,40 +227,21 @@ pub fn overlay(
         request.output.format = OutputFormat::parse("format", v)?;
     }
     if let Some(v) = get("quality").filter(|v| !v.is_empty()) {
-        request.output.quality = Some(parse_quality("quality", v)?);
+        request.output.quality = Some(edit::quality("quality", v)?);
     }
     Ok(())
 }
 
-/// Where an edit the request did not have is inserted.
-#[derive(Clone, Copy)]
-enum Slot {
-    /// After the leading rotations and mirrors.
-    Front,
-    /// After the leading rotations, mirrors, trims and extracts.
-    AfterGeometry,
-    /// Last.
-    End,
-}
-
 /// Replaces the edits matching `is` by `with` (at the first match's place), or
-/// inserts `with` at `slot` when there was none.
-fn replace(edits: &mut Vec<Edit>, is: impl Fn(&Edit) -> bool, with: Option<Edit>, slot: Slot) {
+/// inserts `with` where its [`Stage`] goes when there was none.
+fn replace(edits: &mut Vec<Edit>, is: impl Fn(&Edit) -> bool, with: Option<Edit>) {
     let first = edits.iter().position(&is);
     edits.retain(|e| !is(e));
     let Some(edit) = with else { return };
-    let leading = |pred: fn(&Edit) -> bool| edits.iter().take_while(|e| pred(e)).count();
-    let at = first.unwrap_or_else(|| match slot {
-        Slot::Front => leading(|e| matches!(e, Edit::Rotate(_) | Edit::Flip | Edit::Flop)),
-        Slot::AfterGeometry => leading(|e| {
-            matches!(
-                e,
-                Edit::Rotate(_) | Edit::Flip | Edit::Flop | Edit::Trim(_) | Edit::Extract(_)
-            )
-        }),
-        Slot::End => edits.len(),
-    });
-    edits.insert(at.min(edits.len()), edit);
+    match first {
+        Some(at) => edits.insert(at.min(edits.len()), edit),
+        None => Stage::insert(edits, edit),
+    }
 }
 
 /// SIH's boolean rule, made strict: `""`, `0`, `false`, `no`, `off` are false;
@@ -325,19 +291,9 @@ fn scale_dimension(param: &str, value: u32, dpr: f64, max: u32) -> Result<u32> {
     Ok(scaled as u32)
 }
 
-/// Quality 1 to 100.
-pub fn parse_quality(param: &str, value: &str) -> Result<u8> {
-    match value.parse::<u32>() {
-        Ok(q @ 1..=100) => Ok(q as u8),
-        _ => Err(Error::param(
-            param,
-            format!("{param}={value:?} is not a quality: use a whole number from 1 to 100"),
-        )),
-    }
-}
-
-/// Rotation in degrees clockwise, any angle from -3600 to 3600 (SIH rotates
-/// by any angle); `""` means none (SIH's auto-orient, which is always on here).
+/// Rotation in degrees clockwise, any angle in [`ROTATE_DEGREES`] (SIH
+/// rotates by any angle); `""` means none (SIH's auto-orient, which is
+/// always on here).
 pub fn parse_rotate(param: &str, value: &str) -> Result<Option<Rotation>> {
     if value.is_empty() {
         return Ok(None);
@@ -345,25 +301,17 @@ pub fn parse_rotate(param: &str, value: &str) -> Result<Option<Rotation>> {
     let degrees: f64 = value
         .parse()
         .ok()
-        .filter(|d: &f64| d.is_finite() && d.abs() <= 3600.0)
+        .filter(|d: &f64| ROTATE_DEGREES.contains(*d))
         .ok_or_else(|| {
             Error::param(
                 param,
-                format!("{param}={value:?} is not an angle: use degrees from -3600 to 3600, such as 90 or 12.5"),
+                format!(
+                    "{param}={value:?} is not an angle: use degrees from {} to {}, such as 90 or 12.5",
+                    ROTATE_DEGREES.min, ROTATE_DEGREES.max
+                ),
             )
         })?;
     Rotation::from_degrees(param, degrees)
-}
-
-/// A finite decimal in `min..=max`.
-pub fn parse_float_in(param: &str, value: &str, min: f64, max: f64) -> Result<f64> {
-    match value.parse::<f64>() {
-        Ok(v) if v.is_finite() && (min..=max).contains(&v) => Ok(v),
-        _ => Err(Error::param(
-            param,
-            format!("{param}={value:?} is out of range: use a number from {min} to {max}"),
-        )),
-    }
 }
 
 #[cfg(test)]

@@ -276,3 +276,82 @@ fn stages_follow_sharps_pipeline() {
     Stage::insert(&mut edits, Edit::Flatten(Color::WHITE));
     assert_eq!(edits.last(), Some(&Edit::Flatten(Color::WHITE)));
 }
+
+/// The insertion rule query's parameters followed before [`Stage`] named it
+/// (its `Slot`s), as the oracle for [`Stage::insert`] over generated requests.
+#[test]
+fn insert_matches_the_former_slots() {
+    enum Slot {
+        Front,
+        AfterGeometry,
+        End,
+    }
+    fn slot_insert(edits: &mut Vec<Edit>, edit: Edit, slot: Slot) {
+        let leading = |pred: fn(&Edit) -> bool| edits.iter().take_while(|e| pred(e)).count();
+        let at = match slot {
+            Slot::Front => leading(|e| matches!(e, Edit::Rotate(_) | Edit::Flip | Edit::Flop)),
+            Slot::AfterGeometry => leading(|e| {
+                matches!(
+                    e,
+                    Edit::Rotate(_) | Edit::Flip | Edit::Flop | Edit::Trim(_) | Edit::Extract(_)
+                )
+            }),
+            Slot::End => edits.len(),
+        };
+        edits.insert(at, edit);
+    }
+    let pool = vec![
+        Edit::Rotate(Rotation::D90),
+        Edit::Flip,
+        Edit::Flop,
+        Edit::Trim(Trim {
+            threshold: 0.0,
+            background: TrimBackground::TopLeft,
+        }),
+        Edit::Extract(Region {
+            left: 0,
+            top: 0,
+            width: 1,
+            height: 1,
+        }),
+        Edit::Resize(Resize::default()),
+        Edit::Scale(0.5),
+        Edit::Grayscale,
+        Edit::Blur(1.0),
+        Edit::SmartCrop { padding: 0 },
+        Edit::Normalize,
+    ];
+    // What query inserts, and where its Slot put it.
+    let inserted = || {
+        vec![
+            (Edit::Rotate(Rotation::D180), Slot::Front),
+            (Edit::Flip, Slot::Front),
+            (Edit::Flop, Slot::Front),
+            (Edit::Resize(Resize::default()), Slot::AfterGeometry),
+            (Edit::Grayscale, Slot::End),
+            (Edit::Blur(2.0), Slot::End),
+            (Edit::Sharpen(None), Slot::End),
+            (Edit::Flatten(Color::WHITE), Slot::End),
+        ]
+    };
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    for _ in 0..5000 {
+        let len = rng.below(8);
+        let base: Vec<Edit> = (0..len)
+            .map(|_| pool[rng.below(pool.len())].clone())
+            .collect();
+        for (edit, slot) in inserted() {
+            // query removes the edits of the inserted kind first
+            let kind = std::mem::discriminant(&edit);
+            let mut edits: Vec<Edit> = base
+                .iter()
+                .filter(|e| std::mem::discriminant(*e) != kind)
+                .cloned()
+                .collect();
+            let mut expected = edits.clone();
+            slot_insert(&mut expected, edit.clone(), slot);
+            Stage::insert(&mut edits, edit);
+            assert_eq!(edits, expected, "{base:?}");
+        }
+    }
+}
