@@ -29,8 +29,8 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::{Map, Number, Value};
 
 use super::edit::{
-    BLUR_SIGMA, CLAHE_SIZE, COEFFICIENT, DEFAULT_GAMMA, ENSURE_ALPHA, PERCENT, SHARPEN_SIGMA,
-    THRESHOLD, TRIM_THRESHOLD, kernel_side, pixels, quality,
+    BLUR_SIGMA, CHANNEL, CLAHE_SIZE, COEFFICIENT, DEFAULT_GAMMA, ENSURE_ALPHA, PERCENT,
+    SHARPEN_SIGMA, THRESHOLD, TRIM_THRESHOLD, kernel_side, pixels, quality,
 };
 use super::{
     Color, Edit, Extend, Fit, FormatNames, ImageRequest, Kernel, NumberArg, Offset, Output,
@@ -63,8 +63,6 @@ const BLACK: Color = Color {
     b: 0,
     a: 255,
 };
-/// A colour channel, 0 to 255 (the range of a threshold level).
-const CHANNEL: Range = THRESHOLD;
 /// A colour's opacity, 0 to 1 (the range of an added alpha channel).
 const OPACITY: Range = ENSURE_ALPHA;
 /// `smartCrop.faceIndex`, accepted and ignored (there is no face detection).
