@@ -14,9 +14,9 @@
 //! refused with [`Error::UnsupportedEdit`]; any other key is ignored, as SIH
 //! does.
 //!
-//! The shapes are declared as serde types: [`Arg`] is what an edit's value
+//! The shapes are declared as serde types: `Arg` is what an edit's value
 //! may be (`true`, a number, a list or an object of its options), and each
-//! edit's options are a struct of [`Field`]s, so unknown options are ignored.
+//! edit's options are a struct of `Field`s, so unknown options are ignored.
 //! Converting them checks every value. Conventions: a JSON `null` means the
 //! same as an absent field; numbers must be finite JSON numbers unless a
 //! field says numeric strings are taken too; every bad value is a 400 whose
