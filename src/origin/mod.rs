@@ -13,6 +13,7 @@
 
 pub mod embedded;
 mod fs;
+pub mod guard;
 mod s3;
 
 pub use crate::budget::{Reserve, ReserveFuture, Unbounded};
