@@ -71,7 +71,7 @@ impl Class {
             Class::ThisNetwork => "this-network 0.0.0.0/8",
             Class::Unspecified => "unspecified ::",
             Class::Loopback => "loopback",
-            Class::Private => "private (RFC 1918)",
+            Class::Private => "private RFC 1918",
             Class::SharedCgnat => "shared CGNAT 100.64.0.0/10",
             Class::LinkLocal => "link-local",
             Class::UniqueLocal => "unique-local fc00::/7",

@@ -14,11 +14,13 @@
 pub mod embedded;
 mod fs;
 pub mod guard;
+mod http;
 mod s3;
 
 pub use crate::budget::{Reserve, ReserveFuture, Unbounded};
 pub use embedded::EmbeddedOrigin;
 pub use fs::FsOrigin;
+pub use http::{HttpOrigin, HttpSettings, HttpTimeouts, MAX_REDIRECTS};
 pub use s3::{S3Origin, S3Settings, S3Timeouts};
 
 use std::future::Future;

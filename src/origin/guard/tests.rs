@@ -425,7 +425,7 @@ fn the_log_names_the_class_and_the_form() {
     let v: IpAddr = "::ffff:169.254.169.254".parse().unwrap();
     assert_eq!(classify(v).to_string(), "link-local (IPv4-mapped IPv6)");
     let v: IpAddr = "10.1.2.3".parse().unwrap();
-    assert_eq!(classify(v).to_string(), "private (RFC 1918)");
+    assert_eq!(classify(v).to_string(), "private RFC 1918");
     let v: IpAddr = "64:ff9b::7f00:1".parse().unwrap();
     assert_eq!(classify(v).to_string(), "loopback (NAT64 64:ff9b::/96)");
 }
