@@ -15,6 +15,7 @@ pub mod embedded;
 mod fs;
 pub mod guard;
 mod http;
+pub mod mapping;
 mod s3;
 
 pub use crate::budget::{Reserve, ReserveFuture, Unbounded};
