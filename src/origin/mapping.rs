@@ -128,8 +128,8 @@ pub struct S3Spec {
     pub region: Option<String>,
 }
 
-/// Where a header's value comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a header's value comes from (its `Debug` never shows a literal value).
+#[derive(Clone, PartialEq, Eq)]
 pub enum HeaderSource {
     /// The value itself.
     Literal(String),
@@ -140,6 +140,19 @@ pub enum HeaderSource {
         /// The JSON field holding the value, if the secret is a JSON object.
         field: Option<String>,
     },
+}
+
+impl fmt::Debug for HeaderSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeaderSource::Literal(_) => f.write_str("Literal(<redacted>)"),
+            HeaderSource::Secret { id, field } => f
+                .debug_struct("Secret")
+                .field("id", id)
+                .field("field", field)
+                .finish(),
+        }
+    }
 }
 
 /// An HTTP origin.

@@ -572,6 +572,13 @@ fn http_fields_and_their_limits() {
             field: None
         }
     );
+    // neither the spec's nor the settings' Debug shows a literal value
+    assert!(!format!("{origins:?}").contains("literal-value"));
+    let s = h
+        .settings(10_000, |_| Ok("resolved-secret".into()))
+        .unwrap();
+    assert!(!format!("{s:?}").contains("literal-value"));
+    assert!(!format!("{s:?}").contains("resolved-secret"));
     // a limit of its own never exceeds MAX_SOURCE_BYTES
     let s = h.settings(3000, |_| Ok("v".into())).unwrap();
     assert_eq!(s.max_bytes, 3000);
