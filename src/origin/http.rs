@@ -208,35 +208,52 @@ struct GuardedResolver {
     hooks: Hooks,
 }
 
+/// An error of the resolver, as the client carries it.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl GuardedResolver {
+    /// The addresses `host` resolved to that the guard lets through, or why
+    /// none is left (the first refused address's [`Refused`]).
+    fn filter(
+        &self,
+        host: &str,
+        resolved: impl IntoIterator<Item = SocketAddr>,
+    ) -> std::result::Result<Vec<SocketAddr>, BoxError> {
+        let mut allowed: Vec<SocketAddr> = Vec::new();
+        let mut barred: Option<BoxError> = None;
+        for addr in resolved {
+            match self.hooks.admit(addr.ip(), self.allow_private) {
+                Ok(()) => allowed.push(addr),
+                Err(Barred::Refused(verdict)) => {
+                    tracing::warn!(%host, ip = %addr.ip(), class = %verdict, "HTTP origin: address refused");
+                    barred.get_or_insert(Box::new(Refused {
+                        host: host.to_string(),
+                        ip: addr.ip(),
+                        verdict,
+                    }));
+                }
+                Err(Barred::Gated) => {
+                    barred.get_or_insert(Box::new(Gated(addr.ip())));
+                }
+            }
+        }
+        if allowed.is_empty() {
+            return Err(barred.unwrap_or_else(|| format!("{host} resolves to no address").into()));
+        }
+        Ok(allowed)
+    }
+}
+
 impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_string();
-        let allow_private = self.allow_private;
-        let hooks = self.hooks.clone();
+        let resolver = GuardedResolver {
+            allow_private: self.allow_private,
+            hooks: self.hooks.clone(),
+        };
         Box::pin(async move {
-            let mut allowed: Vec<SocketAddr> = Vec::new();
-            let mut barred: Option<Box<dyn std::error::Error + Send + Sync>> = None;
-            for addr in tokio::net::lookup_host((host.as_str(), 0)).await? {
-                match hooks.admit(addr.ip(), allow_private) {
-                    Ok(()) => allowed.push(addr),
-                    Err(Barred::Refused(verdict)) => {
-                        tracing::warn!(%host, ip = %addr.ip(), class = %verdict, "HTTP origin: address refused");
-                        barred.get_or_insert(Box::new(Refused {
-                            host: host.clone(),
-                            ip: addr.ip(),
-                            verdict,
-                        }));
-                    }
-                    Err(Barred::Gated) => {
-                        barred.get_or_insert(Box::new(Gated(addr.ip())));
-                    }
-                }
-            }
-            if allowed.is_empty() {
-                return Err(
-                    barred.unwrap_or_else(|| format!("{host} resolves to no address").into())
-                );
-            }
+            let resolved = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            let allowed = resolver.filter(&host, resolved)?;
             Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
         })
     }

@@ -723,6 +723,58 @@ async fn keys_reach_the_server_as_encoded_path_segments() {
     }
 }
 
+/// What a name resolves to is filtered, not trusted: a rebinding answer
+/// that mixes public and refused addresses keeps only the public ones, and
+/// one with none left is refused naming the first class. (Pure: the
+/// addresses are given, nothing is resolved or connected to.)
+#[test]
+fn resolved_addresses_are_filtered_by_the_guard() {
+    let resolver = GuardedResolver {
+        allow_private: false,
+        hooks: Hooks::default(),
+    };
+    let addr = |s: &str| SocketAddr::new(s.parse().unwrap(), 0);
+    let mixed = [
+        addr("10.0.0.1"),
+        addr("93.184.215.14"),
+        addr("::ffff:169.254.169.254"),
+        addr("2606:2800:21f:cb07:6820:80da:af6b:8b2c"),
+        addr("127.0.0.1"),
+        addr("fd00:ec2::254"),
+    ];
+    assert_eq!(
+        resolver.filter("rebind.example", mixed).unwrap(),
+        vec![
+            addr("93.184.215.14"),
+            addr("2606:2800:21f:cb07:6820:80da:af6b:8b2c")
+        ]
+    );
+    let e = resolver
+        .filter("rebind.example", [addr("169.254.169.254"), addr("::1")])
+        .unwrap_err();
+    let refused = e.downcast_ref::<Refused>().expect("a Refused");
+    assert_eq!(refused.verdict.class, guard::Class::LinkLocal);
+    assert!(
+        e.to_string()
+            .contains("rebind.example resolves to 169.254.169.254, link-local"),
+        "{e}"
+    );
+    assert!(resolver.filter("empty.example", []).is_err());
+    // allowed private networks keep loopback, never the unspecified address
+    let open = GuardedResolver {
+        allow_private: true,
+        hooks: Hooks::default(),
+    };
+    assert_eq!(
+        open.filter(
+            "dev.example",
+            [addr("0.0.0.0"), addr("127.0.0.1"), addr("ff02::1")]
+        )
+        .unwrap(),
+        vec![addr("127.0.0.1")]
+    );
+}
+
 #[test]
 fn base_urls_are_checked() {
     for bad in [
