@@ -161,6 +161,15 @@ pub enum Error {
         /// The underlying cause, for the log.
         detail: String,
     },
+    /// The SSRF guard refused the address an HTTP origin (or one of its
+    /// redirects) leads to (`origin::guard`).
+    #[error("The image origin's address is not allowed ({class}).")]
+    OriginRefused {
+        /// The address class, e.g. `loopback` or `link-local (IPv4-mapped IPv6)`.
+        class: String,
+        /// The URL, host and address, for the log (never a request header).
+        detail: String,
+    },
     /// The signing keys could not be read (SIH's `SignatureValidationFailure`); fails closed.
     #[error("Signature validation failed.")]
     SignatureValidation {
@@ -245,7 +254,7 @@ impl Error {
             | Error::TooManyPixels { .. }
             | Error::TooManyFrames { .. }
             | Error::TooLargeImage => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::Origin { .. } => StatusCode::BAD_GATEWAY,
+            Error::Origin { .. } | Error::OriginRefused { .. } => StatusCode::BAD_GATEWAY,
             Error::OriginUnavailable { .. } | Error::Overloaded { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -288,6 +297,7 @@ impl Error {
             Error::TooLargeImage => "TooLargeImageException",
             Error::OriginUnavailable { .. } => "OriginUnavailable",
             Error::OriginTimeout { .. } => "OriginTimeout",
+            Error::OriginRefused { .. } => "OriginRefused",
             Error::SignatureValidation { .. } => "SignatureValidationFailure",
             Error::TooManyEdits { .. } => "TooManyEdits",
             Error::Overloaded { .. } => "Overloaded",
@@ -312,6 +322,7 @@ impl Error {
             | Error::Origin { detail }
             | Error::OriginUnavailable { detail }
             | Error::OriginTimeout { detail }
+            | Error::OriginRefused { detail, .. }
             | Error::SignatureValidation { detail }
             | Error::Processing { detail } => Some(detail),
             _ => None,

@@ -10,14 +10,23 @@
 //! [`Reserve`] (the engine's byte budget) once the size is known and before
 //! the body is read: S3's `Content-Length`, the file's size. The body read is
 //! then held to that size.
+//!
+//! Implementations: S3 (`s3`), a directory (`fs`), the embedded samples
+//! (`embedded`) and HTTP(S) servers (`http`, behind the SSRF address guard
+//! of [`guard`]). [`mapping`] holds the `ORIGINS` / `MAPPINGS` contract that
+//! names origins and chooses one per request (not yet wired to the handler).
 
 pub mod embedded;
 mod fs;
+pub mod guard;
+mod http;
+pub mod mapping;
 mod s3;
 
 pub use crate::budget::{Reserve, ReserveFuture, Unbounded};
 pub use embedded::EmbeddedOrigin;
 pub use fs::FsOrigin;
+pub use http::{HttpOrigin, HttpSettings, HttpTimeouts, MAX_REDIRECTS};
 pub use s3::{S3Origin, S3Settings, S3Timeouts};
 
 use std::future::Future;
