@@ -155,8 +155,8 @@ pub fn default_inflight_bytes(memory: Option<u64>, max_source_bytes: u64) -> u64
     (memory.unwrap_or(ASSUMED_MEMORY) / INFLIGHT_SHARE).max(max_source_bytes)
 }
 
-/// Default `MAX_EDITS`.
-pub const DEFAULT_MAX_EDITS: usize = 32;
+/// Default `MAX_EDITS` (defined with the request's assembly, which applies it).
+pub use crate::request::DEFAULT_MAX_EDITS;
 
 /// Default `REQUEST_TIMEOUT`: an answer before API Gateway's 29 s and
 /// CloudFront's 30 s origin timeout give up on us.

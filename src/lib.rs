@@ -5,12 +5,13 @@
 //! → [`origin`] (fetch the original) → [`transform`] (the libvips plan, then
 //! encode) → [`response`] (headers, caching, errors). [`handler`] ties them
 //! together behind one `http::Request → http::Response` function, and the entry
-//! points ([`serve`], the CLI) are thin adapters around it. The pipeline knows
+//! points ([`serve`], [`lambda`], [`cli`]) are thin adapters around it. The pipeline knows
 //! nothing of HTTP; the adapters hold no image logic. [`playground`] is the
 //! page `serve` shows at `/`. [`ops`] holds what runs
 //! beside the service: CDN invalidation and the URLs web pages embed.
 
 pub mod budget;
+pub mod cli;
 pub mod config;
 pub mod duration;
 pub mod error;

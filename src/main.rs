@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use image_handler::cli::{self as ops_cli, InvalidateArgs, SrcsetArgs, UrlArgs};
 use image_handler::config::LAMBDA_RESPONSE_BYTES;
 use image_handler::keys::{Keys, SecretsManagerKeys};
 use image_handler::lambda::{self, Function};
-use image_handler::ops::cli::{self as ops_cli, InvalidateArgs, SrcsetArgs, UrlArgs};
 use image_handler::ops::events::ChangeInvalidator;
 use image_handler::ops::invalidate::Invalidator;
 use image_handler::ops::urls::keyring_from_env;

@@ -15,14 +15,14 @@
 //!   the server's own signing code, and `<img>`/`<picture>` markup).
 //! - [`styles`]: the same request as a thumbor path and a base64 default
 //!   request, checked against the server's parsers (the playground shows them).
-//! - [`cli`]: the terminal side of those commands (arguments, human and JSON
-//!   output, progress bars, exit codes).
+//!
+//! Their terminal side (arguments, output, exit codes) is the CLI adapter,
+//! [`crate::cli`]; nothing here reads the service's configuration.
 //!
 //! The one spelling of a key in a URL path, [`key_path`], is shared by all of
 //! them, so the paths an invalidation names are exactly the paths that the
 //! generated URLs use.
 
-pub mod cli;
 pub mod events;
 pub mod invalidate;
 pub mod styles;

@@ -13,7 +13,6 @@
 
 use std::time::SystemTime;
 
-use crate::Config;
 use crate::duration::{self, Form, Unit};
 use crate::origin::{Fetched, Origin};
 use crate::request::assemble::PRESET_PARAM;
@@ -116,17 +115,19 @@ impl UrlWriter {
             signer: None,
             rewrite: None,
             presets: Presets::default(),
-            max_edits: crate::config::DEFAULT_MAX_EDITS,
+            max_edits: crate::request::DEFAULT_MAX_EDITS,
         })
     }
 
-    /// Checks URLs against the service's configuration as well: its custom
-    /// rewrite (`REWRITE_MATCH_PATTERN`) and its presets (`PRESETS`, `PRESETS_ONLY`).
-    pub fn configured(mut self, config: &Config) -> UrlWriter {
-        self.limits = config.limits;
-        self.rewrite = config.rewrite.clone();
-        self.presets = config.presets.clone();
-        self.max_edits = config.max_edits;
+    /// Checks URLs against the service's configuration as well
+    /// ([`crate::Config::assembly`]): its limits, its custom rewrite
+    /// (`REWRITE_MATCH_PATTERN`), its presets (`PRESETS`, `PRESETS_ONLY`) and
+    /// `MAX_EDITS`.
+    pub fn configured(mut self, service: &Settings) -> UrlWriter {
+        self.limits = service.rules.limits;
+        self.rewrite = service.rewrite.cloned();
+        self.presets = service.presets.clone();
+        self.max_edits = service.max_edits;
         self
     }
 

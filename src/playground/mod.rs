@@ -265,7 +265,7 @@ impl Playground {
         let config = self.handler.config();
         Ok(UrlWriter::new(None, config.limits)
             .map_err(|e| PlaygroundError::Invalid(e.to_string()))?
-            .configured(config))
+            .configured(&config.assembly()))
     }
 
     /// `api/urls?key=<key>&<edit parameters>[&sign=yes][&expires=24h]`: the
@@ -465,7 +465,7 @@ impl Playground {
         let config = self.handler.config();
         let mut writer = UrlWriter::new(last(params, "base"), config.limits)
             .map_err(|e| invalid(e.to_string().replace("--base", "base")))?
-            .configured(config);
+            .configured(&config.assembly());
         if let Some(s) = signer {
             writer = writer.signed(s);
         }

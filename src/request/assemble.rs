@@ -28,6 +28,9 @@ pub const PRESET_PARAM: &str = "preset";
 /// ([`query::PARAMS`]); `signature` and `expires` are the signature's.
 pub const HANDLER_PARAMS: &[&str] = &[INFO_PARAM, PRESET_PARAM];
 
+/// Most edits one request may ask for, unless `MAX_EDITS` says otherwise.
+pub const DEFAULT_MAX_EDITS: usize = 32;
+
 /// Overlays one request may draw (each is an original to fetch).
 pub const MAX_OVERLAYS: usize = 4;
 

@@ -14,7 +14,9 @@ pub mod rewrite;
 pub mod target;
 pub mod thumbor;
 
-pub use assemble::{Assembled, MAX_OVERLAYS, Settings, Signature, Url, assemble};
+pub use assemble::{
+    Assembled, DEFAULT_MAX_EDITS, MAX_OVERLAYS, Settings, Signature, Url, assemble,
+};
 
 use serde::Serialize;
 

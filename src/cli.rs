@@ -4,7 +4,7 @@
 //! stdout, warnings on stderr, or one JSON document with `--json`), the
 //! progress bar (on stderr, only when it is a terminal) and the exit codes:
 //! 0 success, 1 error (nothing done), 2 partial failure. The work itself is
-//! done by [`super::invalidate`] and [`super::urls`].
+//! done by [`crate::ops::invalidate`] and [`crate::ops::urls`].
 
 use std::io::{BufRead, Read};
 use std::path::PathBuf;
@@ -15,13 +15,13 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use super::invalidate::{
-    self, BatchStatus, Invalidator, Observer, Plan, Report, RunOptions, Target, UrlStyles,
-};
-use super::urls::{self, OriginalInfo, Signer, Srcset, UrlWriter};
-use super::{OpsError, Outcome};
 use crate::Config;
 use crate::duration::{self, Form, Unit};
+use crate::ops::invalidate::{
+    self, BatchStatus, Invalidator, Observer, Plan, Report, RunOptions, Target, UrlStyles,
+};
+use crate::ops::urls::{self, OriginalInfo, Signer, Srcset, UrlWriter};
+use crate::ops::{OpsError, Outcome};
 use crate::origin::{EmbeddedOrigin, FsOrigin, Origin, S3Origin, S3Settings};
 
 /// Arguments of `image-handler invalidate`.
@@ -567,7 +567,7 @@ fn writer(base: Option<&str>, signing: &SignArgs) -> Result<UrlWriter, String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
     let writer = UrlWriter::new(base, config.limits)
         .map_err(|e| e.to_string())?
-        .configured(&config);
+        .configured(&config.assembly());
     Ok(match signer(signing)? {
         Some(s) => writer.signed(s),
         None => writer,
