@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 
-use super::{FetchFuture, Fetched, Meta, Origin, Original};
+use super::{FetchFuture, Fetched, Meta, Origin, Original, Reserve};
 use crate::error::Error;
 use crate::request::Source;
 
@@ -28,7 +28,12 @@ pub const SAMPLES: &[(&str, &[u8])] = &[
 pub struct EmbeddedOrigin;
 
 impl Origin for EmbeddedOrigin {
-    fn fetch<'a>(&'a self, source: &'a Source, known: Option<&'a str>) -> FetchFuture<'a> {
+    fn fetch_reserving<'a>(
+        &'a self,
+        source: &'a Source,
+        known: Option<&'a str>,
+        reserve: &'a dyn Reserve,
+    ) -> FetchFuture<'a> {
         Box::pin(async move {
             let (_, bytes) = SAMPLES
                 .iter()
@@ -46,6 +51,7 @@ impl Origin for EmbeddedOrigin {
             if known == Some(meta.identity.as_str()) {
                 return Ok(Fetched::Unchanged(meta));
             }
+            reserve.reserve(&source.key, bytes.len() as u64).await?;
             Ok(Fetched::Full(Original {
                 bytes: Bytes::from_static(bytes),
                 content_type: None,

@@ -17,7 +17,7 @@ use std::time::UNIX_EPOCH;
 use bytes::Bytes;
 use tokio::io::AsyncReadExt;
 
-use super::{FetchFuture, Fetched, Meta, Origin, Original, Reserve, Unbounded};
+use super::{FetchFuture, Fetched, Meta, Origin, Original, Reserve};
 use crate::error::{Error, Result};
 use crate::request::Source;
 
@@ -166,10 +166,6 @@ fn checked_relative_path(key: &str) -> Result<&Path> {
 }
 
 impl Origin for FsOrigin {
-    fn fetch<'a>(&'a self, source: &'a Source, known: Option<&'a str>) -> FetchFuture<'a> {
-        Box::pin(self.read(&source.key, known, &Unbounded))
-    }
-
     fn fetch_reserving<'a>(
         &'a self,
         source: &'a Source,

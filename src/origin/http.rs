@@ -49,7 +49,7 @@ use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{StatusCode, Url};
 
 use super::guard::{self, Verdict};
-use super::{FetchFuture, Fetched, Meta, Origin, Original, Reserve, Unbounded};
+use super::{FetchFuture, Fetched, Meta, Origin, Original, Reserve};
 use crate::error::{Error, Result};
 use crate::request::Source;
 
@@ -805,10 +805,6 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 impl Origin for HttpOrigin {
-    fn fetch<'a>(&'a self, source: &'a Source, known: Option<&'a str>) -> FetchFuture<'a> {
-        Box::pin(self.get(source, known, &Unbounded))
-    }
-
     fn fetch_reserving<'a>(
         &'a self,
         source: &'a Source,

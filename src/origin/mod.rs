@@ -96,29 +96,21 @@ pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<Fetched>> + Send +
 /// A store of originals.
 pub trait Origin: Send + Sync {
     /// Fetches the original named by `source`, or fails with `NotFound`,
-    /// `InvalidKey`, `SourceTooLarge` or an origin error. When `known` is the
-    /// original's current identity, it may answer [`Fetched::Unchanged`].
-    fn fetch<'a>(&'a self, source: &'a Source, known: Option<&'a str>) -> FetchFuture<'a>;
-
-    /// Fetches as [`Origin::fetch`] does, reserving the original's size
-    /// through `reserve` before its body is read (nothing is reserved for
-    /// [`Fetched::Unchanged`]). This default reserves after the fetch, for
-    /// origins that cannot tell the size first.
+    /// `InvalidKey`, `SourceTooLarge` or an origin error, reserving the
+    /// original's size through `reserve` before its body is read (nothing is
+    /// reserved for [`Fetched::Unchanged`]). When `known` is the original's
+    /// current identity, it may answer [`Fetched::Unchanged`].
     fn fetch_reserving<'a>(
         &'a self,
         source: &'a Source,
         known: Option<&'a str>,
         reserve: &'a dyn Reserve,
-    ) -> FetchFuture<'a> {
-        Box::pin(async move {
-            let fetched = self.fetch(source, known).await?;
-            if let Fetched::Full(original) = &fetched {
-                reserve
-                    .reserve(&source.key, original.bytes.len() as u64)
-                    .await?;
-            }
-            Ok(fetched)
-        })
+    ) -> FetchFuture<'a>;
+
+    /// [`Origin::fetch_reserving`] outside any memory budget (tools, the
+    /// fallback image).
+    fn fetch<'a>(&'a self, source: &'a Source, known: Option<&'a str>) -> FetchFuture<'a> {
+        self.fetch_reserving(source, known, &Unbounded)
     }
 
     /// Keys of a few originals to show in examples (may be empty).

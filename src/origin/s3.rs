@@ -32,7 +32,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use bytes::{Bytes, BytesMut};
 
-use super::{FetchFuture, Fetched, Meta, Origin, Original, Reserve, Unbounded};
+use super::{FetchFuture, Fetched, Meta, Origin, Original, Reserve};
 use crate::error::{Error, Result};
 use crate::request::Source;
 
@@ -355,10 +355,6 @@ fn s3_error(
 }
 
 impl Origin for S3Origin {
-    fn fetch<'a>(&'a self, source: &'a Source, known: Option<&'a str>) -> FetchFuture<'a> {
-        Box::pin(self.get(source, known, &Unbounded))
-    }
-
     fn fetch_reserving<'a>(
         &'a self,
         source: &'a Source,
