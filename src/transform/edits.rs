@@ -16,7 +16,7 @@ use rs_vips::enums::{Angle, BandFormat, CompassDirection, Direction, Interpretat
 use rs_vips::voption::{Setter, VOption};
 
 use super::format;
-use super::pipeline::{Ctx, Rect, vips};
+use super::pipeline::{Ctx, FrameChoice, Rect, vips};
 use crate::error::{Error, Result};
 use crate::request::{
     Color, Edit, Extend, Fit, Kernel, Limits, Overlay, Position, Region, Resize, Rotation,
@@ -76,7 +76,7 @@ pub fn each_frame(ctx: &mut Ctx, mut edit: impl FnMut(&mut Ctx) -> Result<()>) -
     let strip = ctx.image.clone();
     let (w, page) = (strip.get_width(), ctx.frame_height() as i32);
     ctx.pages = 1;
-    ctx.frame_choice = Some(None);
+    ctx.frame_choice = FrameChoice::FirstFrame;
     let frames = (0..pages as i32)
         .map(|i| {
             ctx.image = strip.extract_area(0, i * page, w, page).map_err(vips)?;
@@ -85,7 +85,7 @@ pub fn each_frame(ctx: &mut Ctx, mut edit: impl FnMut(&mut Ctx) -> Result<()>) -
         })
         .collect::<Result<Vec<_>>>();
     ctx.pages = pages;
-    ctx.frame_choice = None;
+    ctx.frame_choice = FrameChoice::Each;
     let frames = frames?;
     let first = size(&frames[0]);
     if frames.iter().any(|f| size(f) != first) {
@@ -294,11 +294,7 @@ fn prepare_overlay(ctx: &mut Ctx, o: &Overlay) -> Result<VipsImage> {
         });
     }
     ctx.pixels = pixels;
-    if overlay.get_typeof("icc-profile-data").unwrap_or(0) != 0 {
-        overlay = overlay
-            .icc_transform_with_opts("srgb", VOption::new().set("embedded", true))
-            .map_err(vips)?;
-    }
+    overlay = import_profile(&overlay).map_err(vips)?;
     if o.width_ratio.is_some() || o.height_ratio.is_some() {
         let bw_box = o
             .width_ratio
@@ -1021,6 +1017,15 @@ fn compass(p: Position) -> CompassDirection {
         | Position::Focal { .. }
         | Position::FocalPixel { .. } => CompassDirection::Centre,
     }
+}
+
+/// The image in sRGB through its embedded colour profile; without one, the
+/// image as it is (taken as sRGB).
+pub fn import_profile(image: &VipsImage) -> rs_vips::Result<VipsImage> {
+    if image.get_typeof("icc-profile-data").unwrap_or(0) == 0 {
+        return Ok(image.clone());
+    }
+    image.icc_transform_with_opts("srgb", VOption::new().set("embedded", true))
 }
 
 /// Replaces transparency with `color`.
