@@ -214,7 +214,7 @@ fn open(job: &Job) -> Result<Ctx<'_>> {
     };
     // HEIC and JPEG XL are decoded whole here (pixel limit checked first).
     let header = format::open(&bytes, source, false, job.max_input_pixels)?;
-    let frames = header.get_int("n-pages").unwrap_or(1).max(1) as u64;
+    let frames = u64::from(frames(&header));
     // A single-frame GIF or WebP is a still image; so is any animation the
     // request asks to flatten to its first frame.
     let animated = frames > 1 && source.animates() && !job.output.still;
@@ -269,6 +269,21 @@ fn open(job: &Job) -> Result<Ctx<'_>> {
     })
 }
 
+/// The frames (pages) in a file, from its header.
+pub fn frames(header: &VipsImage) -> u32 {
+    header.get_int("n-pages").unwrap_or(1).max(1) as u32
+}
+
+/// A stored size turned upright by an EXIF orientation (5 to 8 turn it a
+/// quarter, swapping the sides).
+pub fn upright((w, h): (u32, u32), orientation: i32) -> (u32, u32) {
+    if (5..=8).contains(&orientation) {
+        (h, w)
+    } else {
+        (w, h)
+    }
+}
+
 /// The first resize, if only rotations and mirrors come before it, with the
 /// number of quarter turns before it.
 fn hoistable(edits: &[Edit]) -> Option<(usize, u32)> {
@@ -312,12 +327,10 @@ fn shrink_on_load(ctx: &mut Ctx) -> Result<()> {
         return Ok(());
     };
     // Size in the upright orientation, then in the frame the resize sees.
-    let (w, h) = (ctx.image.get_width() as u32, ctx.image.get_height() as u32);
-    let (w, h) = if (5..=8).contains(&ctx.image.get_orientation()) {
-        (h, w)
-    } else {
-        (w, h)
-    };
+    let (w, h) = upright(
+        (ctx.image.get_width() as u32, ctx.image.get_height() as u32),
+        ctx.image.get_orientation(),
+    );
     let (fw, fh) = if turns % 2 == 1 { (h, w) } else { (w, h) };
     let plan = edits::plan_resize(fw, fh, &resize, &job.limits)?;
     let (sw, sh) = plan.scaled;
@@ -658,14 +671,10 @@ fn decodes(bytes: &[u8]) -> bool {
         return true;
     }
     let decoded = format::sniff(bytes).and_then(|source| {
-        let image = match source {
-            // the job's own sanitising already held its embedded rasters to the limit
-            SourceFormat::Svg => {
-                format::open(&svg::sanitize(bytes, u64::MAX)?, source, false, u64::MAX)?
-            }
-            _ => format::open(bytes, source, false, u64::MAX)?,
-        };
-        image.avg().map_err(vips)
+        // the job's own sanitising already held an SVG's embedded rasters to the limit
+        svg::open(bytes, source, u64::MAX, u64::MAX)?
+            .avg()
+            .map_err(vips)
     });
     Vips::error_clear();
     decoded.is_ok()
@@ -686,6 +695,23 @@ mod tests {
             without_enlargement: false,
             adaptive: false,
         })
+    }
+
+    /// A job without limits on the input, for the tests.
+    fn job(bytes: bytes::Bytes, edits: Vec<Edit>, output: crate::request::Output) -> Job {
+        Job {
+            bytes,
+            edits,
+            output,
+            accepted: Default::default(),
+            limits: Default::default(),
+            max_input_pixels: u64::MAX,
+            max_frames: 256,
+            effort: Default::default(),
+            fast_shrink: false,
+            max_output_bytes: None,
+            overlays: Vec::new(),
+        }
     }
 
     #[test]
@@ -716,18 +742,12 @@ mod tests {
         let processing = Error::Processing {
             detail: String::new(),
         };
-        let job = |bytes: &[u8]| Job {
-            bytes: bytes::Bytes::copy_from_slice(bytes),
-            edits: Vec::new(),
-            output: Default::default(),
-            accepted: Default::default(),
-            limits: Default::default(),
-            max_input_pixels: u64::MAX,
-            max_frames: 256,
-            effort: Default::default(),
-            fast_shrink: false,
-            max_output_bytes: None,
-            overlays: Vec::new(),
+        let job = |bytes: &[u8]| {
+            job(
+                bytes::Bytes::copy_from_slice(bytes),
+                Vec::new(),
+                Default::default(),
+            )
         };
         // a truncated original fails while a later step pulls its pixels
         let truncated = job(&whole[..1000]);
@@ -804,22 +824,14 @@ mod tests {
                 }
             }
             for bytes in inputs {
-                let job = Job {
-                    bytes: bytes::Bytes::from(bytes),
-                    edits: vec![resize(), Edit::Grayscale],
-                    output: crate::request::Output {
+                let job = job(
+                    bytes::Bytes::from(bytes),
+                    vec![resize(), Edit::Grayscale],
+                    crate::request::Output {
                         format: Some(OutputFormat::Png),
                         ..Default::default()
                     },
-                    accepted: Default::default(),
-                    limits: Default::default(),
-                    max_input_pixels: u64::MAX,
-                    max_frames: 256,
-                    effort: Default::default(),
-                    fast_shrink: false,
-                    max_output_bytes: None,
-                    overlays: Vec::new(),
-                };
+                );
                 let failure = run_steps(&job);
                 Vips::error_clear();
                 checked += 1;
