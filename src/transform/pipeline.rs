@@ -318,12 +318,10 @@ fn fast_jpeg_shrink((w, h): (u32, u32), (lw, lh): (u32, u32)) -> i32 {
 /// `Ctx::hoisted` then tells the later steps what was done.
 fn shrink_on_load(ctx: &mut Ctx) -> Result<()> {
     let job = ctx.job;
-    let Some((index, turns, resize)) =
-        hoistable(&job.edits).and_then(|(i, turns)| match &job.edits[i] {
-            Edit::Resize(r) => Some((i, turns, *r)),
-            _ => None,
-        })
-    else {
+    let Some((index, turns)) = hoistable(&job.edits) else {
+        return Ok(());
+    };
+    let Some(Edit::Resize(resize)) = job.edits.get(index) else {
         return Ok(());
     };
     // Size in the upright orientation, then in the frame the resize sees.
@@ -332,7 +330,7 @@ fn shrink_on_load(ctx: &mut Ctx) -> Result<()> {
         ctx.image.get_orientation(),
     );
     let (fw, fh) = if turns % 2 == 1 { (h, w) } else { (w, h) };
-    let plan = edits::plan_resize(fw, fh, &resize, &job.limits)?;
+    let plan = edits::plan_resize(fw, fh, resize, &job.limits)?;
     let (sw, sh) = plan.scaled;
     let (lw, lh) = if turns % 2 == 1 { (sh, sw) } else { (sw, sh) };
     if decoders::decodes(ctx.source) {
