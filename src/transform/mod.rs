@@ -450,20 +450,34 @@ pub fn read_info(bytes: &[u8], max_pixels: u64) -> Result<Info> {
     })
 }
 
-/// Whether a file name has an image extension (for listing examples).
+/// Whether a file name has an image extension, one a key may have (for
+/// listing examples).
 pub fn looks_like_image_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    [
-        ".jpg", ".jpeg", ".png", ".webp", ".avif", ".heic", ".heif", ".gif", ".tif", ".tiff",
-        ".svg", ".jxl",
-    ]
-    .iter()
-    .any(|e| lower.ends_with(e))
+    name.rsplit_once('.').is_some_and(|(_, ext)| {
+        crate::request::KEY_EXTENSIONS
+            .iter()
+            .any(|e| ext.eq_ignore_ascii_case(e))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_names_are_those_with_a_key_extension() {
+        for ext in crate::request::KEY_EXTENSIONS {
+            assert!(looks_like_image_name(&format!("a/b.{ext}")));
+            assert!(looks_like_image_name(&format!(
+                "B.{}",
+                ext.to_ascii_uppercase()
+            )));
+            assert!(!looks_like_image_name(ext), "{ext}: no dot");
+            assert!(!looks_like_image_name(&format!("a.{ext}.txt")));
+            assert!(!looks_like_image_name(&format!("a.x{ext}")));
+        }
+        assert!(!looks_like_image_name("notes.txt") && !looks_like_image_name(""));
+    }
 
     #[test]
     fn admission_is_bounded_and_places_come_back() {
