@@ -16,7 +16,7 @@ use rs_vips::enums::{Angle, BandFormat, CompassDirection, Direction, Interpretat
 use rs_vips::voption::{Setter, VOption};
 
 use super::format;
-use super::pipeline::{Ctx, Rect, vips};
+use super::pipeline::{Ctx, FrameChoice, Rect, vips};
 use crate::error::{Error, Result};
 use crate::request::{
     Color, Edit, Extend, Fit, Kernel, Limits, Overlay, Position, Region, Resize, Rotation,
@@ -76,7 +76,7 @@ pub fn each_frame(ctx: &mut Ctx, mut edit: impl FnMut(&mut Ctx) -> Result<()>) -
     let strip = ctx.image.clone();
     let (w, page) = (strip.get_width(), ctx.frame_height() as i32);
     ctx.pages = 1;
-    ctx.frame_choice = Some(None);
+    ctx.frame_choice = FrameChoice::FirstFrame;
     let frames = (0..pages as i32)
         .map(|i| {
             ctx.image = strip.extract_area(0, i * page, w, page).map_err(vips)?;
@@ -85,7 +85,7 @@ pub fn each_frame(ctx: &mut Ctx, mut edit: impl FnMut(&mut Ctx) -> Result<()>) -
         })
         .collect::<Result<Vec<_>>>();
     ctx.pages = pages;
-    ctx.frame_choice = None;
+    ctx.frame_choice = FrameChoice::Each;
     let frames = frames?;
     let first = size(&frames[0]);
     if frames.iter().any(|f| size(f) != first) {
@@ -216,11 +216,7 @@ fn apply_to_frame(ctx: &mut Ctx, edit: &Edit) -> Result<()> {
         } => clahe(ctx, *width, *height, *max_slope),
         Edit::RemoveAlpha => {
             if ctx.image.hasalpha() {
-                let bands = ctx.image.get_bands();
-                ctx.image = ctx
-                    .image
-                    .extract_band_with_opts(0, VOption::new().set("n", bands - 1))
-                    .map_err(vips)?;
+                ctx.image = colour_bands(&ctx.image).map_err(vips)?;
             }
             Ok(())
         }
@@ -265,16 +261,9 @@ fn prepare_overlay(ctx: &mut Ctx, o: &Overlay) -> Result<VipsImage> {
     ctx.next_overlay += 1;
     let source = format::sniff(&bytes)?;
     let (bw, bh) = (ctx.image.get_width() as u32, ctx.frame_height());
-    let sanitized;
-    let readable = if source == format::SourceFormat::Svg {
-        sanitized = super::svg::sanitize(&bytes, ctx.job.max_input_pixels)?;
-        &sanitized[..]
-    } else {
-        &bytes[..]
-    };
     // What is left of the request's pixel bound (decoders that decode whole check it first).
     let left = ctx.job.max_input_pixels.saturating_sub(ctx.pixels);
-    let mut overlay = format::open(readable, source, false, left)
+    let mut overlay = super::svg::open(&bytes, source, ctx.job.max_input_pixels, left)
         .and_then(|i| i.autorot().map_err(vips))
         .map_err(|e| match e {
             Error::InvalidImage { detail } | Error::Processing { detail } => Error::InvalidImage {
@@ -294,11 +283,7 @@ fn prepare_overlay(ctx: &mut Ctx, o: &Overlay) -> Result<VipsImage> {
         });
     }
     ctx.pixels = pixels;
-    if overlay.get_typeof("icc-profile-data").unwrap_or(0) != 0 {
-        overlay = overlay
-            .icc_transform_with_opts("srgb", VOption::new().set("embedded", true))
-            .map_err(vips)?;
-    }
+    overlay = import_profile(&overlay).map_err(vips)?;
     if o.width_ratio.is_some() || o.height_ratio.is_some() {
         let bw_box = o
             .width_ratio
@@ -386,17 +371,26 @@ fn clahe(ctx: &mut Ctx, width: u32, height: u32, max_slope: u32) -> Result<()> {
 /// rounded corners, through an anti-aliased SVG mask.
 fn round_crop(ctx: &mut Ctx, shape: &RoundCrop) -> Result<()> {
     let (w, h) = size(&ctx.image);
-    let svg = match *shape {
+    // The mask's shape, and an ellipse's bounding box (left, top, right, bottom).
+    let (svg, bounds) = match *shape {
         RoundCrop::Ellipse { rx, ry, left, top } => {
             let r = w.min(h) / 2;
             let (rx, ry) = (rx.unwrap_or(r).max(1), ry.unwrap_or(r).max(1));
             let (cx, cy) = (left.unwrap_or(w / 2), top.unwrap_or(h / 2));
-            format!(r#"<ellipse cx="{cx}" cy="{cy}" rx="{rx}" ry="{ry}" fill="white"/>"#)
+            let bounds = (
+                cx.saturating_sub(rx),
+                cy.saturating_sub(ry),
+                (cx + rx).min(w),
+                (cy + ry).min(h),
+            );
+            let svg = format!(r#"<ellipse cx="{cx}" cy="{cy}" rx="{rx}" ry="{ry}" fill="white"/>"#);
+            (svg, Some(bounds))
         }
         RoundCrop::Corners { rx, ry, .. } => {
-            format!(
+            let svg = format!(
                 r#"<rect x="0" y="0" width="{w}" height="{h}" rx="{rx}" ry="{ry}" fill="white"/>"#
-            )
+            );
+            (svg, None)
         }
     };
     let svg =
@@ -405,40 +399,30 @@ fn round_crop(ctx: &mut Ctx, shape: &RoundCrop) -> Result<()> {
         .and_then(|m| m.extract_band(3))
         .map_err(vips)?;
     let (image, _) = with_background(&ctx.image, Color::TRANSPARENT)?;
-    let bands = image.get_bands();
-    let colour = image
-        .extract_band_with_opts(0, VOption::new().set("n", bands - 1))
-        .map_err(vips)?;
-    let alpha = image
-        .extract_band(bands - 1)
-        .and_then(|a| a.multiply(&mask))
+    let (colour, alpha) = split_alpha(&image).map_err(vips)?;
+    let alpha = alpha
+        .multiply(&mask)
         .and_then(|a| a.linear(&[1.0 / 255.0], &[0.0]))
         .and_then(|a| a.cast(rs_vips::enums::BandFormat::Uchar))
         .map_err(vips)?;
     ctx.image = VipsImage::bandjoin(&[colour, alpha]).map_err(vips)?;
-    match *shape {
-        RoundCrop::Corners {
-            background: Some(color),
-            ..
-        } => {
-            ctx.image = flatten(&ctx.image, color)?;
-        }
-        RoundCrop::Ellipse { rx, ry, left, top } => {
-            let r = w.min(h) / 2;
-            let (rx, ry) = (rx.unwrap_or(r).max(1), ry.unwrap_or(r).max(1));
-            let (cx, cy) = (left.unwrap_or(w / 2), top.unwrap_or(h / 2));
-            let x0 = cx.saturating_sub(rx);
-            let y0 = cy.saturating_sub(ry);
-            let x1 = (cx + rx).min(w);
-            let y1 = (cy + ry).min(h);
-            if x1 > x0 && y1 > y0 && (x1 - x0, y1 - y0) != (w, h) {
-                ctx.image = ctx
-                    .image
-                    .extract_area(x0 as i32, y0 as i32, (x1 - x0) as i32, (y1 - y0) as i32)
-                    .map_err(vips)?;
-            }
-        }
-        RoundCrop::Corners { .. } => {}
+    if let RoundCrop::Corners {
+        background: Some(color),
+        ..
+    } = *shape
+    {
+        ctx.image = flatten(&ctx.image, color)?;
+    }
+    // An ellipse is cropped to its bounding box, as SIH does.
+    if let Some((x0, y0, x1, y1)) = bounds
+        && x1 > x0
+        && y1 > y0
+        && (x1 - x0, y1 - y0) != (w, h)
+    {
+        ctx.image = ctx
+            .image
+            .extract_area(x0 as i32, y0 as i32, (x1 - x0) as i32, (y1 - y0) as i32)
+            .map_err(vips)?;
     }
     Ok(())
 }
@@ -489,11 +473,7 @@ fn map_colour(
     if !image.hasalpha() {
         return f(image).map_err(vips);
     }
-    let bands = image.get_bands();
-    let colour = image
-        .extract_band_with_opts(0, VOption::new().set("n", bands - 1))
-        .map_err(vips)?;
-    let alpha = image.extract_band(bands - 1).map_err(vips)?;
+    let (colour, alpha) = split_alpha(image).map_err(vips)?;
     let colour = f(&colour).map_err(vips)?;
     let alpha = if colour.get_format().ok() == alpha.get_format().ok() {
         alpha
@@ -503,6 +483,19 @@ fn map_colour(
             .map_err(vips)?
     };
     VipsImage::bandjoin(&[colour, alpha]).map_err(vips)
+}
+
+/// Every band but the last (the alpha band).
+fn colour_bands(image: &VipsImage) -> rs_vips::Result<VipsImage> {
+    image.extract_band_with_opts(0, VOption::new().set("n", image.get_bands() - 1))
+}
+
+/// The colour bands and the alpha band (the last) of an image with alpha.
+fn split_alpha(image: &VipsImage) -> rs_vips::Result<(VipsImage, VipsImage)> {
+    Ok((
+        colour_bands(image)?,
+        image.extract_band(image.get_bands() - 1)?,
+    ))
 }
 
 /// `255 - x` on every band. libvips' `invert` does that only for 8-bit
@@ -618,9 +611,8 @@ fn trim_border(ctx: &mut Ctx, t: &Trim) -> Result<()> {
     ctx.random_access()?;
     let crop = ctx.choose(|image| {
         let (w, h) = size(image);
-        let bands = image.get_bands();
         let colour = if image.hasalpha() {
-            image.extract_band_with_opts(0, VOption::new().set("n", bands - 1))
+            colour_bands(image)
         } else {
             image.copy()
         }
@@ -630,14 +622,7 @@ fn trim_border(ctx: &mut Ctx, t: &Trim) -> Result<()> {
             TrimBackground::BottomRight => {
                 colour.getpoint(w as i32 - 1, h as i32 - 1).map_err(vips)?
             }
-            TrimBackground::Color(c) => {
-                let rgb = vec![f64::from(c.r), f64::from(c.g), f64::from(c.b)];
-                if colour.get_bands() < 3 {
-                    vec![0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]]
-                } else {
-                    rgb
-                }
-            }
+            TrimBackground::Color(c) => background(c, colour.get_bands() < 3),
         };
         let (left, top, tw, th) = colour
             .find_trim_with_opts(
@@ -1023,133 +1008,34 @@ fn compass(p: Position) -> CompassDirection {
     }
 }
 
+/// The image in sRGB through its embedded colour profile; without one, the
+/// image as it is (taken as sRGB).
+pub fn import_profile(image: &VipsImage) -> rs_vips::Result<VipsImage> {
+    if image.get_typeof("icc-profile-data").unwrap_or(0) == 0 {
+        return Ok(image.clone());
+    }
+    image.icc_transform_with_opts("srgb", VOption::new().set("embedded", true))
+}
+
 /// Replaces transparency with `color`.
 pub fn flatten(image: &VipsImage, color: Color) -> Result<VipsImage> {
-    let bg: Vec<f64> = if image.get_bands() <= 2 {
-        // Grayscale with alpha: the colour's luminance.
-        vec![
-            0.2126 * f64::from(color.r) + 0.7152 * f64::from(color.g) + 0.0722 * f64::from(color.b),
-        ]
-    } else {
-        vec![f64::from(color.r), f64::from(color.g), f64::from(color.b)]
-    };
+    // Grayscale with alpha: two bands.
+    let bg = background(color, image.get_bands() <= 2);
     image
         .flatten_with_opts(VOption::new().set("background", &bg[..]))
         .map_err(vips)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn r(width: Option<u32>, height: Option<u32>, fit: Fit) -> Resize {
-        Resize {
-            width,
-            height,
-            fit,
-            ..Resize::default()
-        }
-    }
-
-    fn plan(w: u32, h: u32, resize: Resize) -> ResizePlan {
-        plan_resize(w, h, &resize, &Limits::default()).unwrap()
-    }
-
-    #[test]
-    fn sharp_fit_geometry() {
-        // 1600x1000 source
-        assert_eq!(
-            plan(1600, 1000, r(Some(300), None, Fit::Cover)).scaled,
-            (300, 188)
-        );
-        assert_eq!(
-            plan(1600, 1000, r(None, Some(100), Fit::Cover)).scaled,
-            (160, 100)
-        );
-        let cover = plan(1600, 1000, r(Some(300), Some(300), Fit::Cover));
-        assert_eq!(
-            cover,
-            ResizePlan {
-                from: (1600, 1000),
-                scaled: (480, 300),
-                boxed: Some((300, 300))
-            }
-        );
-        let contain = plan(1600, 1000, r(Some(300), Some(300), Fit::Contain));
-        assert_eq!(
-            contain,
-            ResizePlan {
-                from: (1600, 1000),
-                scaled: (300, 188),
-                boxed: Some((300, 300))
-            }
-        );
-        assert_eq!(
-            plan(1600, 1000, r(Some(300), Some(300), Fit::Inside)).scaled,
-            (300, 188)
-        );
-        assert_eq!(
-            plan(1600, 1000, r(Some(300), Some(300), Fit::Outside)).scaled,
-            (480, 300)
-        );
-        assert_eq!(
-            plan(1600, 1000, r(Some(300), Some(300), Fit::Fill)).scaled,
-            (300, 300)
-        );
-        // odd ratios never lose the constrained side to rounding
-        assert_eq!(
-            plan(1001, 333, r(Some(299), Some(50), Fit::Cover)).scaled.0,
-            299
-        );
-        assert_eq!(
-            plan(333, 1001, r(Some(50), Some(299), Fit::Cover)).scaled.1,
-            299
-        );
-    }
-
-    #[test]
-    fn adaptive_swaps_the_box_for_the_other_orientation() {
-        let mut box_ = r(Some(300), Some(200), Fit::Inside);
-        box_.adaptive = true;
-        assert_eq!(plan(1000, 1600, box_).scaled, (188, 300));
-        assert_eq!(plan(1600, 1000, box_).scaled, (300, 188));
-    }
-
-    #[test]
-    fn without_enlargement() {
-        let mut small = r(Some(400), Some(400), Fit::Cover);
-        small.without_enlargement = true;
-        assert_eq!(
-            plan(200, 100, small),
-            ResizePlan {
-                from: (200, 100),
-                scaled: (200, 100),
-                boxed: Some((200, 100))
-            }
-        );
-        let mut wide = r(Some(4000), None, Fit::Cover);
-        wide.without_enlargement = true;
-        assert_eq!(plan(200, 100, wide).scaled, (200, 100));
-    }
-
-    #[test]
-    fn oversized_results_are_refused() {
-        let e = plan_resize(
-            10,
-            1000,
-            &r(Some(4000), Some(10), Fit::Outside),
-            &Limits::default(),
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("outside"), "{e}");
-        assert!(
-            plan_resize(
-                1,
-                4000,
-                &r(Some(4000), Some(4000), Fit::Cover),
-                &Limits::default()
-            )
-            .is_err()
-        );
+/// `color` as a background of colour bands (no alpha): its luminance on a
+/// grayscale image, else its RGB.
+fn background(color: Color, gray: bool) -> Vec<f64> {
+    let rgb = [f64::from(color.r), f64::from(color.g), f64::from(color.b)];
+    if gray {
+        vec![0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]]
+    } else {
+        rgb.to_vec()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -359,12 +359,8 @@ impl Engine {
     /// instance at once, not after the transforms ahead of it.
     pub async fn health(&self) -> Result<()> {
         tokio::task::spawn_blocking(|| {
-            let image = VipsImage::black(2, 2).map_err(|e| Error::Processing {
-                detail: e.to_string(),
-            })?;
-            image.pngsave_buffer().map_err(|e| Error::Processing {
-                detail: e.to_string(),
-            })?;
+            let image = VipsImage::black(2, 2).map_err(pipeline::vips)?;
+            image.pngsave_buffer().map_err(pipeline::vips)?;
             Ok(())
         })
         .await
@@ -452,19 +448,16 @@ pub fn read_info(bytes: &[u8], max_pixels: u64) -> Result<Info> {
             bytes: bytes.len() as u64,
         });
     }
-    let header = match format {
-        SourceFormat::Svg => {
-            format::open(&svg::sanitize(bytes, max_pixels)?, format, false, u64::MAX)?
-        }
-        _ => format::open(bytes, format, false, u64::MAX)?,
-    };
+    let header = svg::open(bytes, format, max_pixels, u64::MAX)?;
     let orientation = header.get_orientation().clamp(1, 8) as u8;
-    let pages = header.get_int("n-pages").unwrap_or(1).max(1) as u32;
-    let (w, h) = (
-        header.get_width().max(0) as u32,
-        header.get_page_height().max(0) as u32,
+    let pages = pipeline::frames(&header);
+    let (width, height) = pipeline::upright(
+        (
+            header.get_width().max(0) as u32,
+            header.get_page_height().max(0) as u32,
+        ),
+        i32::from(orientation),
     );
-    let (width, height) = if orientation >= 5 { (h, w) } else { (w, h) };
     let space = header
         .get_interpretation()
         .map(|i| format!("{i:?}").to_ascii_lowercase())
@@ -481,20 +474,34 @@ pub fn read_info(bytes: &[u8], max_pixels: u64) -> Result<Info> {
     })
 }
 
-/// Whether a file name has an image extension (for listing examples).
+/// Whether a file name has an image extension, one a key may have (for
+/// listing examples).
 pub fn looks_like_image_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    [
-        ".jpg", ".jpeg", ".png", ".webp", ".avif", ".heic", ".heif", ".gif", ".tif", ".tiff",
-        ".svg", ".jxl",
-    ]
-    .iter()
-    .any(|e| lower.ends_with(e))
+    name.rsplit_once('.').is_some_and(|(_, ext)| {
+        crate::request::KEY_EXTENSIONS
+            .iter()
+            .any(|e| ext.eq_ignore_ascii_case(e))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_names_are_those_with_a_key_extension() {
+        for ext in crate::request::KEY_EXTENSIONS {
+            assert!(looks_like_image_name(&format!("a/b.{ext}")));
+            assert!(looks_like_image_name(&format!(
+                "B.{}",
+                ext.to_ascii_uppercase()
+            )));
+            assert!(!looks_like_image_name(ext), "{ext}: no dot");
+            assert!(!looks_like_image_name(&format!("a.{ext}.txt")));
+            assert!(!looks_like_image_name(&format!("a.x{ext}")));
+        }
+        assert!(!looks_like_image_name("notes.txt") && !looks_like_image_name(""));
+    }
 
     #[test]
     fn admission_is_bounded_and_places_come_back() {
@@ -521,13 +528,19 @@ mod tests {
         assert!(none.admit().is_err(), "queue 0: only the running places");
     }
 
-    /// Holds the engine's only slot with work that waits for the returned sender.
-    async fn hold_the_slot(engine: &Engine) -> std::sync::mpsc::Sender<()> {
-        let ticket = engine.admit().unwrap();
+    /// Runs work under `ticket` that waits for the returned sender, once it
+    /// has started; with the request's task (abort it to drop the request).
+    async fn hold(
+        engine: &Engine,
+        ticket: Ticket,
+    ) -> (
+        tokio::task::JoinHandle<Result<()>>,
+        std::sync::mpsc::Sender<()>,
+    ) {
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
         let running = engine.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             running
                 .blocking(ticket, move || {
                     started_tx.send(()).ok();
@@ -540,13 +553,13 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        release_tx
+        (task, release_tx)
     }
 
     #[tokio::test]
     async fn health_answers_while_every_slot_is_busy() {
         let engine = Engine::new(1, 0, 1).unwrap();
-        let release = hold_the_slot(&engine).await;
+        let (_, release) = hold(&engine, engine.admit().unwrap()).await;
         // A load balancer's check must not queue behind the transforms.
         let health =
             tokio::time::timeout(std::time::Duration::from_secs(20), engine.health()).await;
@@ -637,22 +650,7 @@ mod tests {
         let engine = Engine::new(2, 2, 1).unwrap().with_inflight_bytes(10 * KIB);
         let ticket = engine.admit().unwrap();
         ticket.reserve("a.jpg", 10 * KIB).await.unwrap();
-        let (started_tx, started_rx) = std::sync::mpsc::channel();
-        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-        let running = engine.clone();
-        let task = tokio::spawn(async move {
-            running
-                .blocking(ticket, move || {
-                    started_tx.send(()).ok();
-                    release_rx.recv().ok();
-                    Ok(())
-                })
-                .await
-        });
-        tokio::task::spawn_blocking(move || started_rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
+        let (task, release_tx) = hold(&engine, ticket).await;
         task.abort();
         let other = engine
             .admit()
@@ -678,23 +676,7 @@ mod tests {
     #[tokio::test]
     async fn a_job_keeps_its_place_until_libvips_is_done() {
         let engine = Engine::new(1, 0, 1).unwrap();
-        let ticket = engine.admit().unwrap();
-        let (started_tx, started_rx) = std::sync::mpsc::channel();
-        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-        let running = engine.clone();
-        let task = tokio::spawn(async move {
-            running
-                .blocking(ticket, move || {
-                    started_tx.send(()).ok();
-                    release_rx.recv().ok();
-                    Ok(())
-                })
-                .await
-        });
-        tokio::task::spawn_blocking(move || started_rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
+        let (task, release_tx) = hold(&engine, engine.admit().unwrap()).await;
         // The request goes away (deadline, disconnect) while libvips works on.
         task.abort();
         tokio::task::yield_now().await;

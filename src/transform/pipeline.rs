@@ -22,11 +22,18 @@ type Step = fn(&mut Ctx) -> Result<()>;
 
 /// The pipeline. Each step reads and replaces `Ctx::image`.
 pub const STEPS: &[(&str, Step)] = &[
-    // Decode (every frame of an animation that is kept, as one strip of
-    // frames), auto-orient by EXIF, import to sRGB; the first resize is folded
-    // into the load (libvips thumbnail: shrink-on-load) when only rotations
-    // and mirrors come before it.
-    ("load", load),
+    // The first resize folded into the decode (libvips thumbnail), when only
+    // rotations and mirrors come before it: the decoder reads at about the
+    // output's size, keeps every frame of an animation and turns it upright.
+    ("shrink_on_load", shrink_on_load),
+    // Every frame of an animation that is kept, as one strip of frames.
+    ("load_frames", load_frames),
+    // Upright by EXIF orientation.
+    ("autorotate", autorotate),
+    // An embedded colour profile applied once, after any shrink: sRGB from here on.
+    ("import_profile", import_profile),
+    // 16-bit originals brought to 8 bits, the scale edits take values on.
+    ("to_8_bit", to_8_bit),
     // The request's edits, in the request's order (see `edits`).
     ("edits", apply_edits),
     // 8-bit sRGB (or grayscale for JPEG/PNG) for the encoder.
@@ -65,13 +72,26 @@ pub struct Ctx<'a> {
     pub pixels: u64,
     /// Frames in `image`, stacked top to bottom (1: a still image).
     pub pages: u32,
-    /// While an edit runs frame by frame: the crop its first frame chose
-    /// from the content, which every later frame reuses (see [`Ctx::choose`]).
-    pub frame_choice: Option<Option<Rect>>,
+    /// Whether a crop chosen from the content is chosen afresh, or once for
+    /// every frame of an animation (see [`Ctx::choose`]).
+    pub frame_choice: FrameChoice,
 }
 
 /// A rectangle in pixels: left, top, width, height.
 pub type Rect = (i32, i32, i32, i32);
+
+/// How [`Ctx::choose`] picks a crop from the content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameChoice {
+    /// Not frame by frame (a still image, or the whole strip at once): each
+    /// crop is chosen from the image it is made on.
+    Each,
+    /// Frame by frame, before the first frame: the next crop chosen is kept
+    /// for every later frame.
+    FirstFrame,
+    /// Frame by frame, after the first frame chose this crop.
+    Chosen(Rect),
+}
 
 impl Ctx<'_> {
     /// Makes the image safe for random access (rotations, vertical flips, smart crops).
@@ -88,13 +108,13 @@ impl Ctx<'_> {
     /// crop, so the subject does not jump from frame to frame.
     pub fn choose(&mut self, pick: impl FnOnce(&VipsImage) -> Result<Rect>) -> Result<Rect> {
         match self.frame_choice {
-            Some(Some(chosen)) => Ok(chosen),
-            Some(None) => {
+            FrameChoice::Chosen(chosen) => Ok(chosen),
+            FrameChoice::FirstFrame => {
                 let chosen = pick(&self.image)?;
-                self.frame_choice = Some(Some(chosen));
+                self.frame_choice = FrameChoice::Chosen(chosen);
                 Ok(chosen)
             }
-            None => pick(&self.image),
+            FrameChoice::Each => pick(&self.image),
         }
     }
 
@@ -194,7 +214,7 @@ fn open(job: &Job) -> Result<Ctx<'_>> {
     };
     // HEIC and JPEG XL are decoded whole here (pixel limit checked first).
     let header = format::open(&bytes, source, false, job.max_input_pixels)?;
-    let frames = header.get_int("n-pages").unwrap_or(1).max(1) as u64;
+    let frames = u64::from(frames(&header));
     // A single-frame GIF or WebP is a still image; so is any animation the
     // request asks to flatten to its first frame.
     let animated = frames > 1 && source.animates() && !job.output.still;
@@ -245,8 +265,23 @@ fn open(job: &Job) -> Result<Ctx<'_>> {
         next_overlay: 0,
         pixels,
         pages: pages as u32,
-        frame_choice: None,
+        frame_choice: FrameChoice::Each,
     })
+}
+
+/// The frames (pages) in a file, from its header.
+pub fn frames(header: &VipsImage) -> u32 {
+    header.get_int("n-pages").unwrap_or(1).max(1) as u32
+}
+
+/// A stored size turned upright by an EXIF orientation (5 to 8 turn it a
+/// quarter, swapping the sides).
+pub fn upright((w, h): (u32, u32), orientation: i32) -> (u32, u32) {
+    if (5..=8).contains(&orientation) {
+        (h, w)
+    } else {
+        (w, h)
+    }
 }
 
 /// The first resize, if only rotations and mirrors come before it, with the
@@ -277,84 +312,92 @@ fn fast_jpeg_shrink((w, h): (u32, u32), (lw, lh): (u32, u32)) -> i32 {
         .unwrap_or(1)
 }
 
-fn load(ctx: &mut Ctx) -> Result<()> {
+/// The first resize, if [`hoistable`], done by the decoder: libvips
+/// thumbnail shrinks on load (every frame of a kept animation, upright), or
+/// an original decoded whole already (HEIC, JPEG XL) is scaled in memory.
+/// `Ctx::hoisted` then tells the later steps what was done.
+fn shrink_on_load(ctx: &mut Ctx) -> Result<()> {
     let job = ctx.job;
-    let hoist = hoistable(&job.edits).and_then(|(i, turns)| match &job.edits[i] {
-        Edit::Resize(r) => Some((i, turns, *r)),
-        _ => None,
-    });
-    let animated = ctx.pages > 1;
-    if let Some((index, turns, resize)) = hoist {
-        // Size in the upright orientation, then in the frame the resize sees.
-        let (w, h) = (ctx.image.get_width() as u32, ctx.image.get_height() as u32);
-        let (w, h) = if (5..=8).contains(&ctx.image.get_orientation()) {
-            (h, w)
-        } else {
-            (w, h)
-        };
-        let (fw, fh) = if turns % 2 == 1 { (h, w) } else { (w, h) };
-        let plan = edits::plan_resize(fw, fh, &resize, &job.limits)?;
-        let (sw, sh) = plan.scaled;
-        let (lw, lh) = if turns % 2 == 1 { (sh, sw) } else { (sw, sh) };
-        if decoders::decodes(ctx.source) {
-            // Already decoded whole, in memory: scale that image.
-            ctx.image = edits::scale_to(&ctx.image, lw, lh)?;
-        } else {
-            // thumbnail's own `fail_on` does not reach the loader of a buffer: a
-            // truncated original would come out grey-filled. With every frame
-            // loaded, thumbnail scales each frame to `lw`x`lh`.
-            let loader = if animated {
-                "fail_on=error,n=-1"
-            } else {
-                "fail_on=error"
-            };
-            let size = || VOption::new().set("height", lh as i32).set("size", "force");
-            let shrink = match ctx.source {
-                SourceFormat::Jpeg if job.fast_shrink => fast_jpeg_shrink((w, h), (lw, lh)),
-                _ => 1,
-            };
-            ctx.image = if shrink > 1 {
-                // The decoder scales by 1/shrink; thumbnail does the rest.
-                format::open_jpeg_shrunk(&ctx.bytes, shrink)?
-                    .thumbnail_image_with_opts(lw as i32, size())
-            } else {
-                VipsImage::thumbnail_buffer_with_opts(
-                    &ctx.bytes,
-                    lw as i32,
-                    size().set("option_string", loader),
-                )
-            }
-            .map_err(|e| Error::InvalidImage {
-                detail: e.to_string(),
-            })?;
-            ctx.sequential = true;
-        }
-        ctx.hoisted = Some((index, plan));
+    let Some((index, turns)) = hoistable(&job.edits) else {
+        return Ok(());
+    };
+    let Some(Edit::Resize(resize)) = job.edits.get(index) else {
+        return Ok(());
+    };
+    // Size in the upright orientation, then in the frame the resize sees.
+    let (w, h) = upright(
+        (ctx.image.get_width() as u32, ctx.image.get_height() as u32),
+        ctx.image.get_orientation(),
+    );
+    let (fw, fh) = if turns % 2 == 1 { (h, w) } else { (w, h) };
+    let plan = edits::plan_resize(fw, fh, resize, &job.limits)?;
+    let (sw, sh) = plan.scaled;
+    let (lw, lh) = if turns % 2 == 1 { (sh, sw) } else { (sw, sh) };
+    if decoders::decodes(ctx.source) {
+        // Already decoded whole, in memory: scale that image.
+        ctx.image = edits::scale_to(&ctx.image, lw, lh)?;
     } else {
-        if animated {
-            ctx.image = format::open(&ctx.bytes, ctx.source, true, job.max_input_pixels)?;
+        // thumbnail's own `fail_on` does not reach the loader of a buffer: a
+        // truncated original would come out grey-filled. With every frame
+        // loaded, thumbnail scales each frame to `lw`x`lh`.
+        let loader = if ctx.pages > 1 {
+            "fail_on=error,n=-1"
+        } else {
+            "fail_on=error"
+        };
+        let size = || VOption::new().set("height", lh as i32).set("size", "force");
+        let shrink = match ctx.source {
+            SourceFormat::Jpeg if job.fast_shrink => fast_jpeg_shrink((w, h), (lw, lh)),
+            _ => 1,
+        };
+        ctx.image = if shrink > 1 {
+            // The decoder scales by 1/shrink; thumbnail does the rest.
+            format::open_jpeg_shrunk(&ctx.bytes, shrink)?
+                .thumbnail_image_with_opts(lw as i32, size())
+        } else {
+            VipsImage::thumbnail_buffer_with_opts(
+                &ctx.bytes,
+                lw as i32,
+                size().set("option_string", loader),
+            )
         }
-        if !animated || ctx.image.get_orientation() > 1 {
-            edits::each_frame(ctx, |ctx| {
-                ctx.image = ctx.image.autorot().map_err(|e| Error::InvalidImage {
-                    detail: e.to_string(),
-                })?;
-                Ok(())
-            })?;
-        }
+        .map_err(undecodable)?;
+        ctx.sequential = true;
     }
-    // An embedded profile is applied once, after any shrink, so later edits
-    // and the encoder see sRGB. Images without one are taken as sRGB.
-    if ctx.image.get_typeof("icc-profile-data").unwrap_or(0) != 0 {
-        ctx.image = ctx
-            .image
-            .icc_transform_with_opts("srgb", VOption::new().set("embedded", true))
-            .map_err(|e| Error::InvalidImage {
-                detail: e.to_string(),
-            })?;
+    ctx.hoisted = Some((index, plan));
+    Ok(())
+}
+
+/// Without shrink-on-load: an animation's every frame, read again from the
+/// original (`open` read the header of the first).
+fn load_frames(ctx: &mut Ctx) -> Result<()> {
+    if ctx.hoisted.is_none() && ctx.pages > 1 {
+        ctx.image = format::open(&ctx.bytes, ctx.source, true, ctx.job.max_input_pixels)?;
     }
-    // Edits take colours, offsets and thresholds on a 0 to 255 scale, and the
-    // output is 8-bit anyway: bring 16-bit originals (without a profile) to 8 bits.
+    Ok(())
+}
+
+/// Without shrink-on-load: each frame turned upright by its EXIF orientation.
+fn autorotate(ctx: &mut Ctx) -> Result<()> {
+    if ctx.hoisted.is_none() && (ctx.pages <= 1 || ctx.image.get_orientation() > 1) {
+        edits::each_frame(ctx, |ctx| {
+            ctx.image = ctx.image.autorot().map_err(undecodable)?;
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// An embedded profile is applied once, after any shrink, so later edits
+/// and the encoder see sRGB. Images without one are taken as sRGB.
+fn import_profile(ctx: &mut Ctx) -> Result<()> {
+    ctx.image = edits::import_profile(&ctx.image).map_err(undecodable)?;
+    Ok(())
+}
+
+/// Edits take colours, offsets and thresholds on a 0 to 255 scale, and the
+/// output is 8-bit anyway: bring 16-bit originals (without a profile) to 8 bits.
+fn to_8_bit(ctx: &mut Ctx) -> Result<()> {
     let eight_bit = match ctx.image.get_interpretation() {
         Ok(Interpretation::Rgb16) => Some(Interpretation::Srgb),
         Ok(Interpretation::Grey16) => Some(Interpretation::BW),
@@ -561,6 +604,13 @@ pub fn vips(e: rs_vips::error::Error) -> Error {
     }
 }
 
+/// Wraps a libvips failure to decode the input: the input's fault (400).
+pub fn undecodable(e: rs_vips::error::Error) -> Error {
+    Error::InvalidImage {
+        detail: e.to_string(),
+    }
+}
+
 /// libvips decodes lazily, so a corrupt or truncated original (or overlay)
 /// often fails only while a later step pulls its pixels. Such a failure is
 /// the input's fault (400), not ours (500). It is told from the failure
@@ -619,14 +669,10 @@ fn decodes(bytes: &[u8]) -> bool {
         return true;
     }
     let decoded = format::sniff(bytes).and_then(|source| {
-        let image = match source {
-            // the job's own sanitising already held its embedded rasters to the limit
-            SourceFormat::Svg => {
-                format::open(&svg::sanitize(bytes, u64::MAX)?, source, false, u64::MAX)?
-            }
-            _ => format::open(bytes, source, false, u64::MAX)?,
-        };
-        image.avg().map_err(vips)
+        // the job's own sanitising already held an SVG's embedded rasters to the limit
+        svg::open(bytes, source, u64::MAX, u64::MAX)?
+            .avg()
+            .map_err(vips)
     });
     Vips::error_clear();
     decoded.is_ok()
@@ -647,6 +693,23 @@ mod tests {
             without_enlargement: false,
             adaptive: false,
         })
+    }
+
+    /// A job without limits on the input, for the tests.
+    fn job(bytes: bytes::Bytes, edits: Vec<Edit>, output: crate::request::Output) -> Job {
+        Job {
+            bytes,
+            edits,
+            output,
+            accepted: Default::default(),
+            limits: Default::default(),
+            max_input_pixels: u64::MAX,
+            max_frames: 256,
+            effort: Default::default(),
+            fast_shrink: false,
+            max_output_bytes: None,
+            overlays: Vec::new(),
+        }
     }
 
     #[test]
@@ -677,18 +740,12 @@ mod tests {
         let processing = Error::Processing {
             detail: String::new(),
         };
-        let job = |bytes: &[u8]| Job {
-            bytes: bytes::Bytes::copy_from_slice(bytes),
-            edits: Vec::new(),
-            output: Default::default(),
-            accepted: Default::default(),
-            limits: Default::default(),
-            max_input_pixels: u64::MAX,
-            max_frames: 256,
-            effort: Default::default(),
-            fast_shrink: false,
-            max_output_bytes: None,
-            overlays: Vec::new(),
+        let job = |bytes: &[u8]| {
+            job(
+                bytes::Bytes::copy_from_slice(bytes),
+                Vec::new(),
+                Default::default(),
+            )
         };
         // a truncated original fails while a later step pulls its pixels
         let truncated = job(&whole[..1000]);
@@ -765,22 +822,14 @@ mod tests {
                 }
             }
             for bytes in inputs {
-                let job = Job {
-                    bytes: bytes::Bytes::from(bytes),
-                    edits: vec![resize(), Edit::Grayscale],
-                    output: crate::request::Output {
+                let job = job(
+                    bytes::Bytes::from(bytes),
+                    vec![resize(), Edit::Grayscale],
+                    crate::request::Output {
                         format: Some(OutputFormat::Png),
                         ..Default::default()
                     },
-                    accepted: Default::default(),
-                    limits: Default::default(),
-                    max_input_pixels: u64::MAX,
-                    max_frames: 256,
-                    effort: Default::default(),
-                    fast_shrink: false,
-                    max_output_bytes: None,
-                    overlays: Vec::new(),
-                };
+                );
                 let failure = run_steps(&job);
                 Vips::error_clear();
                 checked += 1;

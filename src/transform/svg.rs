@@ -154,6 +154,21 @@ const FORGIVING_BASE64: GeneralPurpose = GeneralPurpose::new(
         .with_decode_allow_trailing_bits(true),
 );
 
+/// Opens an original of its sniffed format (see [`format::open`], one
+/// frame); an SVG is sanitised first, its embedded rasters held to
+/// `svg_pixels`, and libvips reads what [`sanitize`] kept.
+pub fn open(
+    bytes: &[u8],
+    source: SourceFormat,
+    svg_pixels: u64,
+    max_pixels: u64,
+) -> Result<rs_vips::VipsImage> {
+    match source {
+        SourceFormat::Svg => format::open(&sanitize(bytes, svg_pixels)?, source, false, max_pixels),
+        _ => format::open(bytes, source, false, max_pixels),
+    }
+}
+
 /// Parses an SVG original and writes it out keeping only what is safe, or
 /// refuses it with 400 `InvalidImage` naming why ([`Error::InvalidSvg`]).
 /// `max_pixels` bounds the pixels of its embedded rasters, all together.
