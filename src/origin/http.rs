@@ -49,6 +49,7 @@ use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{StatusCode, Url};
 
 use super::guard::{self, Verdict};
+use super::retry::{Failure, Reserved, retrying};
 use super::{FetchFuture, Fetched, Meta, Origin, Original, Reserve};
 use crate::error::{Error, Result};
 use crate::request::Source;
@@ -152,12 +153,6 @@ impl fmt::Debug for HttpOrigin {
             .field("allow_private", &self.settings.allow_private)
             .finish_non_exhaustive()
     }
-}
-
-/// Why one GET failed: for good, or in a way worth fetching again.
-enum Failure {
-    Final(Error),
-    Transient(Error),
 }
 
 /// An address the guard refused, carried through the client's error chain.
@@ -330,30 +325,10 @@ impl HttpOrigin {
         let key = source.key.as_str();
         let url = self.url_of(key)?;
         let t = self.settings.timeouts;
-        let mut reserved = 0;
-        let attempts = async {
-            let mut attempt = 1;
-            loop {
-                match self
-                    .get_once(&url, key, known, reserve, &mut reserved)
-                    .await
-                {
-                    Ok(fetched) => return Ok(fetched),
-                    Err(Failure::Final(e)) => return Err(e),
-                    Err(Failure::Transient(e)) if attempt < t.max_attempts => {
-                        tracing::warn!(
-                            %url,
-                            detail = e.detail().unwrap_or(""),
-                            attempt,
-                            "HTTP origin GET failed; trying again"
-                        );
-                        tokio::time::sleep(backoff(attempt)).await;
-                        attempt += 1;
-                    }
-                    Err(Failure::Transient(e)) => return Err(e),
-                }
-            }
-        };
+        let reserved = Reserved::default();
+        let attempts = retrying(t.max_attempts, "HTTP origin", &url, || {
+            self.get_once(&url, key, known, reserve, &reserved)
+        });
         tokio::time::timeout(t.total, attempts)
             .await
             .unwrap_or_else(|_| {
@@ -461,7 +436,7 @@ impl HttpOrigin {
         key: &str,
         known: Option<&str>,
         reserve: &dyn Reserve,
-        reserved: &mut u64,
+        reserved: &Reserved,
     ) -> std::result::Result<Fetched, Failure> {
         let answer = self.settings.timeouts.answer;
         let (url, response) = tokio::time::timeout(answer, self.send(url, known))
@@ -499,13 +474,7 @@ impl HttpOrigin {
         // Memory for the body before it is read (all it may be, if unstated);
         // a retry reserves only what a larger body needs beyond the first.
         let needed = declared.unwrap_or(max);
-        if needed > *reserved {
-            reserve
-                .reserve(key, needed - *reserved)
-                .await
-                .map_err(Failure::Final)?;
-            *reserved = needed;
-        }
+        reserved.up_to(reserve, key, needed).await?;
         let bytes = read_body(response, &url, key, declared, max).await?;
         let mut meta = self.meta(&headers);
         if meta.identity.is_empty() {
@@ -789,19 +758,6 @@ pub fn key_url(base: &Url, key: &str) -> Result<Url> {
         return Err(invalid("it would leave the origin's base URL"));
     }
     Ok(url)
-}
-
-/// The wait before attempt `attempt + 1`: 100 ms doubling, capped at 2 s,
-/// with full jitter (as the S3 origin's).
-fn backoff(attempt: u32) -> Duration {
-    let cap = Duration::from_millis(100)
-        .saturating_mul(1 << attempt.saturating_sub(1).min(5))
-        .min(Duration::from_secs(2));
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    cap.mul_f64(f64::from(nanos % 1000) / 1000.0)
 }
 
 impl Origin for HttpOrigin {

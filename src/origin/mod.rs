@@ -21,6 +21,7 @@ mod fs;
 pub mod guard;
 mod http;
 pub mod mapping;
+mod retry;
 mod s3;
 
 pub use crate::budget::{Reserve, ReserveFuture, Unbounded};

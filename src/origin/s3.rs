@@ -32,6 +32,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use bytes::{Bytes, BytesMut};
 
+use super::retry::{Failure, Reserved, retrying};
 use super::{FetchFuture, Fetched, Meta, Origin, Original, Reserve};
 use crate::error::{Error, Result};
 use crate::request::Source;
@@ -74,12 +75,6 @@ impl Default for S3Timeouts {
     }
 }
 
-/// Why one GET failed: for good, or in a way worth fetching again.
-enum Failure {
-    Final(Error),
-    Transient(Error),
-}
-
 /// Whether an error mapped from S3's answer is worth another GET: a 5xx,
 /// throttling, a connection failure or a timeout.
 fn transient(e: Error) -> Failure {
@@ -89,19 +84,6 @@ fn transient(e: Error) -> Failure {
         }
         other => Failure::Final(other),
     }
-}
-
-/// The wait before attempt `attempt + 1`: 100 ms doubling, capped at 2 s,
-/// with full jitter (as the SDK's standard retry).
-fn backoff(attempt: u32) -> Duration {
-    let cap = Duration::from_millis(100)
-        .saturating_mul(1 << attempt.saturating_sub(1).min(5))
-        .min(Duration::from_secs(2));
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    cap.mul_f64(f64::from(nanos % 1000) / 1000.0)
 }
 
 /// Serves originals from S3.
@@ -173,29 +155,10 @@ impl S3Origin {
         let key = source.key.as_str();
         let t = self.settings.timeouts;
         let started = Instant::now();
-        let mut reserved = 0;
-        let attempts = async {
-            let mut attempt = 1;
-            loop {
-                match self
-                    .get_once(bucket, key, known, reserve, &mut reserved)
-                    .await
-                {
-                    Ok(fetched) => return Ok(fetched),
-                    Err(Failure::Final(e)) => return Err(e),
-                    Err(Failure::Transient(e)) if attempt < t.max_attempts => {
-                        tracing::warn!(
-                            detail = e.detail().unwrap_or(""),
-                            attempt,
-                            "S3 GET failed; trying again"
-                        );
-                        tokio::time::sleep(backoff(attempt)).await;
-                        attempt += 1;
-                    }
-                    Err(Failure::Transient(e)) => return Err(e),
-                }
-            }
-        };
+        let reserved = Reserved::default();
+        let attempts = retrying(t.max_attempts, "S3", &key, || {
+            self.get_once(bucket, key, known, reserve, &reserved)
+        });
         let left = t.operation.saturating_sub(started.elapsed());
         tokio::time::timeout(left, attempts)
             .await
@@ -215,7 +178,7 @@ impl S3Origin {
         key: &str,
         known: Option<&str>,
         reserve: &dyn Reserve,
-        reserved: &mut u64,
+        reserved: &Reserved,
     ) -> std::result::Result<Fetched, Failure> {
         let mut request = self.client.get_object().bucket(bucket).key(key);
         if let Some(known) = known {
@@ -241,13 +204,7 @@ impl S3Origin {
         } else {
             self.settings.max_bytes
         };
-        if needed > *reserved {
-            reserve
-                .reserve(key, needed - *reserved)
-                .await
-                .map_err(Failure::Final)?;
-            *reserved = needed;
-        }
+        reserved.up_to(reserve, key, needed).await?;
         let meta = Meta {
             identity: output
                 .e_tag()
