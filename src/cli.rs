@@ -22,7 +22,8 @@ use crate::ops::invalidate::{
 };
 use crate::ops::urls::{self, OriginalInfo, Signer, Srcset, UrlWriter};
 use crate::ops::{OpsError, Outcome};
-use crate::origin::{EmbeddedOrigin, FsOrigin, Origin, S3Origin, S3Settings};
+use crate::origin::mapping::Routes;
+use crate::origin::{EmbeddedOrigin, FsOrigin, Origin, Router, S3Origin, S3Settings};
 
 /// Arguments of `image-handler invalidate`.
 #[derive(Debug, clap::Args)]
@@ -593,34 +594,112 @@ pub fn url(args: UrlArgs) -> ExitCode {
     }
 }
 
-/// The origin named by `--origin` (`DIR` or `s3://bucket,...`), or the built-in samples.
-async fn origin(spec: Option<&str>) -> Result<(Arc<dyn Origin>, String), String> {
-    let config = Config::from_env().map_err(|e| e.to_string())?;
-    Ok(match spec.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(url) if url.starts_with("s3://") => {
-            let buckets: Vec<String> = url["s3://".len()..]
+/// The origins a command reads from, and a phrase naming them: `ORIGINS`
+/// and `MAPPINGS` when set (then `--origin` is refused), else `--origin`
+/// (`DIR`, or `s3://bucket,...`, whose buckets then become `config`'s
+/// allow-list), else the built-in samples. The one place that turns
+/// these settings into origins, for `serve`, `srcset` and Lambda.
+pub async fn origins(config: &mut Config, spec: Option<&str>) -> Result<(Router, String), String> {
+    let spec = spec.map(str::trim).filter(|s| !s.is_empty());
+    Ok(match (&config.routes, spec) {
+        (Some(_), Some(_)) => {
+            return Err("--origin and ORIGINS both name the origins: use one".into());
+        }
+        (Some(routes), None) => {
+            let router = routed(config, routes).await?;
+            let what = router
+                .describe()
+                .iter()
+                .map(|(name, paths)| format!("{name} at {}", paths.join(" ")))
+                .collect::<Vec<_>>()
+                .join("; ");
+            (router, format!("the origins of ORIGINS ({what})"))
+        }
+        (None, Some(url)) if url.starts_with("s3://") => {
+            config.source_buckets = url["s3://".len()..]
                 .split(',')
                 .map(|b| b.trim().trim_end_matches('/').to_string())
                 .filter(|b| !b.is_empty())
                 .collect();
-            let what = format!("s3://{}", buckets.first().cloned().unwrap_or_default());
-            let settings = S3Settings {
-                buckets,
-                force_path_style: config.s3_force_path_style,
-                max_bytes: config.max_source_bytes,
-                timeouts: config.s3_timeouts,
-            };
-            (Arc::new(S3Origin::from_env(settings).await?), what)
+            let what = format!("S3 buckets {}", config.source_buckets.join(", "));
+            (
+                Router::single(s3_origin(config, &config.source_buckets).await?),
+                what,
+            )
         }
-        Some(dir) => (
-            Arc::new(
-                FsOrigin::new(dir, config.max_source_bytes)
-                    .map_err(|e| format!("--origin {dir}: {e}"))?,
-            ),
-            dir.to_string(),
+        (None, Some(dir)) => {
+            let origin = FsOrigin::new(dir, config.max_source_bytes)
+                .map_err(|e| format!("cannot serve {dir}: {e}"))?;
+            let what = format!("directory {}", origin.root().display());
+            (Router::single(Arc::new(origin)), what)
+        }
+        (None, None) => (
+            Router::single(Arc::new(EmbeddedOrigin)),
+            "the built-in sample images".into(),
         ),
-        None => (Arc::new(EmbeddedOrigin), "the built-in samples".into()),
     })
+}
+
+/// Lambda's origins: those of `ORIGINS` and `MAPPINGS` when set, else S3
+/// over `SOURCE_BUCKETS`.
+pub async fn lambda_origins(config: &Config) -> Result<Router, String> {
+    match &config.routes {
+        Some(routes) => routed(config, routes).await,
+        None => Ok(Router::single(
+            s3_origin(config, &config.source_buckets).await?,
+        )),
+    }
+}
+
+/// S3 over `buckets` (the first the default), with the AWS configuration
+/// from the environment and `config`'s S3 settings.
+pub async fn s3_origin(config: &Config, buckets: &[String]) -> Result<Arc<dyn Origin>, String> {
+    Ok(Arc::new(
+        S3Origin::from_env(s3_settings(config, buckets)).await?,
+    ))
+}
+
+fn s3_settings(config: &Config, buckets: &[String]) -> S3Settings {
+    S3Settings {
+        buckets: buckets.to_vec(),
+        force_path_style: config.s3_force_path_style,
+        max_bytes: config.max_source_bytes,
+        timeouts: config.s3_timeouts,
+    }
+}
+
+/// The origins of `ORIGINS` and `MAPPINGS`, built: AWS's configuration is
+/// loaded only when an S3 origin or a secret header needs it (so a
+/// directory and HTTP setup never asks the instance metadata for a region).
+async fn routed(config: &Config, routes: &Routes) -> Result<Router, String> {
+    let shared = if routes.needs_aws() {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await
+    } else {
+        aws_config::SdkConfig::builder().build()
+    };
+    let s3 = s3_settings(config, &[]);
+    Router::build(routes, &shared, config.max_source_bytes, &s3).await
+}
+
+/// The original's size for `srcset`, read through the configured origins;
+/// `None`, with a note on stderr, when it cannot be read.
+async fn read_size(spec: Option<&str>, key: &str) -> Option<OriginalInfo> {
+    let read = async {
+        let mut config = Config::from_env().map_err(|e| e.to_string())?;
+        let (origins, what) = origins(&mut config, spec).await?;
+        urls::read_original(&origins, key)
+            .await
+            .map_err(|e| format!("cannot read {key:?} from {what}: {e}"))
+    };
+    match read.await {
+        Ok(info) => Some(info),
+        Err(e) => {
+            eprintln!("note: {e}");
+            None
+        }
+    }
 }
 
 /// `image-handler srcset`.
@@ -640,19 +719,7 @@ pub async fn srcset(args: SrcsetArgs) -> ExitCode {
             height,
             has_alpha: false,
         }),
-        None => match origin(args.origin.as_deref()).await {
-            Ok((origin, what)) => match urls::read_original(origin.as_ref(), &key).await {
-                Ok(info) => Some(info),
-                Err(e) => {
-                    eprintln!("note: cannot read {key:?} from {what}: {e}");
-                    None
-                }
-            },
-            Err(e) => {
-                eprintln!("note: {e}");
-                None
-            }
-        },
+        None => read_size(args.origin.as_deref(), &key).await,
     };
     let spec = Srcset {
         key,

@@ -7,6 +7,7 @@
 
 use crate::ops::events::ChangeInvalidation;
 use crate::ops::invalidate::{UrlStyles, distribution_id};
+use crate::origin::mapping::Routes;
 use crate::request::rewrite::Rewrite;
 use crate::request::{Limits, Rules};
 use crate::response::HeaderSettings;
@@ -73,7 +74,11 @@ pub struct Config {
     /// `fastShrinkOnLoad` (`FAST_SHRINK_ON_LOAD`, default `No`).
     pub fast_shrink_on_load: bool,
     /// `SOURCE_BUCKETS`: buckets a request may name; the first is the default.
+    /// With `ORIGINS`, the buckets of its S3 origins.
     pub source_buckets: Vec<String>,
+    /// `ORIGINS` and `MAPPINGS`: named origins and the rules that choose one
+    /// per request; `None` serves one origin (`SOURCE_BUCKETS`, `serve --origin`).
+    pub routes: Option<Routes>,
     /// SIH's custom rewrite (`REWRITE_MATCH_PATTERN`, `REWRITE_SUBSTITUTION`).
     pub rewrite: Option<Rewrite>,
     /// Active signing keys when `ENABLE_SIGNATURE=Yes` (`SIGNATURE_KEYS` or `SIGNATURE_SECRET`).
@@ -274,6 +279,7 @@ impl Default for Config {
             effort: Effort::default(),
             fast_shrink_on_load: false,
             source_buckets: Vec::new(),
+            routes: None,
             rewrite: None,
             signing: None,
             thumbor_key: None,
@@ -361,6 +367,38 @@ impl Config {
                 .filter(|b| !b.is_empty())
                 .map(str::to_string)
                 .collect();
+        }
+        match (get("ORIGINS"), get("MAPPINGS")) {
+            (Some((_, origins)), mappings) => {
+                if let Some((var, v)) = get("SOURCE_BUCKETS") {
+                    return Err(ConfigError {
+                        var,
+                        value: v,
+                        problem: "and ORIGINS are two ways to name the origins: set one (an S3 origin in ORIGINS names its bucket)".into(),
+                    });
+                }
+                // The problem names the entry; the JSON may hold header secrets, so it is not echoed.
+                let routes = Routes::parse(&origins, mappings.as_ref().map(|(_, m)| m.as_str()))
+                    .map_err(|e| ConfigError {
+                        var: if e.entry.starts_with("MAPPINGS") {
+                            "MAPPINGS"
+                        } else {
+                            "ORIGINS"
+                        },
+                        value: "(not shown)".into(),
+                        problem: e.to_string(),
+                    })?;
+                c.source_buckets = routes.buckets();
+                c.routes = Some(routes);
+            }
+            (None, Some((var, v))) => {
+                return Err(ConfigError {
+                    var,
+                    value: v,
+                    problem: "names origins that ORIGINS must define".into(),
+                });
+            }
+            (None, None) => {}
         }
         match (get("REWRITE_MATCH_PATTERN"), get("REWRITE_SUBSTITUTION")) {
             (Some((var, pattern)), Some((_, substitution))) => {

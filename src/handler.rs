@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::fallback::Fallback;
 use crate::keys::Keys;
 use crate::observe::{RequestId, RequestLog};
-use crate::origin::{Fetched, Origin};
+use crate::origin::{Fetched, Origin, Router};
 use crate::request;
 use crate::request::Source;
 use crate::response::{self, Timings, Variant};
@@ -47,6 +47,15 @@ pub struct Authorised {
     pub info: bool,
 }
 
+/// The host a request was made to, which host mappings match: its `Host`
+/// header, else the authority of an absolute request target.
+fn request_host(req: &Request<()>) -> Option<&str> {
+    req.headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+}
+
 /// What [`Handler::answer`] learnt before it may have failed, for the error's headers.
 #[derive(Default)]
 struct Seen {
@@ -60,16 +69,22 @@ struct Seen {
 #[derive(Clone)]
 pub struct Handler {
     config: Arc<Config>,
-    origin: Arc<dyn Origin>,
+    origins: Arc<Router>,
     engine: Engine,
     keys: Option<Arc<Keys>>,
     fallback: Option<Arc<Fallback>>,
 }
 
 impl Handler {
-    /// A handler serving `origin` with `config`; signing keys in `config`
-    /// are enforced. Fails if libvips cannot start.
+    /// A handler serving every key from `origin` with `config`; signing
+    /// keys in `config` are enforced. Fails if libvips cannot start.
     pub fn new(config: Config, origin: Arc<dyn Origin>) -> std::result::Result<Handler, String> {
+        Handler::routed(config, Arc::new(Router::single(origin)))
+    }
+
+    /// A handler serving from the origins of `origins`, each request's
+    /// chosen by its path and `Host` (`ORIGINS` and `MAPPINGS`).
+    pub fn routed(config: Config, origins: Arc<Router>) -> std::result::Result<Handler, String> {
         let engine = Engine::new(
             config.transform_concurrency,
             config.transform_queue,
@@ -82,7 +97,7 @@ impl Handler {
             .map(|ring| Arc::new(Keys::Static(ring)));
         Ok(Handler {
             config: Arc::new(config),
-            origin,
+            origins,
             engine,
             keys,
             fallback: None,
@@ -116,9 +131,15 @@ impl Handler {
         &self.config
     }
 
-    /// The origin being served.
+    /// The origins being served, as one origin choosing as a request
+    /// without a `Host` would.
     pub fn origin(&self) -> &dyn Origin {
-        self.origin.as_ref()
+        self.origins.as_ref()
+    }
+
+    /// The origins being served, and the rules that choose among them.
+    pub fn origins(&self) -> &Router {
+        &self.origins
     }
 
     /// Answers one request (image requests have no body, so none is taken).
@@ -217,13 +238,16 @@ impl Handler {
             .authorise_url(req.uri().path(), req.uri().query(), seen)
             .await?;
         log.request(&request);
+        let host = request_host(req);
+        let picked = self.origins.pick(host, &request.source)?;
+        log.origin(&picked);
         // A place in the engine before any original is held in memory; the
         // originals' bytes are reserved through it before they are read.
         let ticket = self.engine.admit()?.until(deadline);
         if info {
-            let original = match self
+            let original = match picked
                 .origin
-                .fetch_reserving(&request.source, None, &ticket)
+                .fetch_reserving(&picked.source, None, &ticket)
                 .await?
             {
                 Fetched::Full(original) => original,
@@ -264,15 +288,15 @@ impl Handler {
         };
 
         // A client holding this variant's ETag lets the origin answer "unchanged" unread.
-        let overlays = self.fetch_overlays(&request, &grant, &ticket).await?;
+        let overlays = self.fetch_overlays(&request, host, &grant, &ticket).await?;
         let overlay_ids: Vec<&str> = overlays.iter().map(|o| o.meta.identity.as_str()).collect();
         let settings = config.output_settings();
         let variant_tag = response::variant_tag(&request, accepted, &settings, &overlay_ids);
         let known = response::known_identity(req.headers(), &variant_tag);
         let fetch_started = Instant::now();
-        let fetched = self
+        let fetched = picked
             .origin
-            .fetch_reserving(&request.source, known.as_deref(), &ticket)
+            .fetch_reserving(&picked.source, known.as_deref(), &ticket)
             .await?;
         let fetch = fetch_started.elapsed();
         log.fetch = fetch;
@@ -369,10 +393,12 @@ impl Handler {
 
     /// Fetches the originals of the request's overlays (at most
     /// [`request::MAX_OVERLAYS`], checked by the request's assembly), under the
-    /// same bucket allow-list and tenant prefix as the main original.
+    /// same bucket allow-list and tenant prefix as the main original, each
+    /// routed to its origin as a request for its key at `host` would be.
     async fn fetch_overlays(
         &self,
         request: &request::ImageRequest,
+        host: Option<&str>,
         grant: &Grant,
         reserve: &dyn crate::budget::Reserve,
     ) -> Result<Vec<crate::origin::Original>> {
@@ -390,17 +416,26 @@ impl Handler {
                 self.config.rules().check_bucket(bucket)?;
             }
             grant.allows(source, self.config.rules().default_bucket())?;
-            match self.origin.fetch_reserving(source, None, reserve).await {
+            let fetched = match self.origins.pick(host, source) {
+                Ok(picked) => {
+                    picked
+                        .origin
+                        .fetch_reserving(&picked.source, None, reserve)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match fetched {
                 Ok(Fetched::Full(original)) => out.push(original),
                 Ok(Fetched::Unchanged(_)) => {
                     return Err(Error::Origin {
                         detail: "unexpected 304 for an overlay".into(),
                     });
                 }
-                Err(Error::NotFound { key }) => {
+                Err(Error::NotFound { .. }) => {
                     return Err(Error::param(
                         "overlay",
-                        format!("the overlay image {key} does not exist"),
+                        format!("the overlay image {} does not exist", source.key),
                     ));
                 }
                 Err(e) => return Err(e),

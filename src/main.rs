@@ -15,7 +15,7 @@ use image_handler::lambda::{self, Function};
 use image_handler::ops::events::ChangeInvalidator;
 use image_handler::ops::invalidate::Invalidator;
 use image_handler::ops::urls::keyring_from_env;
-use image_handler::origin::{EmbeddedOrigin, FsOrigin, Origin, S3Origin, S3Settings};
+use image_handler::origin::{Origin, Router};
 use image_handler::playground::{self, Options as PlaygroundOptions, Playground};
 use image_handler::signature;
 use image_handler::{Config, Handler, serve};
@@ -204,35 +204,11 @@ async fn serve_command(
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
     };
-    let (origin, what): (Arc<dyn Origin>, String) = match origin.as_deref() {
-        Some(url) if url.starts_with("s3://") => {
-            // `s3://a,b`: these buckets are the allow-list, the first the default.
-            config.source_buckets = url["s3://".len()..]
-                .split(',')
-                .map(|b| b.trim().trim_end_matches('/').to_string())
-                .filter(|b| !b.is_empty())
-                .collect();
-            match s3_origin(&config).await {
-                Ok(o) => (
-                    o,
-                    format!("S3 buckets {}", config.source_buckets.join(", ")),
-                ),
-                Err(e) => return fail(&e),
-            }
-        }
-        Some(dir) => match FsOrigin::new(dir, config.max_source_bytes) {
-            Ok(o) => {
-                let what = format!("directory {}", o.root().display());
-                (Arc::new(o), what)
-            }
-            Err(e) => return fail(&format!("cannot serve {dir}: {e}")),
-        },
-        None => (
-            Arc::new(EmbeddedOrigin),
-            "the built-in sample images".to_string(),
-        ),
+    let (origins, what) = match ops_cli::origins(&mut config, origin.as_deref()).await {
+        Ok(o) => o,
+        Err(e) => return fail(&e),
     };
-    let handler = match handler(config, origin).await {
+    let handler = match handler(config, Arc::new(origins)).await {
         Ok(h) => h,
         Err(e) => return fail(&e),
     };
@@ -265,7 +241,8 @@ async fn serve_command(
     }
 }
 
-/// Lambda mode: the S3 origin over `SOURCE_BUCKETS`, driven by the runtime API;
+/// Lambda mode: the origins of `ORIGINS` and `MAPPINGS`, else S3 over
+/// `SOURCE_BUCKETS`, driven by the runtime API;
 /// with `INVALIDATE_ON_CHANGE=Yes`, S3 event notifications invalidate `/<key>*`.
 async fn lambda_command() -> ExitCode {
     let mut config = match Config::from_env() {
@@ -280,13 +257,13 @@ async fn lambda_command() -> ExitCode {
     if std::env::var_os("METRICS").is_none() {
         config.emf_metrics = true;
     }
-    let origin = match s3_origin(&config).await {
-        Ok(o) => o,
+    let origins = match ops_cli::lambda_origins(&config).await {
+        Ok(o) => Arc::new(o),
         Err(e) => return fail(&e),
     };
     let changes = config.invalidate_on_change.clone();
     let buckets = config.source_buckets.clone();
-    let handler = match handler(config, origin).await {
+    let handler = match handler(config, origins).await {
         Ok(h) => h,
         Err(e) => return fail(&e),
     };
@@ -312,39 +289,22 @@ async fn lambda_command() -> ExitCode {
     }
 }
 
-async fn s3_origin(config: &Config) -> Result<Arc<dyn Origin>, String> {
-    let settings = S3Settings {
-        buckets: config.source_buckets.clone(),
-        force_path_style: config.s3_force_path_style,
-        max_bytes: config.max_source_bytes,
-        timeouts: config.s3_timeouts,
-    };
-    Ok(Arc::new(S3Origin::from_env(settings).await?))
-}
-
 /// The handler, with signing keys from Secrets Manager and the fallback
 /// image when configured. A fallback in its own bucket is read with an S3
 /// origin for that bucket alone; otherwise it comes from the main origin.
-async fn handler(config: Config, origin: Arc<dyn Origin>) -> Result<Handler, String> {
+async fn handler(config: Config, origins: Arc<Router>) -> Result<Handler, String> {
     let secret = config.secrets_manager.clone();
     let fallback = match config.fallback.clone() {
         Some(source) => match &source.bucket {
             Some(bucket) => {
-                let settings = S3Settings {
-                    buckets: vec![bucket.clone()],
-                    force_path_style: config.s3_force_path_style,
-                    max_bytes: config.max_source_bytes,
-                    timeouts: config.s3_timeouts,
-                };
-                let fallback_origin: Arc<dyn Origin> =
-                    Arc::new(S3Origin::from_env(settings).await?);
-                Some((fallback_origin, source))
+                let origin = ops_cli::s3_origin(&config, std::slice::from_ref(bucket)).await?;
+                Some((origin, source))
             }
-            None => Some((origin.clone(), source)),
+            None => Some((origins.clone() as Arc<dyn Origin>, source)),
         },
         None => None,
     };
-    let mut handler = Handler::new(config, origin)?;
+    let mut handler = Handler::routed(config, origins)?;
     if let Some(s) = secret {
         handler = handler.with_keys(Keys::SecretsManager(
             SecretsManagerKeys::from_env(&s.secret_id, &s.field).await,

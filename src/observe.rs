@@ -34,8 +34,12 @@ pub struct RequestLog {
     pub code: Option<&'static str>,
     /// Source bucket, when named.
     pub bucket: Option<String>,
-    /// Source key.
+    /// Source key, as requested.
     pub key: Option<String>,
+    /// The origin it was fetched from (its `ORIGINS` name, `default` for a single origin).
+    pub origin: Option<String>,
+    /// The key asked of that origin (after the mapping and the origin's prefix).
+    pub fetched: Option<String>,
     /// The edits, e.g. `rotate,resize,grayscale`.
     pub edits: String,
     /// Output format.
@@ -69,6 +73,12 @@ impl RequestLog {
             .join(",");
     }
 
+    /// Records the origin chosen for the request's original.
+    pub fn origin(&mut self, picked: &crate::origin::Picked<'_>) {
+        self.origin = Some(picked.name.to_string());
+        self.fetched = Some(picked.source.key.clone());
+    }
+
     /// Writes the log line (an `info` event with one field per item).
     pub fn emit(&self) {
         let ms = |d: Duration| (d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0;
@@ -81,6 +91,8 @@ impl RequestLog {
             code = self.code.unwrap_or(""),
             bucket = self.bucket.as_deref().unwrap_or(""),
             key = self.key.as_deref().unwrap_or(""),
+            origin = self.origin.as_deref().unwrap_or(""),
+            fetched = self.fetched.as_deref().unwrap_or(""),
             edits = %self.edits,
             format = self.format.unwrap_or(""),
             fetch_ms = ms(self.fetch),

@@ -126,3 +126,293 @@ async fn a_mapped_http_origin_serves_and_revalidates_and_the_guard_refuses_witho
         Err(Error::NotFound { .. })
     ));
 }
+
+// ---------------------------------------------------------------- `serve` with ORIGINS and MAPPINGS
+
+/// What the HTTP origin saw.
+#[derive(Default)]
+struct Seen {
+    gets: AtomicUsize,
+    not_modified: AtomicUsize,
+    authorization: std::sync::Mutex<Vec<String>>,
+}
+
+async fn legacy(State(seen): State<Arc<Seen>>, headers: HeaderMap) -> impl IntoResponse {
+    seen.gets.fetch_add(1, Ordering::SeqCst);
+    if let Some(auth) = headers.get(header::AUTHORIZATION) {
+        let auth = auth.to_str().unwrap_or("?").to_string();
+        seen.authorization.lock().unwrap().push(auth);
+    }
+    let etag = "\"legacy-v1\"";
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        == Some(etag)
+    {
+        seen.not_modified.fetch_add(1, Ordering::SeqCst);
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)], Vec::new());
+    }
+    (StatusCode::OK, [(header::ETAG, etag)], png(&quadrant()))
+}
+
+/// `image-handler serve` with `env`, on a free loopback port: its base URL,
+/// the process, and the file its stderr (the logs) goes to.
+fn spawn_serve(env: &[(&str, String)], logs: &std::path::Path) -> (String, ChildGuard) {
+    use std::io::{BufRead, BufReader};
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_image-handler"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--playground", "no"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(logs).unwrap());
+    for var in [
+        "SOURCE_BUCKETS",
+        "AWS_ENDPOINT_URL",
+        "ORIGINS",
+        "MAPPINGS",
+        "LOG_FORMAT",
+        "IMAGE_ORIGIN",
+    ] {
+        command.env_remove(var);
+    }
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = ChildGuard(command.spawn().expect("spawn image-handler"));
+    let stdout = child.0.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let banner = lines.next().and_then(Result::ok).unwrap_or_else(|| {
+        panic!(
+            "no banner; logs: {}",
+            std::fs::read_to_string(logs).unwrap_or_default()
+        )
+    });
+    let base = banner
+        .rsplit_once(" on ")
+        .map(|(_, url)| url.trim().to_string())
+        .unwrap_or_else(|| panic!("{banner}"));
+    // Keep draining stdout so the server never blocks on it.
+    std::thread::spawn(move || for _ in lines {});
+    (base, child)
+}
+
+#[tokio::test]
+async fn serve_answers_each_mapping_from_its_origin() {
+    // Two S3 endpoints (two moto servers), an HTTP origin and a directory.
+    let moto_a = moto();
+    let moto_b = Moto::start();
+    moto_a
+        .bucket("routes-a", &[("public/cat.png", png(&halves()), None)])
+        .await;
+    moto_b
+        .bucket(
+            "routes-b",
+            &[(
+                "dog.png",
+                png(&canvas(50, 40, [0.0, 255.0, 0.0], &[])),
+                None,
+            )],
+        )
+        .await;
+    let dir = TempDir::new("routes-dir");
+    dir.write(
+        "local/x.png",
+        &png(&canvas(30, 20, [255.0, 255.0, 0.0], &[])),
+    );
+
+    let seen = Arc::new(Seen::default());
+    let app = axum::Router::new()
+        .route("/assets/quad.png", axum::routing::get(legacy))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let site = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let origins = serde_json::json!({
+        "photos": {"s3": "routes-a", "prefix": "public/", "endpoint": moto_a.endpoint},
+        "other": {"s3": "routes-b", "endpoint": moto_b.endpoint, "region": "eu-west-1"},
+        "legacy": {"http": format!("http://{site}/assets/"), "allow_private": true,
+                   "headers": {"Authorization": "Bearer sekret-token"}},
+        "local": {"dir": dir.join("").display().to_string()},
+    });
+    let mappings = serde_json::json!([
+        {"path": "/legacy/", "origin": "legacy", "strip_prefix": true},
+        {"host": "cdn.example.com", "origin": "other"},
+        {"path": "/photos", "origin": "photos", "strip_prefix": true},
+        {"path": "/", "origin": "local"},
+    ]);
+    let logs = dir.join("serve.log");
+    let (base, _serve) = spawn_serve(
+        &[
+            ("ORIGINS", origins.to_string()),
+            ("MAPPINGS", mappings.to_string()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            ("AUTO_FORMAT", "No".into()),
+            ("LOG_FORMAT", "json".into()),
+        ],
+        &logs,
+    );
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        let mut req = client.get(format!("{base}{path}"));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send()
+    };
+    let size = |bytes: &[u8]| {
+        let image = decode(bytes);
+        (image.get_width(), image.get_height())
+    };
+
+    // Path prefix, stripped, to the HTTP origin: its own header sent.
+    let res = get("/legacy/quad.png?format=png", &[]).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let etag = res.headers()["etag"].to_str().unwrap().to_string();
+    assert_eq!(size(&res.bytes().await.unwrap()), (200, 100));
+    assert_eq!(
+        *seen.authorization.lock().unwrap(),
+        vec!["Bearer sekret-token".to_string()]
+    );
+    // Revalidation: the origin is asked conditionally, answers 304, and so do we.
+    let res = get("/legacy/quad.png?format=png", &[("if-none-match", &etag)])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 304);
+    assert_eq!(seen.not_modified.load(Ordering::SeqCst), 1);
+    assert_eq!(seen.gets.load(Ordering::SeqCst), 2);
+
+    // Path prefix, stripped, to an S3 origin with a key prefix of its own.
+    let res = get("/photos/cat.png?format=png", &[]).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(size(&res.bytes().await.unwrap()), (100, 200));
+
+    // A host rule beats every host-less one: the second endpoint's bucket.
+    let res = get("/dog.png?format=png", &[("host", "cdn.example.com")])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(size(&res.bytes().await.unwrap()), (50, 40));
+    let res = get("/photos/cat.png", &[("host", "CDN.example.com.")])
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        404,
+        "the host rule's origin has no photos/cat.png"
+    );
+
+    // The root rule: the directory, the key whole (no strip_prefix).
+    let res = get("/local/x.png?format=png", &[]).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(size(&res.bytes().await.unwrap()), (30, 20));
+
+    // An overlay is routed by its own key: the directory's image under the HTTP origin's.
+    let gets = seen.gets.load(Ordering::SeqCst);
+    let res = get(
+        "/local/x.png?overlay=legacy/quad.png&overlay_ratio=50&format=png",
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    assert_eq!(seen.gets.load(Ordering::SeqCst), gets + 1);
+    let res = get("/local/x.png?overlay=nowhere/quad.png", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        400,
+        "a missing overlay is the parameter's fault"
+    );
+
+    // `/photos` matches on a `/` boundary only: `/photosx.png` is the directory's (absent).
+    let res = get("/photosx.png", &[]).await.unwrap();
+    assert_eq!(res.status(), 404);
+    let body: serde_json::Value = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["code"], "NoSuchKey");
+
+    // A request naming a bucket is served only by that bucket's origin.
+    let named = base64_json(&serde_json::json!({"bucket": "routes-b", "key": "photos/cat.png"}));
+    let res = get(&format!("/{named}"), &[]).await.unwrap();
+    assert_eq!(res.status(), 403, "the /photos rule chose routes-a");
+
+    // The logs name each origin and the key fetched, never the header's secret.
+    let text = std::fs::read_to_string(&logs).unwrap();
+    let logged: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["message"] == "request" && l["origin"] != "")
+        .map(|l| {
+            (
+                l["origin"].as_str().unwrap().into(),
+                l["fetched"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    for (origin, fetched) in [
+        ("legacy", "quad.png"),
+        ("photos", "public/cat.png"),
+        ("other", "dog.png"),
+        ("local", "local/x.png"),
+    ] {
+        assert!(
+            logged.contains(&(origin.into(), fetched.into())),
+            "{origin} {fetched} in {logged:?}"
+        );
+    }
+    assert!(!text.contains("sekret"), "{text}");
+}
+
+fn base64_json(value: &serde_json::Value) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(value.to_string())
+}
+
+#[test]
+fn serve_refuses_conflicting_or_invalid_origin_settings_at_start() {
+    let run = |env: &[(&str, &str)], args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_image-handler"));
+        command
+            .arg("serve")
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"]);
+        for var in ["SOURCE_BUCKETS", "ORIGINS", "MAPPINGS", "IMAGE_ORIGIN"] {
+            command.env_remove(var);
+        }
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let out = command.output().unwrap();
+        assert!(!out.status.success(), "{env:?} {args:?} must not start");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let two = r#"{"a": {"dir": "/"}, "b": {"dir": "/tmp"}}"#;
+    let err = run(&[("ORIGINS", two)], &[]);
+    assert!(err.contains("MAPPINGS: is needed to choose"), "{err}");
+    let err = run(
+        &[
+            ("ORIGINS", r#"{"a": {"dir": "/"}}"#),
+            ("SOURCE_BUCKETS", "x"),
+        ],
+        &[],
+    );
+    assert!(err.contains("SOURCE_BUCKETS"), "{err}");
+    let err = run(
+        &[("ORIGINS", r#"{"a": {"dir": "/"}}"#)],
+        &["--origin", "/tmp"],
+    );
+    assert!(err.contains("--origin"), "{err}");
+    let err = run(&[("MAPPINGS", r#"[{"origin": "a"}]"#)], &[]);
+    assert!(err.contains("ORIGINS must define"), "{err}");
+    let secret = r#"{"a": {"http": "https://x.example/", "headers": {"Authorization": "Bearer hush"}, "bogus": 1}}"#;
+    let err = run(&[("ORIGINS", secret)], &[]);
+    assert!(err.contains("ORIGINS.a") || err.contains("\"a\""), "{err}");
+    assert!(
+        !err.contains("hush"),
+        "a header value is never echoed: {err}"
+    );
+}

@@ -501,6 +501,70 @@ struct RawMapping {
     strip_prefix: bool,
 }
 
+/// `ORIGINS` with the `MAPPINGS` that choose among them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routes {
+    /// The named origins.
+    pub origins: Origins,
+    /// The rules; with `ORIGINS` alone (one origin), one rule: `/` to it.
+    pub mappings: Mappings,
+}
+
+impl Routes {
+    /// Parses `ORIGINS` and `MAPPINGS`. `MAPPINGS` may be left out when
+    /// `ORIGINS` names one origin, which then serves every path.
+    pub fn parse(origins: &str, mappings: Option<&str>) -> Result<Routes, MappingError> {
+        let origins = Origins::parse(origins)?;
+        let mappings = match (mappings, origins.entries.as_slice()) {
+            (Some(json), _) => Mappings::parse(json, &origins)?,
+            (None, [(name, _)]) => Mappings {
+                rules: vec![Mapping {
+                    host: None,
+                    prefix: String::new(),
+                    origin: name.clone(),
+                    strip_prefix: false,
+                }],
+            },
+            (None, many) => {
+                return Err(MappingError {
+                    entry: "MAPPINGS".into(),
+                    problem: format!(
+                        "is needed to choose among the {} origins of ORIGINS",
+                        many.len()
+                    ),
+                });
+            }
+        };
+        Ok(Routes { origins, mappings })
+    }
+
+    /// Whether building the origins needs AWS: an S3 origin, or a header
+    /// value held in Secrets Manager.
+    pub fn needs_aws(&self) -> bool {
+        self.origins.entries.iter().any(|(_, spec)| match spec {
+            OriginSpec::S3(_) => true,
+            OriginSpec::Http(h) => h
+                .headers
+                .iter()
+                .any(|(_, v)| matches!(v, HeaderSource::Secret { .. })),
+            OriginSpec::Dir(_) => false,
+        })
+    }
+
+    /// The buckets of the S3 origins, in order, each once.
+    pub fn buckets(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (_, spec) in &self.origins.entries {
+            if let OriginSpec::S3(s3) = spec
+                && !out.contains(&s3.bucket)
+            {
+                out.push(s3.bucket.clone());
+            }
+        }
+        out
+    }
+}
+
 /// The ordered mapping rules.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Mappings {

@@ -14,7 +14,8 @@
 //! Implementations: S3 (`s3`), a directory (`fs`), the embedded samples
 //! (`embedded`) and HTTP(S) servers (`http`, behind the SSRF address guard
 //! of [`guard`]). [`mapping`] holds the `ORIGINS` / `MAPPINGS` contract that
-//! names origins and chooses one per request (not yet wired to the handler).
+//! names origins and chooses one per request; [`router`] builds them and
+//! makes the choice for the handler.
 
 pub mod embedded;
 mod fs;
@@ -22,12 +23,14 @@ pub mod guard;
 mod http;
 pub mod mapping;
 mod retry;
+pub mod router;
 mod s3;
 
 pub use crate::budget::{Reserve, ReserveFuture, Unbounded};
 pub use embedded::EmbeddedOrigin;
 pub use fs::FsOrigin;
 pub use http::{HttpOrigin, HttpSettings, HttpTimeouts, MAX_REDIRECTS};
+pub use router::{Picked, Router};
 pub use s3::{S3Origin, S3Settings, S3Timeouts};
 
 use std::future::Future;

@@ -456,13 +456,21 @@ static MOTO: std::sync::OnceLock<Moto> = std::sync::OnceLock::new();
 /// Starts moto once for this test binary (fails the test if moto is missing:
 /// `.ci/run` installs it).
 pub fn moto() -> &'static Moto {
-    MOTO.get_or_init(|| {
+    MOTO.get_or_init(Moto::start)
+}
+
+impl Moto {
+    /// Starts another moto server, for tests that need two S3 endpoints.
+    pub fn start() -> Moto {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("free port")
             .local_addr()
             .expect("addr")
             .port();
-        let log = std::env::temp_dir().join(format!("image-handler-moto-{}.log", std::process::id()));
+        let log = std::env::temp_dir().join(format!(
+            "image-handler-moto-{}-{port}.log",
+            std::process::id()
+        ));
         let script = format!(
             "moto_server -H 127.0.0.1 -p {port} >{log} 2>&1 & m=$!; \
              while kill -0 {pid} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 0.3; done; kill $m 2>/dev/null",
@@ -487,11 +495,12 @@ pub fn moto() -> &'static Moto {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        Moto { endpoint, _watchdog: std::sync::Mutex::new(watchdog) }
-    })
-}
+        Moto {
+            endpoint,
+            _watchdog: std::sync::Mutex::new(watchdog),
+        }
+    }
 
-impl Moto {
     /// An AWS configuration pointing at this moto server with test credentials.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
