@@ -79,6 +79,10 @@ pub struct Config {
     /// `ORIGINS` and `MAPPINGS`: named origins and the rules that choose one
     /// per request; `None` serves one origin (`SOURCE_BUCKETS`, `serve --origin`).
     pub routes: Option<Routes>,
+    /// `VIEWER_HOST_HEADER`: the request header holding the viewer's host for
+    /// host mappings (behind CloudFront and API Gateway, where `Host` is
+    /// API Gateway's); `None` reads `Host`.
+    pub viewer_host_header: Option<http::HeaderName>,
     /// SIH's custom rewrite (`REWRITE_MATCH_PATTERN`, `REWRITE_SUBSTITUTION`).
     pub rewrite: Option<Rewrite>,
     /// Active signing keys when `ENABLE_SIGNATURE=Yes` (`SIGNATURE_KEYS` or `SIGNATURE_SECRET`).
@@ -280,6 +284,7 @@ impl Default for Config {
             fast_shrink_on_load: false,
             source_buckets: Vec::new(),
             routes: None,
+            viewer_host_header: None,
             rewrite: None,
             signing: None,
             thumbor_key: None,
@@ -399,6 +404,14 @@ impl Config {
                 });
             }
             (None, None) => {}
+        }
+        if let Some((var, v)) = get("VIEWER_HOST_HEADER") {
+            let name = http::HeaderName::from_bytes(v.as_bytes()).map_err(|_| ConfigError {
+                var,
+                value: v.clone(),
+                problem: "is not an HTTP header name".into(),
+            })?;
+            c.viewer_host_header = Some(name);
         }
         match (get("REWRITE_MATCH_PATTERN"), get("REWRITE_SUBSTITUTION")) {
             (Some((var, pattern)), Some((_, substitution))) => {

@@ -47,12 +47,14 @@ pub struct Authorised {
     pub info: bool,
 }
 
-/// The host a request was made to, which host mappings match: its `Host`
-/// header, else the authority of an absolute request target.
-fn request_host(req: &Request<()>) -> Option<&str> {
-    req.headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
+/// The host a request was made to, which host mappings match: the header
+/// named by `VIEWER_HOST_HEADER` when set and present, else `Host`, else the
+/// authority of an absolute request target.
+fn request_host<'r>(req: &'r Request<()>, viewer: Option<&header::HeaderName>) -> Option<&'r str> {
+    let text = |name: &header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
+    viewer
+        .and_then(text)
+        .or_else(|| text(&header::HOST))
         .or_else(|| req.uri().authority().map(|a| a.as_str()))
 }
 
@@ -238,7 +240,7 @@ impl Handler {
             .authorise_url(req.uri().path(), req.uri().query(), seen)
             .await?;
         log.request(&request);
-        let host = request_host(req);
+        let host = request_host(req, config.viewer_host_header.as_ref());
         let picked = self.origins.pick(host, &request.source)?;
         log.origin(&picked);
         // A place in the engine before any original is held in memory; the

@@ -416,3 +416,62 @@ fn serve_refuses_conflicting_or_invalid_origin_settings_at_start() {
         "a header value is never echoed: {err}"
     );
 }
+
+#[tokio::test]
+async fn host_mappings_read_the_viewer_host_header_when_one_is_named() {
+    let a = TempDir::new("viewer-host-a");
+    a.write("k.png", &png(&canvas(30, 20, [255.0, 0.0, 0.0], &[])));
+    let b = TempDir::new("viewer-host-b");
+    b.write("k.png", &png(&canvas(10, 40, [0.0, 0.0, 255.0], &[])));
+    let routes = image_handler::origin::mapping::Routes::parse(
+        &serde_json::json!({
+            "a": {"dir": a.join("").display().to_string()},
+            "b": {"dir": b.join("").display().to_string()},
+        })
+        .to_string(),
+        Some(r#"[{"host": "img.example.com", "origin": "a"}, {"path": "/", "origin": "b"}]"#),
+    )
+    .unwrap();
+    let router = image_handler::origin::Router::build(
+        &routes,
+        &aws_config::SdkConfig::builder().build(),
+        1 << 20,
+        &image_handler::origin::S3Settings::default(),
+    )
+    .await
+    .unwrap();
+    let config = image_handler::Config::from_lookup(|name| match name {
+        "VIEWER_HOST_HEADER" => Some("X-Viewer-Host".into()),
+        _ => None,
+    })
+    .unwrap();
+    let handler = image_handler::Handler::routed(config, Arc::new(router)).unwrap();
+    let server = Server::start_handler(handler).await;
+    let width = |reply: &Reply| reply.image("image/png").get_width();
+
+    // The named header decides; Host (the server's own name here) does not.
+    let r = server
+        .get_with("/k.png?format=png", &[("x-viewer-host", "IMG.example.com")])
+        .await;
+    assert_eq!(width(&r), 30);
+    let r = server
+        .get_with(
+            "/k.png?format=png",
+            &[("x-viewer-host", "other.example.com")],
+        )
+        .await;
+    assert_eq!(width(&r), 10);
+    // Without it, Host is read.
+    let r = server
+        .get_with("/k.png?format=png", &[("host", "img.example.com")])
+        .await;
+    assert_eq!(width(&r), 30);
+    let r = server.get("/k.png?format=png").await;
+    assert_eq!(width(&r), 10);
+
+    let e = image_handler::Config::from_lookup(|name| {
+        (name == "VIEWER_HOST_HEADER").then(|| "bad header".to_string())
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("VIEWER_HOST_HEADER"), "{e}");
+}
