@@ -16,7 +16,14 @@ use image_handler::signature::{Keyring, SigningKey};
 use image_handler::{Config, Handler};
 
 async fn start(config: Config, options: Options) -> Server {
-    let handler = Handler::new(config, Arc::new(EmbeddedOrigin)).expect("handler");
+    start_handler(
+        Handler::new(config, Arc::new(EmbeddedOrigin)).expect("handler"),
+        options,
+    )
+    .await
+}
+
+async fn start_handler(handler: Handler, options: Options) -> Server {
     let listener = image_handler::serve::bind("127.0.0.1:0".parse().unwrap())
         .await
         .expect("bind");
@@ -501,4 +508,59 @@ fn the_page_exports_as_static_files() {
     let e =
         playground::export(&dir.path, "d111.cloudfront.net", &[], &Config::default()).unwrap_err();
     assert!(e.contains("--image-base"), "{e}");
+}
+
+#[tokio::test]
+async fn the_page_lists_the_origins_and_names_the_one_a_key_maps_to() {
+    let dir = TempDir::new("playground-origins");
+    std::fs::write(dir.join("plain.jpg"), common::sample("dune.jpg")).unwrap();
+    let routes = image_handler::origin::mapping::Routes::parse(
+        &serde_json::json!({
+            "samples": {"dir": dir.join("").display().to_string()},
+            "legacy": {"http": "https://img.example.com/assets/"},
+        })
+        .to_string(),
+        Some(r#"[{"path": "/old/", "origin": "legacy", "strip_prefix": true}, {"path": "/", "origin": "samples"}]"#),
+    )
+    .unwrap();
+    let router = image_handler::origin::Router::build(
+        &routes,
+        &aws_config::SdkConfig::builder().build(),
+        1 << 24,
+        &image_handler::origin::S3Settings::default(),
+    )
+    .await
+    .unwrap();
+    let handler = Handler::routed(Config::default(), Arc::new(router)).unwrap();
+    let server = start_handler(handler, Options::default()).await;
+
+    let cfg = server.get("/_playground/config.json").await.json();
+    assert_eq!(
+        cfg["origins"],
+        serde_json::json!([
+            {"name": "samples", "paths": ["/"]},
+            {"name": "legacy", "paths": ["/old"]},
+        ])
+    );
+    assert_eq!(cfg["keys"], serde_json::json!(["plain.jpg"]));
+    let original = server
+        .get("/_playground/api/original?key=plain.jpg")
+        .await
+        .json();
+    assert_eq!(
+        (&original["origin"], &original["fetched"]),
+        (&"samples".into(), &"plain.jpg".into())
+    );
+    // A key mapped to the HTTP origin is never fetched here: no packet leaves
+    // loopback. A name the guard would refuse is not needed; a path the
+    // mappings refuse answers before any origin.
+    let refused = server
+        .get("/_playground/api/original?key=old/../x.jpg")
+        .await;
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.text().contains("'.' and '..'"),
+        "{}",
+        refused.text()
+    );
 }

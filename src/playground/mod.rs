@@ -158,7 +158,13 @@ impl Playground {
         }
         if api("api/original") {
             let signer = self.signer(req, &params)?;
-            return Ok(ok_json(&self.original(&params, signer.as_ref()).await?));
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok());
+            return Ok(ok_json(
+                &self.original(&params, host, signer.as_ref()).await?,
+            ));
         }
         if api("api/srcset") {
             let signer = self.signer(req, &params)?;
@@ -178,6 +184,13 @@ impl Playground {
             "presetsOnly": config.presets.only,
             "signing": self.signing_state(),
             "limits": {"width": config.limits.max_width, "height": config.limits.max_height},
+            "origins": self
+                .handler
+                .origins()
+                .describe()
+                .into_iter()
+                .map(|(name, paths)| json!({"name": name, "paths": paths}))
+                .collect::<Vec<_>>(),
         })
     }
 
@@ -362,16 +375,27 @@ impl Playground {
         }
     }
 
-    /// `api/original?key=<key>[&sign=yes]`: the original's size, and the URLs
-    /// of its metadata and of a full-size, unedited rendering (JPEG, or PNG
-    /// when it has transparency).
+    /// `api/original?key=<key>[&sign=yes]`: the original's size, the origin
+    /// the key maps to at the page's `host` (and the key asked of it), and
+    /// the URLs of its metadata and of a full-size, unedited rendering (JPEG,
+    /// or PNG when it has transparency).
     async fn original(
         &self,
         params: &[(String, String)],
+        host: Option<&str>,
         signer: Option<&Signer>,
     ) -> Result<Value, PlaygroundError> {
         let key = key_param(params)?;
-        let info = urls::read_original(self.handler.origin(), &key)
+        let source = crate::request::Source {
+            bucket: None,
+            key: key.clone(),
+        };
+        let picked = self
+            .handler
+            .origins()
+            .pick(host, &source)
+            .map_err(|e| PlaygroundError::Invalid(format!("cannot read {key:?}: {e}")))?;
+        let info = urls::read_original(picked.origin, &picked.source.key)
             .await
             .map_err(|e| PlaygroundError::Invalid(format!("cannot read {key:?}: {e}")))?;
         let format = if info.has_alpha { "png" } else { "jpeg" };
@@ -398,6 +422,8 @@ impl Playground {
             "alpha": info.has_alpha,
             "url": view,
             "info": info_url,
+            "origin": picked.name,
+            "fetched": picked.source.key,
         }))
     }
 

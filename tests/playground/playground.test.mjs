@@ -140,6 +140,7 @@ test('the playground edits, shows and copies working URLs', async () => {
   assert.match(await page.textContent('#result-timing'), /transform \d+\.\d ms/);
   assert.match(await page.textContent('#result-bytes'), /\d+(\.\d)? k?B/);
   assert.match(await page.textContent('#original-facts'), /1600 × 1000 px/);
+  assert.match(await page.textContent('#original-origin'), /^default \(asked for [^)]+\)$/);
 
   // The query URL the server wrote is the one the page's own writer (used
   // when the page is deployed without the server) writes.

@@ -252,10 +252,12 @@
     try {
       let view;
       let infoUrl;
+      let origin = null;
       if (config.mode === 'serve') {
         const o = await getJSON(api('original', [['key', key], ...signParams()]));
         view = o.url;
         infoUrl = o.info;
+        origin = `${o.origin} (asked for ${o.fetched})`;
       } else {
         infoUrl = keyPath(key) + '?info';
       }
@@ -268,6 +270,7 @@
         ['Dimensions', `${info.width} × ${info.height} px`],
         ['Format', info.format],
         ['Shown as', `${info.alpha ? 'PNG' : 'JPEG'} at full size`],
+        ...(origin ? [['Origin', origin, 'original-origin']] : []),
       ]);
     } catch (e) {
       img.removeAttribute('src');
@@ -366,6 +369,12 @@
   async function start() {
     config = await getJSON('_playground/config.json');
     fill($('sample'), config.keys);
+    const origins = config.origins || [];
+    if (origins.length > 1) {
+      $('origins').textContent = 'Origins: ' + origins
+        .map((o) => `${o.name} at ${o.paths.join(', ') || '(no mapping)'}`).join('; ') + '.';
+      $('origins').hidden = false;
+    }
     const list = $('keys');
     for (const k of config.keys) {
       const o = document.createElement('option');
