@@ -475,6 +475,22 @@ impl Config {
                 }
             }
         }
+        // A key bound to an origin must name one that ORIGINS defines.
+        if let Some(ring) = &c.signing
+            && let Some(origin) = ring
+                .keys()
+                .iter()
+                .filter_map(|k| k.origin.as_deref())
+                .find(|o| c.routes.as_ref().is_none_or(|r| r.origins.get(o).is_none()))
+        {
+            return Err(ConfigError {
+                var: "SIGNATURE_KEYS",
+                value: "(hidden)".into(),
+                problem: format!(
+                    "binds a key to the origin {origin:?}, which ORIGINS does not define"
+                ),
+            });
+        }
         let presets = match (get("PRESETS"), get("PRESETS_FILE")) {
             (Some((var, json)), _) => Some((var, json)),
             (None, Some((var, path))) => Some((

@@ -242,6 +242,7 @@ impl Handler {
         log.request(&request);
         let host = request_host(req, config.viewer_host_header.as_ref());
         let picked = self.origins.pick(host, &request.source)?;
+        grant.allows_origin(&request.source.key, picked.name)?;
         log.origin(&picked);
         // A place in the engine before any original is held in memory; the
         // originals' bytes are reserved through it before they are read.
@@ -420,6 +421,7 @@ impl Handler {
             grant.allows(source, self.config.rules().default_bucket())?;
             let fetched = match self.origins.pick(host, source) {
                 Ok(picked) => {
+                    grant.allows_origin(&source.key, picked.name)?;
                     picked
                         .origin
                         .fetch_reserving(&picked.source, None, reserve)

@@ -47,6 +47,11 @@ pub struct SigningKey {
     /// with a prefix and no bucket may only read the default bucket.
     #[serde(default)]
     pub bucket: Option<String>,
+    /// When set (with `ORIGINS`), URLs signed with this key may only read
+    /// originals that `MAPPINGS` routes to this origin (and its `prefix` is
+    /// checked on the key as requested).
+    #[serde(default)]
+    pub origin: Option<String>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -55,6 +60,7 @@ impl std::fmt::Debug for SigningKey {
             .field("id", &self.id)
             .field("prefix", &self.prefix)
             .field("bucket", &self.bucket)
+            .field("origin", &self.origin)
             .finish_non_exhaustive()
     }
 }
@@ -67,7 +73,14 @@ impl SigningKey {
             secret: secret.to_string(),
             prefix: prefix.map(str::to_string),
             bucket: None,
+            origin: None,
         }
+    }
+
+    /// The same key bound to one origin of `ORIGINS`.
+    pub fn in_origin(mut self, origin: &str) -> SigningKey {
+        self.origin = Some(origin.to_string());
+        self
     }
 
     /// The same key bound to one bucket.
@@ -104,6 +117,8 @@ pub struct Grant {
     pub prefix: Option<String>,
     /// The signing key's bucket, if it is bound to one.
     pub bucket: Option<String>,
+    /// The signing key's origin, if it is bound to one.
+    pub origin: Option<String>,
     /// When the URL stops being valid.
     pub expires: Option<SystemTime>,
 }
@@ -131,6 +146,18 @@ impl Grant {
         }
         match &self.prefix {
             Some(prefix) if !under(&source.key, prefix) => Err(outside()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks that the origin chosen for `key` is the grant's, when it is
+    /// bound to one (403 `KeyOutsidePrefix`, naming the origin).
+    pub fn allows_origin(&self, key: &str, origin: &str) -> Result<()> {
+        match &self.origin {
+            Some(granted) if granted != origin => Err(Error::OutsidePrefix {
+                key: key.to_string(),
+                prefix: format!("origin {granted}"),
+            }),
             _ => Ok(()),
         }
     }
@@ -190,6 +217,11 @@ impl Keyring {
         self.keys.iter().find(|k| k.id == id)
     }
 
+    /// Every active key.
+    pub fn keys(&self) -> &[SigningKey] {
+        &self.keys
+    }
+
     /// The first key (the one `sign` uses by default).
     pub fn first(&self) -> Option<&SigningKey> {
         self.keys.first()
@@ -215,6 +247,7 @@ impl Keyring {
         Ok(Grant {
             prefix: key.prefix.clone(),
             bucket: key.bucket.clone(),
+            origin: key.origin.clone(),
             expires: check_expires(target, now)?,
         })
     }

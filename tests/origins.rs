@@ -475,3 +475,79 @@ async fn host_mappings_read_the_viewer_host_header_when_one_is_named() {
     .unwrap_err();
     assert!(e.to_string().contains("VIEWER_HOST_HEADER"), "{e}");
 }
+
+#[tokio::test]
+async fn a_tenant_key_bound_to_an_origin_reads_only_what_maps_to_it() {
+    let a = TempDir::new("tenant-origin-a");
+    a.write("t/k.png", &png(&canvas(30, 20, [255.0, 0.0, 0.0], &[])));
+    a.write("u/k.png", &png(&canvas(30, 20, [255.0, 0.0, 0.0], &[])));
+    let b = TempDir::new("tenant-origin-b");
+    b.write("k.png", &png(&canvas(10, 40, [0.0, 0.0, 255.0], &[])));
+    let origins = serde_json::json!({
+        "a": {"dir": a.join("").display().to_string()},
+        "b": {"dir": b.join("").display().to_string()},
+    })
+    .to_string();
+    let mappings =
+        r#"[{"path": "/b/", "origin": "b", "strip_prefix": true}, {"path": "/", "origin": "a"}]"#;
+    let keys = r#"[{"id": "tenant", "secret": "s-tenant", "origin": "a", "prefix": "t/"},
+                   {"id": "other", "secret": "s-other", "origin": "b"}]"#;
+    let env = |name: &str| match name {
+        "ORIGINS" => Some(origins.clone()),
+        "MAPPINGS" => Some(mappings.to_string()),
+        "ENABLE_SIGNATURE" => Some("Yes".to_string()),
+        "SIGNATURE_KEYS" => Some(keys.to_string()),
+        _ => None,
+    };
+    let config = image_handler::Config::from_lookup(env).unwrap();
+    let router = image_handler::origin::Router::build(
+        config.routes.as_ref().unwrap(),
+        &aws_config::SdkConfig::builder().build(),
+        1 << 20,
+        &image_handler::origin::S3Settings::default(),
+    )
+    .await
+    .unwrap();
+    let handler = image_handler::Handler::routed(config, Arc::new(router)).unwrap();
+    let server = Server::start_handler(handler).await;
+
+    let status = |secret: &'static str, path: &'static str| {
+        let server = &server;
+        async move { server.get(&signed(secret, path)).await.status }
+    };
+    assert_eq!(status("s-tenant", "/t/k.png?format=png").await, 200);
+    assert_eq!(
+        status("s-tenant", "/u/k.png?format=png").await,
+        403,
+        "outside its prefix"
+    );
+    assert_eq!(
+        status("s-tenant", "/b/k.png?format=png").await,
+        403,
+        "another origin"
+    );
+    assert_eq!(status("s-other", "/b/k.png?format=png").await, 200);
+    assert_eq!(
+        status("s-other", "/t/k.png?format=png").await,
+        403,
+        "another origin"
+    );
+    // An overlay is held to the same origin.
+    assert_eq!(
+        status("s-tenant", "/t/k.png?overlay=b/k.png&format=png").await,
+        403
+    );
+    let reply = server
+        .get(&signed("s-other", "/b/k.png?overlay=t/k.png"))
+        .await;
+    assert_eq!(reply.status, 403);
+    assert!(reply.text().contains("origin b"), "{}", reply.text());
+
+    // A key bound to an origin that ORIGINS does not define stops the start.
+    let e = image_handler::Config::from_lookup(|name| match name {
+        "SIGNATURE_KEYS" => Some(r#"[{"id": "x", "secret": "s", "origin": "nowhere"}]"#.into()),
+        other => env(other),
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("\"nowhere\""), "{e}");
+}
