@@ -551,6 +551,39 @@ impl Routes {
         })
     }
 
+    /// The request keys (paths without their leading `/`) that `MAPPINGS`
+    /// routes to the object `key` of `bucket`, host-less rules and host rules
+    /// alike: what invalidating `/<key>*` must cover when that object
+    /// changes. A rule counts only when its path maps back to this object,
+    /// and no other rule for the same host takes that path first.
+    pub fn request_keys(&self, bucket: &str, key: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (index, rule) in self.mappings.rules.iter().enumerate() {
+            let Some(OriginSpec::S3(s3)) = self.origins.get(&rule.origin) else {
+                continue;
+            };
+            let Some(rest) = key.strip_prefix(s3.prefix.as_str()) else {
+                continue;
+            };
+            if s3.bucket != bucket || rest.is_empty() {
+                continue;
+            }
+            let path = if rule.strip_prefix {
+                format!("{}/{rest}", rule.prefix)
+            } else {
+                format!("/{rest}")
+            };
+            let chosen = self.mappings.choose(rule.host.as_deref(), &path);
+            if chosen.is_some_and(|r| r.index == index && r.key == rest) {
+                let request_key = path.trim_start_matches('/').to_string();
+                if !out.contains(&request_key) {
+                    out.push(request_key);
+                }
+            }
+        }
+        out
+    }
+
     /// The buckets of the S3 origins, in order, each once.
     pub fn buckets(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();

@@ -589,3 +589,58 @@ fn http_fields_and_their_limits() {
     let e = h.settings(10_000, |_| Ok("bad\nvalue".into())).unwrap_err();
     assert!(!e.contains("bad\nvalue"), "{e}");
 }
+
+#[test]
+fn an_objects_request_keys_are_the_paths_that_map_back_to_it() {
+    let routes = Routes::parse(
+        r#"{"photos": {"s3": "pics", "prefix": "public/"},
+            "raw": {"s3": "pics"},
+            "other": {"s3": "elsewhere"},
+            "site": {"http": "https://www.example.com/"}}"#,
+        Some(
+            r#"[{"path": "/photos/", "origin": "photos", "strip_prefix": true},
+                {"path": "/raw", "origin": "raw"},
+                {"host": "cdn.example.com", "origin": "photos"},
+                {"path": "/raw/hidden", "origin": "site"},
+                {"path": "/", "origin": "site"}]"#,
+        ),
+    )
+    .unwrap();
+    let cases: &[(&str, &str, &[&str])] = &[
+        // Through /photos/ (stripped) and the host rule (not stripped).
+        ("pics", "public/a.jpg", &["photos/a.jpg", "a.jpg"]),
+        (
+            "pics",
+            "public/dir/é b.jpg",
+            &["photos/dir/é b.jpg", "dir/é b.jpg"],
+        ),
+        // Without photos' prefix only the /raw rule can reach it, and only under /raw.
+        ("pics", "raw/a.jpg", &["raw/a.jpg"]),
+        // /raw/hidden is taken first by a longer prefix to another origin.
+        ("pics", "raw/hidden/a.jpg", &[]),
+        ("pics", "other/a.jpg", &[]),
+        // The bare prefix is no object of the origin.
+        ("pics", "public/", &[]),
+        ("elsewhere", "public/a.jpg", &[]),
+        ("nobody", "a.jpg", &[]),
+    ];
+    for (bucket, key, want) in cases {
+        assert_eq!(routes.request_keys(bucket, key), *want, "{bucket} {key}");
+        // Each key found routes back to that very object.
+        for request_key in routes.request_keys(bucket, key) {
+            let path = format!("/{request_key}");
+            let hosts = [None, Some("cdn.example.com")];
+            assert!(
+                hosts
+                    .iter()
+                    .any(|h| routes.mappings.choose(*h, &path).is_some_and(|r| {
+                        let Some(OriginSpec::S3(s3)) = routes.origins.get(r.origin) else {
+                            return false;
+                        };
+                        s3.bucket == *bucket && format!("{}{}", s3.prefix, r.key) == *key
+                    })),
+                "{path}"
+            );
+        }
+    }
+}
