@@ -381,9 +381,8 @@ pub async fn invalidate(args: InvalidateArgs) -> ExitCode {
         eprintln!("warning: {warning}");
     }
 
-    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
+    let aws = Aws::default();
+    let shared = aws.config().await;
     let given = args.distribution_id.clone().or_else(|| {
         std::env::var("DISTRIBUTION_ID")
             .ok()
@@ -391,7 +390,7 @@ pub async fn invalidate(args: InvalidateArgs) -> ExitCode {
     });
     let distribution = match (&args.stack, given) {
         (Some(stack), _) => {
-            match invalidate::distribution_id_from_stack(&shared, stack, &args.stack_output).await {
+            match invalidate::distribution_id_from_stack(shared, stack, &args.stack_output).await {
                 Ok(id) => Some(id),
                 Err(e) => return fail_json(args.json, &e.to_string()),
             }
@@ -413,7 +412,7 @@ pub async fn invalidate(args: InvalidateArgs) -> ExitCode {
     let options = RunOptions::new(args.wait, args.poll_interval, args.timeout);
     let report = match distribution.as_deref() {
         Some(id) if !args.dry_run => {
-            let invalidator = match Invalidator::new(&shared, id) {
+            let invalidator = match Invalidator::new(shared, id) {
                 Ok(i) => i,
                 Err(e) => return fail_json(args.json, &e.to_string()),
             };
@@ -594,19 +593,40 @@ pub fn url(args: UrlArgs) -> ExitCode {
     }
 }
 
+/// AWS's configuration (credentials, region, `AWS_ENDPOINT_URL`), loaded
+/// once, on first use, and shared by every client a command makes: S3
+/// origins, Secrets Manager, CloudFront. One load means one HTTP client and
+/// one set of TLS roots for all of them, and none at all when nothing needs
+/// AWS (a directory or HTTP origin under `serve`).
+#[derive(Default)]
+pub struct Aws(tokio::sync::OnceCell<aws_config::SdkConfig>);
+
+impl Aws {
+    /// The configuration, loading it the first time.
+    pub async fn config(&self) -> &aws_config::SdkConfig {
+        self.0
+            .get_or_init(|| aws_config::defaults(aws_config::BehaviorVersion::latest()).load())
+            .await
+    }
+}
+
 /// The origins a command reads from, and a phrase naming them: `ORIGINS`
 /// and `MAPPINGS` when set (then `--origin` is refused), else `--origin`
 /// (`DIR`, or `s3://bucket,...`, whose buckets then become `config`'s
 /// allow-list), else the built-in samples. The one place that turns
 /// these settings into origins, for `serve`, `srcset` and Lambda.
-pub async fn origins(config: &mut Config, spec: Option<&str>) -> Result<(Router, String), String> {
+pub async fn origins(
+    config: &mut Config,
+    spec: Option<&str>,
+    aws: &Aws,
+) -> Result<(Router, String), String> {
     let spec = spec.map(str::trim).filter(|s| !s.is_empty());
     Ok(match (&config.routes, spec) {
         (Some(_), Some(_)) => {
             return Err("--origin and ORIGINS both name the origins: use one".into());
         }
         (Some(routes), None) => {
-            let router = routed(config, routes).await?;
+            let router = routed(config, routes, aws).await?;
             let what = router
                 .describe()
                 .iter()
@@ -623,7 +643,7 @@ pub async fn origins(config: &mut Config, spec: Option<&str>) -> Result<(Router,
                 .collect();
             let what = format!("S3 buckets {}", config.source_buckets.join(", "));
             (
-                Router::single(s3_origin(config, &config.source_buckets).await?),
+                Router::single(s3_origin(config, &config.source_buckets, aws).await?),
                 what,
             )
         }
@@ -642,21 +662,23 @@ pub async fn origins(config: &mut Config, spec: Option<&str>) -> Result<(Router,
 
 /// Lambda's origins: those of `ORIGINS` and `MAPPINGS` when set, else S3
 /// over `SOURCE_BUCKETS`.
-pub async fn lambda_origins(config: &Config) -> Result<Router, String> {
+pub async fn lambda_origins(config: &Config, aws: &Aws) -> Result<Router, String> {
     match &config.routes {
-        Some(routes) => routed(config, routes).await,
+        Some(routes) => routed(config, routes, aws).await,
         None => Ok(Router::single(
-            s3_origin(config, &config.source_buckets).await?,
+            s3_origin(config, &config.source_buckets, aws).await?,
         )),
     }
 }
 
-/// S3 over `buckets` (the first the default), with the AWS configuration
-/// from the environment and `config`'s S3 settings.
-pub async fn s3_origin(config: &Config, buckets: &[String]) -> Result<Arc<dyn Origin>, String> {
-    Ok(Arc::new(
-        S3Origin::from_env(s3_settings(config, buckets)).await?,
-    ))
+/// S3 over `buckets` (the first the default), with `config`'s S3 settings.
+pub async fn s3_origin(
+    config: &Config,
+    buckets: &[String],
+    aws: &Aws,
+) -> Result<Arc<dyn Origin>, String> {
+    let origin = S3Origin::new(aws.config().await, s3_settings(config, buckets))?;
+    Ok(Arc::new(origin))
 }
 
 fn s3_settings(config: &Config, buckets: &[String]) -> S3Settings {
@@ -671,16 +693,15 @@ fn s3_settings(config: &Config, buckets: &[String]) -> S3Settings {
 /// The origins of `ORIGINS` and `MAPPINGS`, built: AWS's configuration is
 /// loaded only when an S3 origin or a secret header needs it (so a
 /// directory and HTTP setup never asks the instance metadata for a region).
-async fn routed(config: &Config, routes: &Routes) -> Result<Router, String> {
+async fn routed(config: &Config, routes: &Routes, aws: &Aws) -> Result<Router, String> {
+    let none = aws_config::SdkConfig::builder().build();
     let shared = if routes.needs_aws() {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await
+        aws.config().await
     } else {
-        aws_config::SdkConfig::builder().build()
+        &none
     };
     let s3 = s3_settings(config, &[]);
-    Router::build(routes, &shared, config.max_source_bytes, &s3).await
+    Router::build(routes, shared, config.max_source_bytes, &s3).await
 }
 
 /// The original's size for `srcset`, read through the configured origins;
@@ -688,7 +709,7 @@ async fn routed(config: &Config, routes: &Routes) -> Result<Router, String> {
 async fn read_size(spec: Option<&str>, key: &str) -> Option<OriginalInfo> {
     let read = async {
         let mut config = Config::from_env().map_err(|e| e.to_string())?;
-        let (origins, what) = origins(&mut config, spec).await?;
+        let (origins, what) = origins(&mut config, spec, &Aws::default()).await?;
         urls::read_original(&origins, key)
             .await
             .map_err(|e| format!("cannot read {key:?} from {what}: {e}"))

@@ -204,11 +204,12 @@ async fn serve_command(
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
     };
-    let (origins, what) = match ops_cli::origins(&mut config, origin.as_deref()).await {
+    let aws = ops_cli::Aws::default();
+    let (origins, what) = match ops_cli::origins(&mut config, origin.as_deref(), &aws).await {
         Ok(o) => o,
         Err(e) => return fail(&e),
     };
-    let handler = match handler(config, Arc::new(origins)).await {
+    let handler = match handler(config, Arc::new(origins), &aws).await {
         Ok(h) => h,
         Err(e) => return fail(&e),
     };
@@ -257,22 +258,21 @@ async fn lambda_command() -> ExitCode {
     if std::env::var_os("METRICS").is_none() {
         config.emf_metrics = true;
     }
-    let origins = match ops_cli::lambda_origins(&config).await {
+    // One AWS configuration for every client: S3, Secrets Manager, CloudFront.
+    let aws = ops_cli::Aws::default();
+    let origins = match ops_cli::lambda_origins(&config, &aws).await {
         Ok(o) => Arc::new(o),
         Err(e) => return fail(&e),
     };
     let changes = config.invalidate_on_change.clone();
     let buckets = config.source_buckets.clone();
-    let handler = match handler(config, origins).await {
+    let handler = match handler(config, origins, &aws).await {
         Ok(h) => h,
         Err(e) => return fail(&e),
     };
     let mut function = Function::new(handler);
     if let Some(changes) = changes {
-        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
-        match Invalidator::new(&shared, &changes.distribution_id) {
+        match Invalidator::new(aws.config().await, &changes.distribution_id) {
             Ok(invalidator) => {
                 function = function.with_change_invalidation(ChangeInvalidator::new(
                     invalidator,
@@ -292,12 +292,16 @@ async fn lambda_command() -> ExitCode {
 /// The handler, with signing keys from Secrets Manager and the fallback
 /// image when configured. A fallback in its own bucket is read with an S3
 /// origin for that bucket alone; otherwise it comes from the main origin.
-async fn handler(config: Config, origins: Arc<Router>) -> Result<Handler, String> {
+async fn handler(
+    config: Config,
+    origins: Arc<Router>,
+    aws: &ops_cli::Aws,
+) -> Result<Handler, String> {
     let secret = config.secrets_manager.clone();
     let fallback = match config.fallback.clone() {
         Some(source) => match &source.bucket {
             Some(bucket) => {
-                let origin = ops_cli::s3_origin(&config, std::slice::from_ref(bucket)).await?;
+                let origin = ops_cli::s3_origin(&config, std::slice::from_ref(bucket), aws).await?;
                 Some((origin, source))
             }
             None => Some((origins.clone() as Arc<dyn Origin>, source)),
@@ -306,9 +310,11 @@ async fn handler(config: Config, origins: Arc<Router>) -> Result<Handler, String
     };
     let mut handler = Handler::routed(config, origins)?;
     if let Some(s) = secret {
-        handler = handler.with_keys(Keys::SecretsManager(
-            SecretsManagerKeys::from_env(&s.secret_id, &s.field).await,
-        ));
+        handler = handler.with_keys(Keys::SecretsManager(SecretsManagerKeys::new(
+            aws.config().await,
+            &s.secret_id,
+            &s.field,
+        )));
     }
     if let Some((origin, source)) = fallback {
         handler = handler.with_fallback(origin, source);
