@@ -121,6 +121,11 @@ impl Handler {
         self.origin.as_ref()
     }
 
+    /// The engine's work in flight now (for `serve`'s metrics).
+    pub fn load(&self) -> crate::transform::Load {
+        self.engine.load()
+    }
+
     /// Answers one request (image requests have no body, so none is taken).
     /// Never fails: errors become JSON responses.
     pub async fn handle(&self, req: &Request<()>) -> Response<Bytes> {
@@ -141,7 +146,7 @@ impl Handler {
         let mut res = match answered.unwrap_or_else(|_| Err(deadline.error())) {
             Ok(res) => res,
             Err(e) => {
-                log.code = Some(e.code());
+                log.failed(&e);
                 if e.status().is_server_error() {
                     tracing::error!(path = %req.uri().path(), code = e.code(), detail = e.detail().unwrap_or(""), "{e}");
                 } else {
@@ -164,6 +169,7 @@ impl Handler {
         }
         log.total = started.elapsed();
         log.emit();
+        log.record();
         if self.config.emf_metrics {
             println!("{}", log.emf("ImageHandler"));
         }
