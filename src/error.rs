@@ -306,6 +306,19 @@ impl Error {
         }
     }
 
+    /// Whether the origin failed to give the original: it errored, was
+    /// busy, did not answer in time, or its address was refused. A missing
+    /// key is the origin's answer, not its failure.
+    pub fn is_origin_failure(&self) -> bool {
+        matches!(
+            self,
+            Error::Origin { .. }
+                | Error::OriginUnavailable { .. }
+                | Error::OriginTimeout { .. }
+                | Error::OriginRefused { .. }
+        )
+    }
+
     /// Seconds a client should wait before retrying (`Retry-After`), for
     /// errors that say "busy", not "broken".
     pub fn retry_after(&self) -> Option<u32> {

@@ -144,6 +144,11 @@ impl Handler {
         &self.origins
     }
 
+    /// The engine's work in flight now (for `serve`'s metrics).
+    pub fn load(&self) -> crate::transform::Load {
+        self.engine.load()
+    }
+
     /// Answers one request (image requests have no body, so none is taken).
     /// Never fails: errors become JSON responses.
     pub async fn handle(&self, req: &Request<()>) -> Response<Bytes> {
@@ -164,7 +169,7 @@ impl Handler {
         let mut res = match answered.unwrap_or_else(|_| Err(deadline.error())) {
             Ok(res) => res,
             Err(e) => {
-                log.code = Some(e.code());
+                log.failed(&e);
                 if e.status().is_server_error() {
                     tracing::error!(path = %req.uri().path(), code = e.code(), detail = e.detail().unwrap_or(""), "{e}");
                 } else {
@@ -187,6 +192,7 @@ impl Handler {
         }
         log.total = started.elapsed();
         log.emit();
+        log.record();
         if self.config.emf_metrics {
             println!("{}", log.emf("ImageHandler"));
         }

@@ -12,6 +12,7 @@ use image_handler::cli::{self as ops_cli, InvalidateArgs, SrcsetArgs, UrlArgs};
 use image_handler::config::LAMBDA_RESPONSE_BYTES;
 use image_handler::keys::{Keys, SecretsManagerKeys};
 use image_handler::lambda::{self, Function};
+use image_handler::observe::Prometheus;
 use image_handler::ops::events::ChangeInvalidator;
 use image_handler::ops::invalidate::Invalidator;
 use image_handler::ops::urls::keyring_from_env;
@@ -61,6 +62,10 @@ enum Command {
         /// can reach the server can then mint signed URLs: for local use only.
         #[arg(long, env = "PLAYGROUND_SIGNING", value_parser = clap::builder::BoolishValueParser::new())]
         playground_signing: bool,
+        /// Serve Prometheus metrics at `/metrics` on this address, apart from
+        /// the images (off by default; port 0 picks a free port).
+        #[arg(long, env = "METRICS_LISTEN", value_name = "ADDR")]
+        metrics_listen: Option<String>,
     },
     /// The playground page, for deploying it next to the stack.
     #[command(subcommand)]
@@ -173,11 +178,12 @@ fn main() -> ExitCode {
             listen,
             playground,
             playground_signing,
+            metrics_listen,
         } => {
             let playground = playground.then_some(PlaygroundOptions {
                 signing: playground_signing,
             });
-            runtime.block_on(serve_command(origin, listen, playground))
+            runtime.block_on(serve_command(origin, listen, playground, metrics_listen))
         }
         Command::Playground(PlaygroundCommand::Export {
             dir,
@@ -199,7 +205,12 @@ async fn serve_command(
     origin: Option<String>,
     listen: SocketAddr,
     playground: Option<PlaygroundOptions>,
+    metrics_listen: Option<String>,
 ) -> ExitCode {
+    let metrics_listen = match serve::metrics_addr(metrics_listen.as_deref(), listen) {
+        Ok(addr) => addr,
+        Err(e) => return fail(&e),
+    };
     let mut config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
@@ -229,6 +240,12 @@ async fn serve_command(
         println!("playground: http://{addr}/");
         Playground::new(handler.clone(), options)
     });
+    if let Some(addr) = metrics_listen {
+        match start_metrics(addr, handler.clone()).await {
+            Ok(addr) => println!("metrics: http://{addr}{}", serve::METRICS_PATH),
+            Err(e) => return fail(&e),
+        }
+    }
     match handler.origin().examples().first() {
         Some(key) => println!("try: http://{addr}/{key}?width=300&format=webp"),
         None => println!("try: http://{addr}/<key>?width=300&format=webp"),
@@ -240,6 +257,23 @@ async fn serve_command(
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("server error: {e}")),
     }
+}
+
+/// Installs the Prometheus recorder and serves it on `addr` (`METRICS_LISTEN`)
+/// for as long as the process runs; returns the bound address.
+async fn start_metrics(addr: SocketAddr, handler: Handler) -> Result<SocketAddr, String> {
+    let prometheus = Prometheus::install()?;
+    let listener = serve::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on METRICS_LISTEN={addr}: {e}"))?;
+    let bound = listener.local_addr().unwrap_or(addr);
+    tokio::spawn(async move {
+        let forever = std::future::pending();
+        if let Err(e) = serve::run_metrics(listener, prometheus, handler, forever).await {
+            tracing::error!("metrics server error: {e}");
+        }
+    });
+    Ok(bound)
 }
 
 /// Lambda mode: the origins of `ORIGINS` and `MAPPINGS`, else S3 over

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -1381,16 +1380,8 @@ async fn binary_serves_the_samples() {
     let mut child = KillOnDrop(command.spawn().expect("spawn image-handler"));
     let stdout = child.0.stdout.take().expect("stdout");
 
-    // Read the banner on a thread, with a deadline.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    // Read the banner with a deadline.
+    let rx = lines(stdout);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let mut banner = Vec::new();
     let try_url = loop {

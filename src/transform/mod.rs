@@ -138,6 +138,21 @@ pub struct Engine {
     queue: usize,
 }
 
+/// A snapshot of the engine's bounds in use ([`Engine::load`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Load {
+    /// libvips jobs running (transforms and `?info` reads), at most
+    /// `TRANSFORM_CONCURRENCY`; a job whose request has gone still counts
+    /// until libvips has finished it.
+    pub running: usize,
+    /// Admitted requests not running a job: fetching their originals or
+    /// waiting for a slot (at most `TRANSFORM_QUEUE_SIZE` beyond the slots).
+    pub waiting: usize,
+    /// Original and overlay bytes reserved by admitted requests
+    /// (`MAX_INFLIGHT_BYTES`), in whole KiB.
+    pub reserved_bytes: u64,
+}
+
 /// A request's place in the engine (running or waiting) and the memory it
 /// has reserved for its originals. Dropping it frees both, so they come back
 /// however the request ends (answer, error, deadline, client gone); a job
@@ -330,6 +345,29 @@ impl Engine {
             })
     }
 
+    /// What the engine holds now, read from its bounds (so nothing on the
+    /// request path counts it): for the metrics of `serve`.
+    pub fn load(&self) -> Load {
+        // A running job holds a slot and its place; read the slots first, so
+        // a job ending between the two reads is not counted as waiting.
+        let running = self
+            .concurrency
+            .saturating_sub(self.permits.available_permits());
+        let admitted = self
+            .concurrency
+            .saturating_add(self.queue)
+            .saturating_sub(self.admitted.available_permits());
+        let free_kib = self.memory.available_permits() as u64;
+        Load {
+            running,
+            waiting: admitted.saturating_sub(running),
+            reserved_bytes: self
+                .memory_kib
+                .saturating_sub(free_kib)
+                .saturating_mul(1024),
+        }
+    }
+
     /// Runs one job off the async runtime (admitting it and reserving its
     /// bytes first).
     pub async fn run(&self, job: Job) -> Result<Encoded> {
@@ -501,6 +539,41 @@ mod tests {
             assert!(!looks_like_image_name(&format!("a.x{ext}")));
         }
         assert!(!looks_like_image_name("notes.txt") && !looks_like_image_name(""));
+    }
+
+    #[tokio::test]
+    async fn load_reads_running_waiting_and_reserved_from_the_bounds() {
+        let engine = Engine::new(1, 2, 1).unwrap().with_inflight_bytes(1 << 20);
+        assert_eq!(engine.load(), Load::default());
+        let (a, b) = (engine.admit().unwrap(), engine.admit().unwrap());
+        a.take("a.jpg", 1500).await.unwrap();
+        let load = engine.load();
+        assert_eq!((load.running, load.waiting), (0, 2));
+        assert_eq!(load.reserved_bytes, 2048, "whole KiB");
+
+        // `a` runs a job that holds its slot until released.
+        let (started, running) = tokio::sync::oneshot::channel();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let job = {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                engine
+                    .blocking(a, move || {
+                        let _ = started.send(());
+                        let _ = held.recv();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        running.await.unwrap();
+        let load = engine.load();
+        assert_eq!((load.running, load.waiting), (1, 1));
+        assert_eq!(load.reserved_bytes, 2048);
+        release.send(()).unwrap();
+        job.await.unwrap().unwrap();
+        drop(b);
+        assert_eq!(engine.load(), Load::default(), "everything came back");
     }
 
     #[test]

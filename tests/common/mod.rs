@@ -551,6 +551,21 @@ impl Drop for ChildGuard {
     }
 }
 
+/// The lines a child process writes to `out` (its stdout), read on a thread
+/// so that a test can wait for one with `recv_timeout`.
+pub fn lines(out: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(out)) {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 /// A free loopback port.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
