@@ -7,7 +7,8 @@
 //! transforming and encoding, and the bytes in and out. With EMF on, the same
 //! request also prints one EMF JSON line to stdout, which CloudWatch turns
 //! into the metrics `Latency`, `FetchTime`, `TransformTime`, `BytesIn`,
-//! `BytesOut` and `Requests`, by error `Code`.
+//! `BytesOut` and `Requests`, by error `Code`. Warming on upload prints its
+//! counts the same way ([`emf_counts`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -128,6 +129,33 @@ impl RequestLog {
             "RequestId": self.request_id.as_deref().unwrap_or(""),
         })
     }
+}
+
+/// Counts as one CloudWatch EMF document without dimensions (the results of
+/// warming on upload: `Warmed`, `WarmFailed`, `WarmSkipped`).
+pub fn emf_counts(namespace: &str, counts: &[(&str, u64)]) -> serde_json::Value {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let metrics: Vec<serde_json::Value> = counts
+        .iter()
+        .map(|(name, _)| json!({"Name": name, "Unit": "Count"}))
+        .collect();
+    let mut doc = json!({
+        "_aws": {
+            "Timestamp": now,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [[]],
+                "Metrics": metrics
+            }]
+        }
+    });
+    for (name, value) in counts {
+        doc[*name] = json!(value);
+    }
+    doc
 }
 
 /// An edit's name, for summaries.
