@@ -215,4 +215,22 @@ mod tests {
         assert_eq!(doc["Code"], "InvalidParameter");
         assert_eq!(doc["Latency"], 12.0);
     }
+
+    #[test]
+    fn emf_counts_declare_each_value() {
+        let doc = emf_counts("ImageHandler", &[("Warmed", 5), ("WarmFailed", 1)]);
+        let metrics = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(metrics["Dimensions"], json!([[]]));
+        let names: Vec<&str> = metrics["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["Warmed", "WarmFailed"]);
+        assert_eq!(
+            (doc["Warmed"].as_u64(), doc["WarmFailed"].as_u64()),
+            (Some(5), Some(1))
+        );
+    }
 }
