@@ -14,8 +14,7 @@ use image_handler::keys::{Keys, SecretsManagerKeys};
 use image_handler::lambda::{self, Function};
 use image_handler::ops::events::ChangeInvalidator;
 use image_handler::ops::invalidate::Invalidator;
-use image_handler::ops::urls::{UrlWriter, keyring_from_env};
-use image_handler::ops::warm::{WarmSettings, Warmer};
+use image_handler::ops::urls::keyring_from_env;
 use image_handler::origin::{EmbeddedOrigin, FsOrigin, Origin, S3Origin, S3Settings};
 use image_handler::playground::{self, Options as PlaygroundOptions, Playground};
 use image_handler::signature;
@@ -267,8 +266,7 @@ async fn serve_command(
 }
 
 /// Lambda mode: the S3 origin over `SOURCE_BUCKETS`, driven by the runtime API;
-/// with `INVALIDATE_ON_CHANGE=Yes`, S3 event notifications invalidate `/<key>*`,
-/// and with `WARM_PRESETS` the uploaded originals' presets are then warmed.
+/// with `INVALIDATE_ON_CHANGE=Yes`, S3 event notifications invalidate `/<key>*`.
 async fn lambda_command() -> ExitCode {
     let mut config = match Config::from_env() {
         Ok(c) => c,
@@ -286,8 +284,7 @@ async fn lambda_command() -> ExitCode {
         Ok(o) => o,
         Err(e) => return fail(&e),
     };
-    let changes = config.invalidate_on_change.clone();
-    let buckets = config.source_buckets.clone();
+    // With `WARM_PRESETS`, the uploaded originals' presets are warmed after the invalidation.
     let warming = match &config.warm {
         Some(settings) => match warm_parts(&config, settings).await {
             Ok(parts) => Some(parts),
@@ -295,6 +292,8 @@ async fn lambda_command() -> ExitCode {
         },
         None => None,
     };
+    let changes = config.invalidate_on_change.clone();
+    let buckets = config.source_buckets.clone();
     let handler = match handler(config, origin).await {
         Ok(h) => h,
         Err(e) => return fail(&e),
@@ -313,7 +312,15 @@ async fn lambda_command() -> ExitCode {
                     changes.styles,
                 ));
                 if let Some((settings, writer, keys, emf)) = warming {
-                    match Warmer::new(settings, invalidator, &first, writer, keys, emf) {
+                    let warmer = image_handler::ops::warm::Warmer::new(
+                        settings,
+                        invalidator,
+                        &first,
+                        writer,
+                        keys,
+                        emf,
+                    );
+                    match warmer {
                         Ok(warmer) => function = function.with_warming(warmer),
                         Err(e) => return fail(&e.to_string()),
                     }
@@ -326,25 +333,6 @@ async fn lambda_command() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("lambda runtime: {e}")),
     }
-}
-
-/// What warming on upload needs from the configuration: its settings, the
-/// URL writer (the service's presets and limits) and the signing keys.
-async fn warm_parts(
-    config: &Config,
-    settings: &WarmSettings,
-) -> Result<(WarmSettings, UrlWriter, Option<Keys>, bool), String> {
-    let writer = UrlWriter::new(Some(&settings.base), config.limits)
-        .map_err(|e| e.to_string())?
-        .configured(&config.assembly());
-    let keys = match (&config.signing, &config.secrets_manager) {
-        (Some(ring), _) => Some(Keys::Static(ring.clone())),
-        (None, Some(s)) => Some(Keys::SecretsManager(
-            SecretsManagerKeys::from_env(&s.secret_id, &s.field).await,
-        )),
-        (None, None) => None,
-    };
-    Ok((settings.clone(), writer, keys, config.emf_metrics))
 }
 
 async fn s3_origin(config: &Config) -> Result<Arc<dyn Origin>, String> {
@@ -432,4 +420,31 @@ fn playground_export(dir: &std::path::Path, image_base: &str, keys: &[String]) -
 fn fail(message: &str) -> ExitCode {
     eprintln!("image-handler: {message}");
     ExitCode::FAILURE
+}
+
+/// The warmer's settings, URL writer, signing keys and whether to print EMF.
+type WarmParts = (
+    image_handler::ops::warm::WarmSettings,
+    image_handler::ops::urls::UrlWriter,
+    Option<Keys>,
+    bool,
+);
+
+/// What warming on upload needs from the configuration: its settings, the
+/// URL writer (the service's presets and limits) and the signing keys.
+async fn warm_parts(
+    config: &Config,
+    settings: &image_handler::ops::warm::WarmSettings,
+) -> Result<WarmParts, String> {
+    let writer = image_handler::ops::urls::UrlWriter::new(Some(&settings.base), config.limits)
+        .map_err(|e| e.to_string())?
+        .configured(&config.assembly());
+    let keys = match (&config.signing, &config.secrets_manager) {
+        (Some(ring), _) => Some(Keys::Static(ring.clone())),
+        (None, Some(s)) => Some(Keys::SecretsManager(
+            SecretsManagerKeys::from_env(&s.secret_id, &s.field).await,
+        )),
+        (None, None) => None,
+    };
+    Ok((settings.clone(), writer, keys, config.emf_metrics))
 }
