@@ -107,6 +107,9 @@ pub struct Config {
     /// Invalidate the variants of originals named by S3 event notifications
     /// (Lambda; `INVALIDATE_ON_CHANGE=Yes` with `DISTRIBUTION_ID`).
     pub invalidate_on_change: Option<ChangeInvalidation>,
+    /// Warm the presets' variants of uploaded originals through CloudFront
+    /// (Lambda, with invalidation on change; `WARM_PRESETS`).
+    pub warm: Option<crate::ops::warm::WarmSettings>,
 }
 
 /// The binary body that fits API Gateway's and Lambda's 6 MB response once
@@ -295,6 +298,7 @@ impl Default for Config {
             emf_metrics: false,
             presets: crate::request::Presets::default(),
             invalidate_on_change: None,
+            warm: None,
         }
     }
 }
@@ -649,8 +653,82 @@ impl Config {
         if let Some((var, v)) = get("GIF_EFFORT") {
             c.effort.gif = number(var, &v, 1, 10)? as u8;
         }
+        c.warm = warm_settings(&get, &c, styles)?;
         Ok(c)
     }
+}
+
+/// `WARM_PRESETS` and its companions; read after the presets, `AUTO_FORMAT`
+/// and invalidation on change, which it depends on.
+fn warm_settings(
+    get: &dyn Fn(&'static str) -> Option<(&'static str, String)>,
+    c: &Config,
+    styles: UrlStyles,
+) -> Result<Option<crate::ops::warm::WarmSettings>, ConfigError> {
+    use crate::ops::warm;
+    let Some((var, list)) = get("WARM_PRESETS") else {
+        return Ok(None);
+    };
+    let error = |var, value: &str, problem: String| ConfigError {
+        var,
+        value: value.to_string(),
+        problem,
+    };
+    let presets = warm::preset_names(&list);
+    if presets.is_empty() {
+        return Ok(None);
+    }
+    if let Some(name) = presets.iter().find(|n| c.presets.get(n).is_err()) {
+        return Err(error(
+            var,
+            &list,
+            format!("names {name:?}, which PRESETS does not define"),
+        ));
+    }
+    if c.invalidate_on_change.is_none() {
+        return Err(error(
+            var,
+            &list,
+            "needs INVALIDATE_ON_CHANGE=Yes: warming follows the invalidation of the uploaded key"
+                .into(),
+        ));
+    }
+    if !styles.query {
+        return Err(error(
+            var,
+            &list,
+            "warms query-style URLs (/<key>?preset=NAME): INVALIDATE_URL_STYLES must include query"
+                .into(),
+        ));
+    }
+    let base = match get("DISTRIBUTION_DOMAIN") {
+        Some((var, v)) => warm::base_url(&v).map_err(|p| error(var, &v, p))?,
+        None => {
+            return Err(error(
+                "DISTRIBUTION_DOMAIN",
+                "",
+                "must name the distribution's domain when WARM_PRESETS is set".into(),
+            ));
+        }
+    };
+    let accept = get("WARM_ACCEPT");
+    let classes = warm::classes(accept.as_ref().map(|(_, v)| v.as_str()), c.auto_format)
+        .map_err(|p| error("WARM_ACCEPT", accept.as_ref().map_or("", |(_, v)| v), p))?;
+    let concurrency = match get("WARM_CONCURRENCY") {
+        Some((var, v)) => number(var, &v, 1, 64)? as usize,
+        None => warm::DEFAULT_CONCURRENCY,
+    };
+    let wait = match get("WARM_WAIT") {
+        Some((var, v)) => seconds(var, &v, 0.0, 900.0)?,
+        None => warm::DEFAULT_WAIT,
+    };
+    Ok(Some(warm::WarmSettings {
+        base,
+        presets,
+        classes,
+        concurrency,
+        wait,
+    }))
 }
 
 fn number(var: &'static str, value: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
@@ -1031,5 +1109,63 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("DISTRIBUTION_ID"), "{e}");
+    }
+
+    #[test]
+    fn warming_on_upload() {
+        let base = [
+            ("INVALIDATE_ON_CHANGE", "Yes"),
+            ("DISTRIBUTION_ID", "E123"),
+            ("DISTRIBUTION_DOMAIN", "d111111abcdef8.cloudfront.net"),
+            ("PRESETS", r#"{"thumb":"width=100","hero":"width=1200"}"#),
+            ("AUTO_FORMAT", "webp"),
+        ];
+        assert!(cfg(&base).unwrap().warm.is_none());
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            cfg(&pairs)
+        };
+        let warm = with(&[("WARM_PRESETS", "thumb, hero"), ("WARM_WAIT", "30s")])
+            .unwrap()
+            .warm
+            .unwrap();
+        assert_eq!(warm.base, "https://d111111abcdef8.cloudfront.net");
+        assert_eq!(warm.presets, ["thumb", "hero"]);
+        use crate::ops::warm::AcceptClass;
+        assert_eq!(warm.classes, [AcceptClass::Webp, AcceptClass::Other]);
+        assert_eq!(warm.wait, std::time::Duration::from_secs(30));
+        for (extra, var) in [
+            (vec![("WARM_PRESETS", "missing")], "WARM_PRESETS"),
+            (
+                vec![("WARM_PRESETS", "thumb"), ("WARM_ACCEPT", "avif")],
+                "WARM_ACCEPT",
+            ),
+            (
+                vec![("WARM_PRESETS", "thumb"), ("WARM_CONCURRENCY", "0")],
+                "WARM_CONCURRENCY",
+            ),
+            (
+                vec![
+                    ("WARM_PRESETS", "thumb"),
+                    ("INVALIDATE_URL_STYLES", "thumbor"),
+                ],
+                "WARM_PRESETS",
+            ),
+            (
+                vec![
+                    ("WARM_PRESETS", "thumb"),
+                    ("DISTRIBUTION_DOMAIN", "http://example.com"),
+                ],
+                "DISTRIBUTION_DOMAIN",
+            ),
+            (
+                vec![("WARM_PRESETS", "thumb"), ("INVALIDATE_ON_CHANGE", "No")],
+                "WARM_PRESETS",
+            ),
+        ] {
+            let e = with(&extra).unwrap_err();
+            assert_eq!(e.var, var, "{extra:?}: {e}");
+        }
     }
 }

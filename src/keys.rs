@@ -42,6 +42,15 @@ impl Keys {
             Keys::SecretsManager(sm) => sm.verify(target).await,
         }
     }
+
+    /// The active keys, to sign with (the first is the current one:
+    /// `AWSCURRENT` for Secrets Manager).
+    pub async fn keyring(&self) -> Result<Keyring> {
+        match self {
+            Keys::Static(ring) => Ok(ring.clone()),
+            Keys::SecretsManager(sm) => sm.keys(false).await,
+        }
+    }
 }
 
 /// A secret in AWS Secrets Manager, cached.

@@ -1,9 +1,11 @@
 //! The AWS Lambda entry point, a thin adapter over [`Handler`] (and, for S3
-//! event notifications, over [`ChangeInvalidator`]).
+//! event notifications, over [`ChangeInvalidator`] and [`Warmer`]).
 //!
 //! Each event is recognised by its shape. S3 event notifications (direct, or
 //! through SNS or SQS) go to the change invalidator when
-//! `INVALIDATE_ON_CHANGE=Yes`; everything else is read as an HTTP event.
+//! `INVALIDATE_ON_CHANGE=Yes`, and then, with `WARM_PRESETS`, to the warmer,
+//! whose report is added to the answer under `warm` (warming never fails the
+//! invocation); everything else is read as an HTTP event.
 //! `lambda_http` turns API Gateway REST (v1), HTTP API (v2) and ALB events
 //! into `http::Request`s; this adapter hands them to the one handler with the
 //! path as the event carried it (without an API Gateway stage, as SIH signs
@@ -28,6 +30,7 @@ use crate::handler::Handler;
 use crate::observe::RequestId;
 use crate::ops::OpsError;
 use crate::ops::events::{self, ChangeInvalidator};
+use crate::ops::warm::Warmer;
 
 /// Characters that cannot stand in a URI path as they are; `%` is kept, since
 /// event paths arrive percent-encoded.
@@ -42,10 +45,13 @@ const PATH_UNSAFE: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'}');
 
-/// How long before the invocation's deadline retries of an invalidation stop.
+/// How long before the invocation's deadline retries of an invalidation, and warming, stop.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
-/// The time an invalidation may take when the invocation has no deadline (tests).
+/// The time an invalidation (and warming) may take when the invocation has no deadline (tests).
 const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
+/// A deadline before this (2001-09-09, in ms since the epoch) is not a time
+/// but a duration, as the runtime emulator sends it.
+const EPOCH_MS_2001: u64 = 1_000_000_000_000;
 
 /// What the function answers: HTTP events with the image handler, S3 event
 /// notifications with the change invalidator (when configured).
@@ -53,6 +59,7 @@ const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
 pub struct Function {
     handler: Handler,
     changes: Option<Arc<ChangeInvalidator>>,
+    warmer: Option<Arc<Warmer>>,
 }
 
 impl Function {
@@ -61,12 +68,19 @@ impl Function {
         Function {
             handler,
             changes: None,
+            warmer: None,
         }
     }
 
     /// Also invalidates the variants of originals named by S3 event notifications.
     pub fn with_change_invalidation(mut self, changes: ChangeInvalidator) -> Function {
         self.changes = Some(Arc::new(changes));
+        self
+    }
+
+    /// Then warms the presets' variants of the originals the notifications created.
+    pub fn with_warming(mut self, warmer: Warmer) -> Function {
+        self.warmer = Some(Arc::new(warmer));
         self
     }
 }
@@ -143,7 +157,9 @@ pub async fn dispatch(
             return Err(FunctionError::InvalidationOff);
         };
         let deadline = match context.deadline {
-            0 => Instant::now() + DEFAULT_BUDGET,
+            // Lambda sends milliseconds since the epoch; cargo-lambda's
+            // emulator sends the timeout itself (600000), which is no deadline.
+            d if d < EPOCH_MS_2001 => Instant::now() + DEFAULT_BUDGET,
             _ => {
                 let left = context
                     .deadline()
@@ -153,8 +169,17 @@ pub async fn dispatch(
             }
         };
         let report = invalidator.handle(&changes, deadline).await?;
-        return serde_json::to_value(report)
-            .map_err(|e| FunctionError::Invalidation(OpsError::Input(e.to_string())));
+        let warmed = match &function.warmer {
+            Some(warmer) => Some(warmer.warm(&changes, &report, deadline).await),
+            None => None,
+        };
+        let unwritable =
+            |e: serde_json::Error| FunctionError::Invalidation(OpsError::Input(e.to_string()));
+        let mut answer = serde_json::to_value(report).map_err(unwritable)?;
+        if let Some(warmed) = warmed {
+            answer["warm"] = serde_json::to_value(warmed).map_err(unwritable)?;
+        }
+        return Ok(answer);
     }
     // `LambdaRequest` tries each HTTP event shape in turn.
     let request: LambdaRequest =

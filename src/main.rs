@@ -298,6 +298,14 @@ async fn lambda_command() -> ExitCode {
         Ok(o) => Arc::new(o),
         Err(e) => return fail(&e),
     };
+    // With `WARM_PRESETS`, the uploaded originals' presets are warmed after the invalidation.
+    let warming = match &config.warm {
+        Some(settings) => match warm_parts(&config, settings, &aws).await {
+            Ok(parts) => Some(parts),
+            Err(e) => return fail(&e),
+        },
+        None => None,
+    };
     let changes = config.invalidate_on_change.clone();
     let buckets = config.source_buckets.clone();
     let handler = match handler(config, origins, &aws).await {
@@ -308,11 +316,26 @@ async fn lambda_command() -> ExitCode {
     if let Some(changes) = changes {
         match Invalidator::new(aws.config().await, &changes.distribution_id) {
             Ok(invalidator) => {
+                let first = buckets.first().cloned().unwrap_or_default();
                 function = function.with_change_invalidation(ChangeInvalidator::new(
-                    invalidator,
+                    invalidator.clone(),
                     buckets,
                     changes.styles,
                 ));
+                if let Some((settings, writer, keys, emf)) = warming {
+                    let warmer = image_handler::ops::warm::Warmer::new(
+                        settings,
+                        invalidator,
+                        &first,
+                        writer,
+                        keys,
+                        emf,
+                    );
+                    match warmer {
+                        Ok(warmer) => function = function.with_warming(warmer),
+                        Err(e) => return fail(&e.to_string()),
+                    }
+                }
             }
             Err(e) => return fail(&e.to_string()),
         }
@@ -331,7 +354,6 @@ async fn handler(
     origins: Arc<Router>,
     aws: &ops_cli::Aws,
 ) -> Result<Handler, String> {
-    let secret = config.secrets_manager.clone();
     let fallback = match config.fallback.clone() {
         Some(source) => match &source.bucket {
             Some(bucket) => {
@@ -342,18 +364,29 @@ async fn handler(
         },
         None => None,
     };
+    let keys = signing_keys(&config, aws).await;
     let mut handler = Handler::routed(config, origins)?;
-    if let Some(s) = secret {
-        handler = handler.with_keys(Keys::SecretsManager(SecretsManagerKeys::new(
-            aws.config().await,
-            &s.secret_id,
-            &s.field,
-        )));
+    if let Some(keys) = keys {
+        handler = handler.with_keys(keys);
     }
     if let Some((origin, source)) = fallback {
         handler = handler.with_fallback(origin, source);
     }
     Ok(handler)
+}
+
+/// The signing keys the configuration names: static keys, or the Secrets
+/// Manager secret (read when first needed).
+async fn signing_keys(config: &Config, aws: &ops_cli::Aws) -> Option<Keys> {
+    match (&config.signing, &config.secrets_manager) {
+        (Some(ring), _) => Some(Keys::Static(ring.clone())),
+        (None, Some(s)) => Some(Keys::SecretsManager(SecretsManagerKeys::new(
+            aws.config().await,
+            &s.secret_id,
+            &s.field,
+        ))),
+        (None, None) => None,
+    }
 }
 
 fn sign_command(url: &str, expires: Option<&str>, key_id: Option<&str>) -> ExitCode {
@@ -397,4 +430,26 @@ fn playground_export(dir: &std::path::Path, image_base: &str, keys: &[String]) -
 fn fail(message: &str) -> ExitCode {
     eprintln!("image-handler: {message}");
     ExitCode::FAILURE
+}
+
+/// The warmer's settings, URL writer, signing keys and whether to print EMF.
+type WarmParts = (
+    image_handler::ops::warm::WarmSettings,
+    image_handler::ops::urls::UrlWriter,
+    Option<Keys>,
+    bool,
+);
+
+/// What warming on upload needs from the configuration: its settings, the
+/// URL writer (the service's presets and limits) and the signing keys.
+async fn warm_parts(
+    config: &Config,
+    settings: &image_handler::ops::warm::WarmSettings,
+    aws: &ops_cli::Aws,
+) -> Result<WarmParts, String> {
+    let writer = image_handler::ops::urls::UrlWriter::new(Some(&settings.base), config.limits)
+        .map_err(|e| e.to_string())?
+        .configured(&config.assembly());
+    let keys = signing_keys(config, aws).await;
+    Ok((settings.clone(), writer, keys, config.emf_metrics))
 }

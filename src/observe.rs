@@ -7,7 +7,8 @@
 //! transforming and encoding, and the bytes in and out. With EMF on, the same
 //! request also prints one EMF JSON line to stdout, which CloudWatch turns
 //! into the metrics `Latency`, `FetchTime`, `TransformTime`, `BytesIn`,
-//! `BytesOut` and `Requests`, by error `Code`.
+//! `BytesOut` and `Requests`, by error `Code`. Warming on upload prints its
+//! counts the same way ([`emf_counts`]).
 //!
 //! The Prometheus metrics ([`names`]) are counted from the same finished
 //! [`RequestLog`] ([`RequestLog::record`]), so the request path holds no
@@ -336,6 +337,33 @@ fn describe() {
     );
 }
 
+/// Counts as one CloudWatch EMF document without dimensions (the results of
+/// warming on upload: `Warmed`, `WarmFailed`, `WarmSkipped`).
+pub fn emf_counts(namespace: &str, counts: &[(&str, u64)]) -> serde_json::Value {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let metrics: Vec<serde_json::Value> = counts
+        .iter()
+        .map(|(name, _)| json!({"Name": name, "Unit": "Count"}))
+        .collect();
+    let mut doc = json!({
+        "_aws": {
+            "Timestamp": now,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [[]],
+                "Metrics": metrics
+            }]
+        }
+    });
+    for (name, value) in counts {
+        doc[*name] = json!(value);
+    }
+    doc
+}
+
 /// An edit's name, for summaries.
 pub fn edit_name(edit: &Edit) -> &'static str {
     match edit {
@@ -392,5 +420,23 @@ mod tests {
         }
         assert_eq!(doc["Code"], "InvalidParameter");
         assert_eq!(doc["Latency"], 12.0);
+    }
+
+    #[test]
+    fn emf_counts_declare_each_value() {
+        let doc = emf_counts("ImageHandler", &[("Warmed", 5), ("WarmFailed", 1)]);
+        let metrics = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(metrics["Dimensions"], json!([[]]));
+        let names: Vec<&str> = metrics["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["Warmed", "WarmFailed"]);
+        assert_eq!(
+            (doc["Warmed"].as_u64(), doc["WarmFailed"].as_u64()),
+            (Some(5), Some(1))
+        );
     }
 }

@@ -233,6 +233,27 @@ fn the_template_defaults_are_valid_configuration() {
     .expect("the template's defaults are a valid configuration");
     assert_eq!(config.source_buckets, ["photos-bucket"]);
     assert_eq!(config.error_max_age, 10);
+    // the invalidation function with WarmPresets (and WarmAccept left empty)
+    let warming = image_handler::Config::from_lookup(|name| {
+        match name {
+            "SOURCE_BUCKETS" => Some("photos-bucket"),
+            "INVALIDATE_ON_CHANGE" => Some("Yes"),
+            "DISTRIBUTION_ID" => Some("E2QWRUHAPOMQZL"),
+            "INVALIDATE_URL_STYLES" => Some("query"),
+            "DISTRIBUTION_DOMAIN" => Some("d111111abcdef8.cloudfront.net"),
+            "PRESETS" => Some(r#"{"thumb":"width=300"}"#),
+            "WARM_PRESETS" => Some("thumb"),
+            "AUTO_FORMAT" => Some("avif,webp"),
+            "MAX_OUTPUT_WIDTH" | "MAX_OUTPUT_HEIGHT" => Some("4096"),
+            "WARM_ACCEPT" | "REWRITE_MATCH_PATTERN" | "REWRITE_SUBSTITUTION" => Some(""),
+            _ => None,
+        }
+        .map(str::to_string)
+    })
+    .expect("the template's warming settings are a valid configuration");
+    let warm = warming.warm.expect("warming is on");
+    assert_eq!(warm.base, "https://d111111abcdef8.cloudfront.net");
+    assert_eq!(warm.classes.len(), 3);
     // every AutoFormat value the template offers (the Node test checks the
     // list against the template) is one the service accepts
     for value in ["avif,webp", "webp", "avif", "No"] {

@@ -3,8 +3,12 @@
 //! CloudFormation, with a fault-injecting proxy in front of moto for
 //! CloudFront's in-progress limits, failures and slow completion; S3 event
 //! notifications through the Lambda dispatch (in process) and through
-//! cargo-lambda's runtime emulator; and golden outputs of `url` and `srcset`,
-//! whose signed URLs must verify and be served by a running server.
+//! cargo-lambda's runtime emulator; warming on upload, from moto's S3
+//! notifying an SQS queue to a loopback stand-in for the distribution that
+//! records the warm requests and answers them with the real handler, with the
+//! proxy recording that the warm waits for the invalidation; and golden
+//! outputs of `url` and `srcset`, whose signed URLs must verify and be served
+//! by a running server.
 
 mod common;
 
@@ -219,6 +223,9 @@ struct Faults {
     creates: AtomicUsize,
     /// GetInvalidation calls seen, per invalidation.
     polls: Mutex<HashMap<String, usize>>,
+    /// CloudFront calls in the order they were answered (`CreateInvalidation`,
+    /// `GetInvalidation InProgress`, ...), shared with a stand-in distribution.
+    timeline: Arc<Mutex<Vec<String>>>,
 }
 
 fn cloudfront_error(code: &str, message: &str) -> axum::response::Response {
@@ -283,6 +290,7 @@ async fn proxy(
     let status = answer.status();
     let headers = answer.headers().clone();
     let mut text = String::from_utf8(answer.bytes().await.unwrap().to_vec()).unwrap();
+    let polled = poll.is_some();
     let in_progress = match poll {
         Some(id) => {
             let mut polls = faults.polls.lock().unwrap();
@@ -295,6 +303,23 @@ async fn proxy(
     if in_progress {
         assert!(text.contains("<Status>COMPLETED</Status>"), "{text}");
         text = text.replace("<Status>COMPLETED</Status>", "<Status>InProgress</Status>");
+    }
+    if create || polled {
+        let call = if create {
+            "CreateInvalidation"
+        } else {
+            "GetInvalidation"
+        };
+        let status = if in_progress {
+            "InProgress"
+        } else {
+            "Completed"
+        };
+        faults
+            .timeline
+            .lock()
+            .unwrap()
+            .push(format!("{call} {status}"));
     }
     let mut response = axum::response::Response::builder().status(status.as_u16());
     for (name, value) in &headers {
@@ -974,6 +999,418 @@ async fn the_binary_invalidates_on_s3_events_under_the_lambda_runtime() {
         .unwrap();
     assert_eq!(response["statusCode"], 200, "{response}");
     assert_eq!(response["isBase64Encoded"], true);
+}
+
+// ---------------------------------------------------------------- warming on upload
+
+const WARM_SECRET: &str = "warm-secret";
+const WARM_PRESETS: &str =
+    r#"{"thumb":"width=64","card":{"width":160,"height":100,"fit":"cover"}}"#;
+
+/// One request the stand-in distribution received.
+#[derive(Debug, Clone)]
+struct Received {
+    /// Path and query as sent.
+    target: String,
+    /// The `Accept` header.
+    accept: String,
+    /// What the real handler answered.
+    status: u16,
+    content_type: String,
+}
+
+/// A stand-in for the CloudFront distribution on loopback: it records each
+/// request (also as `GET <target>` on `timeline`, after the CloudFront calls
+/// the proxy records there) and answers it with the real handler, which
+/// verifies the signature and renders the preset. Returns its base URL.
+async fn distribution_stand_in(
+    handler: Handler,
+    received: Arc<Mutex<Vec<Received>>>,
+    timeline: Arc<Mutex<Vec<String>>>,
+) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let (handler, received, timeline) = (handler.clone(), received.clone(), timeline.clone());
+        async move {
+            let target = request
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default();
+            let accept = request
+                .headers()
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            timeline.lock().unwrap().push(format!("GET {target}"));
+            let forwarded = http::Request::builder()
+                .method(request.method())
+                .uri(&target)
+                .header(http::header::ACCEPT, &accept)
+                .body(())
+                .unwrap();
+            let answer = handler.handle(&forwarded).await;
+            received.lock().unwrap().push(Received {
+                target,
+                accept,
+                status: answer.status().as_u16(),
+                content_type: answer
+                    .headers()
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string(),
+            });
+            let (parts, body) = answer.into_parts();
+            axum::response::Response::from_parts(parts, axum::body::Body::from(body))
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// The service behind the distribution: the bucket through moto, signing on, the presets.
+async fn warm_service(bucket: &str) -> (Config, Handler) {
+    let config = Config {
+        source_buckets: vec![bucket.to_string()],
+        signing: Some(Keyring::new(vec![SigningKey::new("k", WARM_SECRET, None)]).unwrap()),
+        presets: image_handler::request::Presets::from_json(WARM_PRESETS, &Default::default())
+            .unwrap(),
+        ..Config::default()
+    };
+    let handler = Handler::new(config.clone(), s3_origin(bucket).await).unwrap();
+    (config, handler)
+}
+
+/// One call to moto's SQS (JSON protocol; moto reads the service from the credential scope).
+async fn sqs(action: &str, body: Value) -> Value {
+    let answer = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{}/", moto().endpoint))
+        .header("x-amz-target", format!("AmazonSQS.{action}"))
+        .header("content-type", "application/x-amz-json-1.0")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=00",
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("moto answers SQS");
+    let status = answer.status();
+    let text = answer.text().await.unwrap();
+    assert!(status.is_success(), "SQS {action}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// A bucket whose `ObjectCreated` notifications moto's S3 sends to a new SQS
+/// queue (as a stack's notification wiring sends them to the function);
+/// returns the queue URL.
+async fn bucket_notifying_a_queue(bucket: &str) -> String {
+    moto().bucket(bucket, &[]).await;
+    let queue = unique("uploads");
+    let url = sqs("CreateQueue", json!({"QueueName": queue})).await["QueueUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+    moto()
+        .s3()
+        .await
+        .put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .queue_arn(format!("arn:aws:sqs:us-east-1:123456789012:{queue}"))
+                        .events(Event::S3ObjectCreated)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("notification configuration");
+    url
+}
+
+/// Uploads `key` and returns the Lambda event SQS would deliver for what
+/// moto's S3 notified: every message waiting in the queue (S3's test event
+/// too, the first time), as one batch.
+async fn upload_and_receive(bucket: &str, queue_url: &str, key: &str, bytes: Vec<u8>) -> Value {
+    moto()
+        .s3()
+        .await
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(bytes.into())
+        .send()
+        .await
+        .expect("put object");
+    let received = sqs(
+        "ReceiveMessage",
+        json!({"QueueUrl": queue_url, "MaxNumberOfMessages": 10, "VisibilityTimeout": 3600}),
+    )
+    .await;
+    let records: Vec<Value> = received["Messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| {
+            json!({
+                "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                "attributes": {}, "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs", "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:uploads"
+            })
+        })
+        .collect();
+    assert!(
+        records
+            .iter()
+            .any(|r| r["body"].as_str().unwrap().contains("ObjectCreated")),
+        "moto's S3 notified the upload: {received}"
+    );
+    json!({ "Records": records })
+}
+
+/// A distribution in moto, a bucket notifying a queue, and the service over
+/// that bucket: (distribution id, bucket, queue URL, handler).
+async fn warm_setting(name: &str) -> (String, String, String, Handler) {
+    let dist = distribution().await;
+    let bucket = unique(name);
+    let queue = bucket_notifying_a_queue(&bucket).await;
+    let (_, handler) = warm_service(&bucket).await;
+    (dist, bucket, queue, handler)
+}
+
+/// The query of a warm request without its signature, and whether the signature is there.
+fn unsigned(target: &str) -> (String, bool) {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut signed = false;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| {
+            let sig = p.strip_prefix("signature=");
+            signed |=
+                sig.is_some_and(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()));
+            sig.is_none()
+        })
+        .collect();
+    (format!("{path}?{}", kept.join("&")), signed)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_are_warmed_through_the_distribution_under_the_lambda_runtime() {
+    let (dist, bucket, queue, handler) = warm_setting("warm").await;
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let base = distribution_stand_in(handler, received.clone(), Arc::default()).await;
+    let runtime = Arc::new(LambdaRuntime::start(&[
+        ("SOURCE_BUCKETS", bucket.clone()),
+        ("S3_FORCE_PATH_STYLE", "Yes".to_string()),
+        ("INVALIDATE_ON_CHANGE", "Yes".to_string()),
+        ("DISTRIBUTION_ID", dist.clone()),
+        ("DISTRIBUTION_DOMAIN", base.clone()),
+        ("PRESETS", WARM_PRESETS.to_string()),
+        ("WARM_PRESETS", "thumb,card".to_string()),
+        ("ENABLE_SIGNATURE", "Yes".to_string()),
+        ("SIGNATURE_SECRET", WARM_SECRET.to_string()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+    ]));
+
+    let event =
+        upload_and_receive(&bucket, &queue, "photos/new upload.jpg", sample("dune.jpg")).await;
+    let r = runtime.clone();
+    let answer = tokio::task::spawn_blocking(move || r.invoke(&event))
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["paths"],
+        json!(["/photos/new%20upload.jpg*"]),
+        "{answer}"
+    );
+    let held = stored(&dist).await;
+    assert_eq!(held.len(), 1);
+    let warm = &answer["warm"];
+    assert_eq!(warm["waited_for"], json!([held[0].id]), "{answer}");
+    assert_eq!(
+        (warm["warmed"].as_u64(), warm["failed"].as_u64()),
+        (Some(6), Some(0)),
+        "{answer}"
+    );
+
+    // two presets in the three Accept classes the viewer-request function keeps,
+    // signed (the service verified each), each answered in its class's format
+    let mut seen: Vec<(String, String, String)> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let (target, signed) = unsigned(&r.target);
+            assert!(signed, "{r:?}");
+            assert_eq!(r.status, 200, "{r:?}");
+            (target, r.accept.clone(), r.content_type.clone())
+        })
+        .collect();
+    seen.sort();
+    let expected = |preset: &str| {
+        let target = format!("/photos/new%20upload.jpg?preset={preset}");
+        [
+            (target.clone(), "*/*".to_string(), "image/jpeg".to_string()),
+            (
+                target.clone(),
+                "image/avif".to_string(),
+                "image/avif".to_string(),
+            ),
+            (target, "image/webp".to_string(), "image/webp".to_string()),
+        ]
+    };
+    let mut want: Vec<_> = expected("card")
+        .into_iter()
+        .chain(expected("thumb"))
+        .collect();
+    want.sort();
+    assert_eq!(seen, want);
+}
+
+/// The function as the binary builds it, in process, with its CloudFront
+/// calls going to `cloudfront` (moto, or the proxy in front of it).
+async fn warming_function(
+    bucket: &str,
+    base: &str,
+    cloudfront: &str,
+    dist: &str,
+    wait: Duration,
+) -> Function {
+    use image_handler::keys::Keys;
+    use image_handler::ops::urls::UrlWriter;
+    use image_handler::ops::warm::{AcceptClass, WarmSettings, Warmer};
+    let (config, handler) = warm_service(bucket).await;
+    let shared = moto()
+        .sdk_config()
+        .await
+        .into_builder()
+        .endpoint_url(cloudfront)
+        .build();
+    let invalidator = Invalidator::new(&shared, dist).unwrap();
+    let settings = WarmSettings {
+        base: base.to_string(),
+        presets: vec!["thumb".into()],
+        classes: vec![AcceptClass::Avif, AcceptClass::Webp, AcceptClass::Other],
+        concurrency: 2,
+        wait,
+    };
+    let writer = UrlWriter::new(Some(base), config.limits)
+        .unwrap()
+        .configured(&config.assembly());
+    let keys = Keys::Static(config.signing.clone().unwrap());
+    let warmer = Warmer::new(
+        settings,
+        invalidator.clone(),
+        bucket,
+        writer,
+        Some(keys),
+        false,
+    )
+    .unwrap();
+    Function::new(handler)
+        .with_change_invalidation(ChangeInvalidator::new(
+            invalidator,
+            vec![bucket.to_string()],
+            UrlStyles::QUERY,
+        ))
+        .with_warming(warmer)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_overwrite_is_warmed_only_once_its_invalidation_has_completed() {
+    let (dist, bucket, queue, handler) = warm_setting("overwrite").await;
+    let invoke = |payload: Value| LambdaEvent::new(payload, Context::default());
+
+    // the invalidation reads InProgress twice, then Completed
+    let faults = Arc::new(Faults {
+        in_progress_polls: 2,
+        ..Faults::default()
+    });
+    let cloudfront = faulty_cloudfront(faults.clone()).await;
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let base =
+        distribution_stand_in(handler.clone(), received.clone(), faults.timeline.clone()).await;
+    let function =
+        warming_function(&bucket, &base, &cloudfront, &dist, Duration::from_secs(60)).await;
+    // the first upload (S3's test event rides along in the same batch)
+    let event = upload_and_receive(&bucket, &queue, "cat.jpg", sample("dune.jpg")).await;
+    let answer = lambda::dispatch(&function, invoke(event)).await.unwrap();
+    assert_eq!(answer["warm"]["warmed"], 3, "{answer}");
+    faults.timeline.lock().unwrap().clear();
+    received.lock().unwrap().clear();
+    // the overwrite: S3's event does not tell it from a first upload, and both wait alike
+    let event = upload_and_receive(&bucket, &queue, "cat.jpg", jpeg(&halves(), 90)).await;
+    let answer = lambda::dispatch(&function, invoke(event)).await.unwrap();
+    assert_eq!(answer["warm"]["warmed"], 3, "{answer}");
+    let timeline = faults.timeline.lock().unwrap().clone();
+    let first_get = timeline
+        .iter()
+        .position(|t| t.starts_with("GET "))
+        .expect("warmed");
+    assert_eq!(
+        timeline[..first_get],
+        [
+            "CreateInvalidation InProgress",
+            "GetInvalidation InProgress",
+            "GetInvalidation InProgress",
+            "GetInvalidation Completed",
+        ],
+        "{timeline:?}"
+    );
+    assert_eq!(timeline.len(), first_get + 3, "{timeline:?}");
+    assert!(received.lock().unwrap().iter().all(|r| r.status == 200));
+
+    // an invalidation that stays in progress past WARM_WAIT: nothing is warmed, and the answer says why
+    let faults = Arc::new(Faults {
+        in_progress_polls: 1000,
+        ..Faults::default()
+    });
+    let cloudfront = faulty_cloudfront(faults.clone()).await;
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let base = distribution_stand_in(handler, received.clone(), faults.timeline.clone()).await;
+    let function =
+        warming_function(&bucket, &base, &cloudfront, &dist, Duration::from_secs(1)).await;
+    let event = upload_and_receive(&bucket, &queue, "cat.jpg", sample("dune.jpg")).await;
+    let answer = lambda::dispatch(&function, invoke(event)).await.unwrap();
+    let warm = &answer["warm"];
+    assert_eq!(
+        (warm["warmed"].as_u64(), warm["skipped"].as_u64()),
+        (Some(0), Some(3)),
+        "{answer}"
+    );
+    let reason = warm["results"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("still in progress after WARM_WAIT"),
+        "{reason}"
+    );
+    assert!(received.lock().unwrap().is_empty());
+    let timeline = faults.timeline.lock().unwrap().clone();
+    assert!(
+        timeline.iter().all(|t| !t.starts_with("GET ")),
+        "{timeline:?}"
+    );
+    assert!(
+        timeline
+            .iter()
+            .filter(|t| t.starts_with("GetInvalidation"))
+            .count()
+            >= 2,
+        "{timeline:?}"
+    );
 }
 
 // ---------------------------------------------------------------- url and srcset

@@ -18,7 +18,7 @@ def with_defaults(**values):
         out, n = re.subn(r"(\n  %s:\n(?:    .*\n)*?    Default: )[^\n]*" % name, lambda m: m.group(1) + value, out, count=1)
         assert n == 1, name
     return out
-everything = dict(InvalidateOnOverwrite="'Yes'", DeployPlayground="'Yes'", CorsEnabled="'Yes'", EnableSignature="'Yes'", SecretsManagerSecret="image-handler/signing",
+everything = dict(InvalidateOnOverwrite="'Yes'", Presets="'{\"thumb\":\"width=300\"}'", WarmPresets="thumb", DeployPlayground="'Yes'", CorsEnabled="'Yes'", EnableSignature="'Yes'", SecretsManagerSecret="image-handler/signing",
                   SecretsManagerKey="signatureKey", EnableDefaultFallbackImage="'Yes'", FallbackImageS3Key="fallback.png",
                   KmsKeyArn="arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
                   ReservedConcurrency="'50'", AlarmEmail="ops@example.com", OriginShieldRegion="eu-west-1",

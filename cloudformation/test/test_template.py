@@ -236,7 +236,11 @@ def secret_problems(stack):
     if not on:
         return [f"{r}: secrets access while signing is off" for r, _ in found]
     want = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{stack.params['SecretsManagerSecret']}-??????"
-    if [(r, as_list(st["Action"]), as_list(st["Resource"])) for r, st in found] != [("ImageFunctionRole", ["secretsmanager:GetSecretValue"], [want])]:
+    roles = ["ImageFunctionRole"]
+    if warming(stack):
+        # warm URLs are signed with the same secret
+        roles.append("InvalidationFunctionRole")
+    if [(r, as_list(st["Action"]), as_list(st["Resource"])) for r, st in found] != [(r, ["secretsmanager:GetSecretValue"], [want]) for r in roles]:
         return [f"secrets access is not GetSecretValue on {want} only: {found}"]
     return []
 
@@ -251,11 +255,17 @@ def kms_problems(stack):
     return []
 
 
+def warming(stack):
+    return stack.params["InvalidateOnOverwrite"] == "Yes" and stack.params["WarmPresets"] != ""
+
+
 def invalidation_problems(stack):
     found = [(r, st) for r, st in stack.role_statements() if any(a.startswith("cloudfront:") for a in as_list(st["Action"]))]
     if stack.params["InvalidateOnOverwrite"] != "Yes":
         return [f"cloudfront access while InvalidateOnOverwrite is off: {found}"] if found else []
-    want = [("InvalidationFunctionRole", ["cloudfront:CreateInvalidation"], ["arn:aws:cloudfront::123456789012:distribution/<Distribution>"])]
+    # warming reads the invalidation's status, and nothing more
+    actions = ["cloudfront:CreateInvalidation"] + (["cloudfront:GetInvalidation"] if warming(stack) else [])
+    want = [("InvalidationFunctionRole", actions, ["arn:aws:cloudfront::123456789012:distribution/<Distribution>"])]
     got = [(r, as_list(st["Action"]), as_list(st["Resource"])) for r, st in found]
     return [] if got == want else [f"cloudfront access is not CreateInvalidation on this distribution only: {got}"]
 
@@ -337,6 +347,11 @@ VARIANTS = {
     "function-url": dict(OriginType="FunctionUrl"),
     "playground": dict(DeployPlayground="Yes", CorsEnabled="Yes"),
     "function-url-everything": dict(OriginType="FunctionUrl", InvalidateOnOverwrite="Yes", EnableSignature="Yes", SecretsManagerSecret="s", SecretsManagerKey="k"),
+    "warming": dict(InvalidateOnOverwrite="Yes", Presets='{"thumb":"width=300"}', WarmPresets="thumb"),
+    "warming-signed": dict(
+        InvalidateOnOverwrite="Yes", Presets='{"thumb":"width=300","card":"width=600"}', WarmPresets="thumb,card",
+        WarmAccept="webp,other", EnableSignature="Yes", SecretsManagerSecret="image-handler/signing", SecretsManagerKey="signatureKey",
+    ),
     "fallback-in-first-source-bucket": dict(SourceBuckets="a-bucket,b-bucket", EnableDefaultFallbackImage="Yes", FallbackImageS3Key="fallback.jpg"),
     "ten-buckets": dict(SourceBuckets=",".join(f"bucket-{i:02d}" for i in range(10))),
 }
@@ -527,6 +542,33 @@ class Behaviour(unittest.TestCase):
         self.assertEqual(custom["Buckets"], ["photos-bucket", "archive.example.com", "third-bucket"])
         self.assertEqual(custom["Prefix"], "public/")
         self.assertEqual(s.resources["BucketNotificationsFunction"]["Properties"]["Handler"], "bucket_notifications.handler")
+
+    def test_warming_on_upload(self):
+        # off: the invalidation function is as it was
+        plain = stack(**VARIANTS["everything"]).resources["InvalidationFunction"]["Properties"]
+        self.assertEqual(plain["Timeout"], 60)
+        self.assertFalse([k for k in plain["Environment"]["Variables"] if k.startswith("WARM_") or k in ("PRESETS", "ENABLE_SIGNATURE")])
+        s = stack(**VARIANTS["warming-signed"])
+        fn = s.resources["InvalidationFunction"]["Properties"]
+        self.assertEqual(fn["Timeout"], 300)
+        env = fn["Environment"]["Variables"]
+        self.assertEqual(
+            {k: env[k] for k in ("WARM_PRESETS", "WARM_ACCEPT", "DISTRIBUTION_DOMAIN", "PRESETS", "AUTO_FORMAT", "ENABLE_SIGNATURE", "SECRETS_MANAGER", "SECRET_KEY")},
+            {
+                "WARM_PRESETS": "thumb,card", "WARM_ACCEPT": "webp,other", "DISTRIBUTION_DOMAIN": "<Distribution.DomainName>",
+                "PRESETS": '{"thumb":"width=300","card":"width=600"}', "AUTO_FORMAT": "avif,webp",
+                "ENABLE_SIGNATURE": "Yes", "SECRETS_MANAGER": "image-handler/signing", "SECRET_KEY": "signatureKey",
+            },
+        )
+        # the S3 notifications are the invalidation's own: nothing new is wired
+        self.assertEqual(s.resources["BucketNotifications"]["Properties"]["FunctionArn"], "<InvalidationFunction.Arn>")
+        unsigned = stack(**VARIANTS["warming"]).resources["InvalidationFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertNotIn("ENABLE_SIGNATURE", unsigned)
+        for rule in ("WarmingNeedsInvalidationAndPresets",):
+            self.assertIn(rule, TEMPLATE["Rules"])
+        pattern = TEMPLATE["Parameters"]["WarmAccept"]["AllowedPattern"]
+        for bad in ["jpeg", "avif,", "avif, webp"]:
+            self.assertIsNone(re.fullmatch(pattern, bad), bad)
 
     def test_alarms(self):
         names = set(stack().of_type("AWS::CloudWatch::Alarm"))

@@ -20,7 +20,8 @@
 //! - **Creating.** `CreateInvalidation` per batch; `TooManyInvalidationsInProgress`
 //!   is waited out with exponential back-off (up to one minute between tries)
 //!   until a deadline, then the batch counts as failed; optionally polls
-//!   `GetInvalidation` until every invalidation is completed.
+//!   `GetInvalidation` until every invalidation is completed, at a fixed
+//!   interval (the CLI) or backing off ([`Polling`], warming on upload).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -581,6 +582,25 @@ impl Report {
     }
 }
 
+/// The pauses between two polls of `GetInvalidation`: `first`, then doubling up to `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Polling {
+    /// The pause after the first poll.
+    pub first: Duration,
+    /// The longest pause.
+    pub max: Duration,
+}
+
+impl Polling {
+    /// The same pause every time.
+    pub fn every(pause: Duration) -> Polling {
+        Polling {
+            first: pause,
+            max: pause,
+        }
+    }
+}
+
 /// How a run behaves.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -748,32 +768,77 @@ impl Invalidator {
 
     /// Polls `GetInvalidation` until every created batch is completed or the deadline passes.
     async fn wait(&self, report: &mut Report, options: &RunOptions, observer: &dyn Observer) {
-        let total = report.batches.iter().filter(|b| b.id.is_some()).count();
-        loop {
-            for batch in report
-                .batches
-                .iter_mut()
-                .filter(|b| b.status == BatchStatus::InProgress)
+        let in_progress: Vec<String> = report
+            .batches
+            .iter()
+            .filter(|b| b.status == BatchStatus::InProgress)
+            .filter_map(|b| b.id.clone())
+            .collect();
+        let created = report.batches.iter().filter(|b| b.id.is_some()).count();
+        let pause = Polling::every(options.poll_interval);
+        let pending = self
+            .poll(
+                &in_progress,
+                created - in_progress.len(),
+                pause,
+                options.deadline,
+                observer,
+            )
+            .await;
+        for batch in &mut report.batches {
+            if batch.status == BatchStatus::InProgress
+                && batch.id.as_ref().is_some_and(|id| !pending.contains(id))
             {
-                let Some(id) = batch.id.as_deref() else {
-                    continue;
-                };
-                match self.status(id).await {
-                    Ok(status) => batch.status = BatchStatus::from_cloudfront(&status),
-                    // A failed poll leaves the batch in progress; the next poll may work.
-                    Err(e) => tracing::warn!(invalidation = id, error = %e, "cannot read status"),
+                batch.status = BatchStatus::Completed;
+            }
+        }
+    }
+
+    /// Polls `GetInvalidation` until each of `ids` reads `Completed` or
+    /// `deadline` passes, pausing as `pause` says between rounds. Returns the
+    /// ids still in progress (an invalidation whose status cannot be read
+    /// counts as in progress).
+    pub async fn await_completed(
+        &self,
+        ids: &[String],
+        pause: Polling,
+        deadline: Instant,
+    ) -> Vec<String> {
+        self.poll(ids, 0, pause, deadline, &Silent).await
+    }
+
+    /// The polling loop; `done` invalidations were completed before it (for progress).
+    async fn poll(
+        &self,
+        ids: &[String],
+        done: usize,
+        pause: Polling,
+        deadline: Instant,
+        observer: &dyn Observer,
+    ) -> Vec<String> {
+        let mut pending: Vec<String> = ids.to_vec();
+        let mut wait = pause.first;
+        loop {
+            let mut still = Vec::with_capacity(pending.len());
+            for id in pending {
+                match self.status(&id).await {
+                    Ok(status)
+                        if BatchStatus::from_cloudfront(&status) == BatchStatus::Completed => {}
+                    Ok(_) => still.push(id),
+                    // A failed poll leaves the invalidation in progress; the next poll may work.
+                    Err(e) => {
+                        tracing::warn!(invalidation = %id, error = %e, "cannot read status");
+                        still.push(id);
+                    }
                 }
             }
-            let completed = report
-                .batches
-                .iter()
-                .filter(|b| b.status == BatchStatus::Completed)
-                .count();
-            observer.progress(completed, total);
-            if completed == total || Instant::now() + options.poll_interval > options.deadline {
-                return;
+            pending = still;
+            observer.progress(done + ids.len() - pending.len(), done + ids.len());
+            if pending.is_empty() || Instant::now() + wait > deadline {
+                return pending;
             }
-            tokio::time::sleep(options.poll_interval).await;
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(pause.max).max(pause.first);
         }
     }
 

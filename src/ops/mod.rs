@@ -11,6 +11,8 @@
 //! - [`events`]: S3 event notifications (direct, through SNS or SQS, or
 //!   EventBridge) turned into `/<key>*` invalidations when the Lambda function
 //!   is told to invalidate on change.
+//! - [`warm`]: after an upload, requesting the original's preset variants
+//!   through CloudFront once its invalidation has completed (`WARM_PRESETS`).
 //! - [`urls`]: `image-handler url` and `srcset` (query-style URLs, signed with
 //!   the server's own signing code, and `<img>`/`<picture>` markup).
 //! - [`styles`]: the same request as a thumbor path and a base64 default
@@ -27,6 +29,7 @@ pub mod events;
 pub mod invalidate;
 pub mod styles;
 pub mod urls;
+pub mod warm;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
