@@ -308,6 +308,7 @@ async fn lambda_command() -> ExitCode {
     };
     let changes = config.invalidate_on_change.clone();
     let buckets = config.source_buckets.clone();
+    let routes = config.routes.clone();
     let handler = match handler(config, origins, &aws).await {
         Ok(h) => h,
         Err(e) => return fail(&e),
@@ -317,11 +318,12 @@ async fn lambda_command() -> ExitCode {
         match Invalidator::new(aws.config().await, &changes.distribution_id) {
             Ok(invalidator) => {
                 let first = buckets.first().cloned().unwrap_or_default();
-                function = function.with_change_invalidation(ChangeInvalidator::new(
-                    invalidator.clone(),
-                    buckets,
-                    changes.styles,
-                ));
+                let mut changed =
+                    ChangeInvalidator::new(invalidator.clone(), buckets, changes.styles);
+                if let Some(routes) = routes.clone() {
+                    changed = changed.with_routes(routes);
+                }
+                function = function.with_change_invalidation(changed);
                 if let Some((settings, writer, keys, emf)) = warming {
                     let warmer = image_handler::ops::warm::Warmer::new(
                         settings,
@@ -331,6 +333,10 @@ async fn lambda_command() -> ExitCode {
                         keys,
                         emf,
                     );
+                    let warmer = warmer.map(|w| match routes {
+                        Some(routes) => w.with_routes(routes),
+                        None => w,
+                    });
                     match warmer {
                         Ok(warmer) => function = function.with_warming(warmer),
                         Err(e) => return fail(&e.to_string()),

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use super::OpsError;
 use super::invalidate::{Invalidator, RunOptions, Silent, Target, UrlStyles, plan};
+use crate::origin::mapping::Routes;
 
 /// The settings of automatic invalidation when originals change
 /// (`INVALIDATE_ON_CHANGE=Yes`; read by the configuration).
@@ -175,11 +176,37 @@ fn bad(what: &str) -> OpsError {
     OpsError::Input(format!("cannot read the S3 event notification: {what}"))
 }
 
+/// Which request keys reach a stored object: the one rule that invalidation
+/// on change and warming on upload share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// `SOURCE_BUCKETS`: a query-style key names an object of the first
+    /// (default) bucket, as it is.
+    Buckets(Vec<String>),
+    /// `ORIGINS` and `MAPPINGS`: the paths the mappings route to the object
+    /// ([`Routes::request_keys`]).
+    Routes(Routes),
+}
+
+impl Reach {
+    /// The request keys (paths without their leading `/`) that read `key`
+    /// of `bucket`; empty when no query-style URL reaches it.
+    pub fn request_keys(&self, bucket: &str, key: &str) -> Vec<String> {
+        match self {
+            Reach::Buckets(buckets) if buckets.first().is_some_and(|b| b == bucket) => {
+                vec![key.to_string()]
+            }
+            Reach::Buckets(_) => Vec::new(),
+            Reach::Routes(routes) => routes.request_keys(bucket, key),
+        }
+    }
+}
+
 /// Invalidates the variants of changed originals (`INVALIDATE_ON_CHANGE=Yes`).
 #[derive(Debug, Clone)]
 pub struct ChangeInvalidator {
     invalidator: Invalidator,
-    buckets: Vec<String>,
+    reach: Reach,
     styles: UrlStyles,
 }
 
@@ -202,9 +229,17 @@ impl ChangeInvalidator {
     pub fn new(invalidator: Invalidator, buckets: Vec<String>, styles: UrlStyles) -> Self {
         ChangeInvalidator {
             invalidator,
-            buckets,
+            reach: Reach::Buckets(buckets),
             styles,
         }
+    }
+
+    /// The same, for originals served through `ORIGINS` and `MAPPINGS`:
+    /// each change invalidates `/<path>*` for every path the mappings route
+    /// to the object.
+    pub fn with_routes(mut self, routes: Routes) -> Self {
+        self.reach = Reach::Routes(routes);
+        self
     }
 
     /// What to invalidate for these changes, and what to log about the rest.
@@ -214,11 +249,20 @@ impl ChangeInvalidator {
         let prefixless = self.styles.thumbor || self.styles.base64 || self.styles.rewrite;
         for change in changes {
             let name = format!("s3://{}/{}", change.bucket, change.key);
+            let keys = self.reach.request_keys(&change.bucket, &change.key);
+            let buckets = match &self.reach {
+                Reach::Buckets(buckets) => buckets.as_slice(),
+                Reach::Routes(_) => &[],
+            };
             if change.key.ends_with('/') {
                 warnings.push(format!("{name} is a folder marker; nothing to invalidate"));
-            } else if self.buckets.first() == Some(&change.bucket) {
-                targets.push(Target::Key(change.key.clone()));
-            } else if !self.buckets.contains(&change.bucket) {
+            } else if !keys.is_empty() {
+                targets.extend(keys.into_iter().map(Target::Key));
+            } else if let Reach::Routes(_) = &self.reach {
+                warnings.push(format!(
+                    "{name}: no rule of MAPPINGS routes a path to it; nothing to invalidate"
+                ));
+            } else if !buckets.contains(&change.bucket) {
                 warnings.push(format!(
                     "{name} is not in SOURCE_BUCKETS, so the service never serves it; nothing to invalidate"
                 ));
@@ -231,7 +275,7 @@ impl ChangeInvalidator {
             } else {
                 warnings.push(format!(
                     "{name}: query-style URLs reach only the first of SOURCE_BUCKETS ({}); nothing to invalidate",
-                    self.buckets.first().map(String::as_str).unwrap_or("none")
+                    buckets.first().map(String::as_str).unwrap_or("none")
                 ));
             }
         }
@@ -444,6 +488,45 @@ mod tests {
         assert_eq!(
             targets,
             [Target::Key("a.jpg".into()), Target::Path("/*".into())]
+        );
+    }
+
+    #[test]
+    fn targets_by_mapping() {
+        let shared = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let invalidator = Invalidator::new(&shared, "E123").unwrap();
+        let routes = Routes::parse(
+            r#"{"photos": {"s3": "pics", "prefix": "public/"}, "site": {"http": "https://example.com/"}}"#,
+            Some(r#"[{"path": "/p/", "origin": "photos", "strip_prefix": true}, {"path": "/", "origin": "site"}]"#),
+        )
+        .unwrap();
+        let change = |bucket: &str, key: &str| ObjectChange {
+            bucket: bucket.into(),
+            key: key.into(),
+            event: "ObjectCreated:Put".into(),
+            sequencer: String::new(),
+        };
+        let changes = [
+            change("pics", "public/a b.jpg"),
+            change("pics", "private/c.jpg"),
+            change("main", "a.jpg"),
+        ];
+        let routed = ChangeInvalidator::new(invalidator, vec![], UrlStyles::QUERY)
+            .with_routes(routes.clone());
+        let (targets, warnings) = routed.targets(&changes);
+        assert_eq!(targets, [Target::Key("p/a b.jpg".into())]);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings.iter().all(|w| w.contains("MAPPINGS")),
+            "{warnings:?}"
+        );
+        let reach = Reach::Routes(routes);
+        assert_eq!(reach.request_keys("pics", "public/x.png"), ["p/x.png"]);
+        assert_eq!(
+            Reach::Buckets(vec!["main".into(), "b".into()]).request_keys("b", "x.png"),
+            Vec::<String>::new()
         );
     }
 }

@@ -38,10 +38,11 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use super::OpsError;
-use super::events::{ChangeReport, ObjectChange};
+use super::events::{ChangeReport, ObjectChange, Reach};
 use super::invalidate::{Invalidator, Polling};
 use super::urls::{Signer, UrlWriter};
 use crate::keys::Keys;
+use crate::origin::mapping::Routes;
 use crate::request::assemble::PRESET_PARAM;
 use crate::transform::format::AutoFormat;
 
@@ -257,7 +258,7 @@ pub struct WarmReport {
 pub struct Warmer {
     settings: WarmSettings,
     invalidator: Invalidator,
-    bucket: String,
+    reach: Reach,
     writer: UrlWriter,
     keys: Option<Arc<Keys>>,
     client: reqwest::Client,
@@ -288,7 +289,7 @@ impl Warmer {
         Ok(Warmer {
             settings,
             invalidator,
-            bucket: bucket.to_string(),
+            reach: Reach::Buckets(vec![bucket.to_string()]),
             writer,
             keys: keys.map(Arc::new),
             client,
@@ -296,21 +297,30 @@ impl Warmer {
         })
     }
 
-    /// The keys of `changes` to warm: created in the default bucket, not
-    /// folder markers, not also removed by the same event; each once.
+    /// The same, for originals served through `ORIGINS` and `MAPPINGS`:
+    /// an upload warms every path the mappings route to it.
+    pub fn with_routes(mut self, routes: Routes) -> Warmer {
+        self.reach = Reach::Routes(routes);
+        self
+    }
+
+    /// The request keys of `changes` to warm: of objects created where a
+    /// query-style URL reaches them (the default bucket, or a mapping's
+    /// origin), not folder markers, not also removed by the same event; each once.
     pub fn keys_to_warm(&self, changes: &[ObjectChange]) -> Vec<String> {
         let created = |c: &ObjectChange| c.event.starts_with("ObjectCreated:");
         let mut keys: Vec<String> = Vec::new();
-        for change in changes.iter().filter(|c| c.bucket == self.bucket) {
+        for change in changes {
             let removed = changes
                 .iter()
                 .any(|o| o.bucket == change.bucket && o.key == change.key && !created(o));
-            if created(change)
-                && !removed
-                && !change.key.ends_with('/')
-                && !keys.contains(&change.key)
-            {
-                keys.push(change.key.clone());
+            if !created(change) || removed || change.key.ends_with('/') {
+                continue;
+            }
+            for key in self.reach.request_keys(&change.bucket, &change.key) {
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
             }
         }
         keys
@@ -690,5 +700,18 @@ mod tests {
             change("main", "d.jpg", "LifecycleExpiration:Delete"),
         ];
         assert_eq!(warmer.keys_to_warm(&changes), ["a.jpg"]);
+
+        // Under ORIGINS, each path the mappings route to the object.
+        let routes = crate::origin::mapping::Routes::parse(
+            r#"{"photos": {"s3": "other", "prefix": "p/"}, "all": {"s3": "other"}}"#,
+            Some(r#"[{"path": "/photos/", "origin": "photos", "strip_prefix": true}, {"path": "/", "origin": "all"}]"#),
+        )
+        .unwrap();
+        let routed = warmer.with_routes(routes);
+        let changes = [
+            change("other", "p/b.jpg", "ObjectCreated:Put"),
+            change("main", "a.jpg", "ObjectCreated:Put"),
+        ];
+        assert_eq!(routed.keys_to_warm(&changes), ["photos/b.jpg", "p/b.jpg"]);
     }
 }
