@@ -98,33 +98,29 @@ pub fn etag(identity: &str, variant: &str) -> String {
     format!("\"{identity}.{variant}\"")
 }
 
-/// The origin identity that a client's `If-None-Match` holds for this variant, if any.
-pub fn known_identity(headers: &HeaderMap, variant: &str) -> Option<String> {
+/// The entity tags of every `If-None-Match` header, trimmed (`W/` and quotes kept).
+fn if_none_match_tags(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|t| {
-            let t = t.trim().trim_start_matches("W/").trim_matches('"');
-            let (identity, tag) = t.rsplit_once('.')?;
-            (tag == variant && !identity.is_empty()).then(|| identity.to_string())
-        })
-        .next()
+        .map(str::trim)
+}
+
+/// The origin identity that a client's `If-None-Match` holds for this variant, if any.
+pub fn known_identity(headers: &HeaderMap, variant: &str) -> Option<String> {
+    if_none_match_tags(headers).find_map(|t| {
+        let t = t.trim_start_matches("W/").trim_matches('"');
+        let (identity, tag) = t.rsplit_once('.')?;
+        (tag == variant && !identity.is_empty()).then(|| identity.to_string())
+    })
 }
 
 /// Whether an `If-None-Match` header matches `etag` (weak comparison, `*` matches).
 pub fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
     let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| {
-            let t = t.trim();
-            t == "*" || bare(t) == bare(etag)
-        })
+    if_none_match_tags(headers).any(|t| t == "*" || bare(t) == bare(etag))
 }
 
 /// What a success or 304 response carries besides the body.

@@ -346,18 +346,9 @@ pub fn focal(param: &str, value: impl NumberArg) -> Result<u16> {
 
 /// Encoder quality, a whole number in [`QUALITY`].
 pub fn quality(param: &str, value: impl NumberArg) -> Result<u8> {
-    match value.whole() {
-        Some(q) if QUALITY.contains(q as f64) => Ok(q as u8),
-        _ => Err(Error::param(
-            param,
-            format!(
-                "{param}={} is not a quality: use a whole number from {} to {}",
-                value.shown(),
-                QUALITY.min,
-                QUALITY.max
-            ),
-        )),
-    }
+    QUALITY
+        .whole_or(param, &value, "a quality: use a whole number")
+        .map(|q| q as u8)
 }
 
 /// A whole percentage in [`PERCENT`] (overlay transparency and ratios).
