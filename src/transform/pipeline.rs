@@ -591,6 +591,9 @@ mod tests {
     use super::*;
     use crate::request::{Fit, Position, Resize, Rotation};
 
+    /// A JPEG photograph (the embedded origin's first sample).
+    const PHOTO: &[u8] = include_bytes!("../samples/dune.jpg");
+
     fn resize() -> Edit {
         Edit::Resize(Resize {
             width: Some(10),
@@ -642,7 +645,7 @@ mod tests {
     #[test]
     fn truncated_originals_are_the_inputs_fault() {
         crate::transform::init_vips().unwrap();
-        let whole = crate::origin::embedded::SAMPLES[0].1;
+        let whole = PHOTO;
         assert!(decodes(whole));
         assert!(!decodes(&whole[..whole.len() / 2]));
         let processing = Error::Processing {
@@ -698,7 +701,7 @@ mod tests {
     #[test]
     fn the_failure_tells_input_faults_as_a_second_decode_did() {
         crate::transform::init_vips().unwrap();
-        let photo = VipsImage::thumbnail_buffer(crate::origin::embedded::SAMPLES[0].1, 96)
+        let photo = VipsImage::thumbnail_buffer(PHOTO, 96)
             .and_then(|i| i.copy_memory())
             .unwrap();
         let originals: Vec<(&str, Vec<u8>)> = vec![
