@@ -13,7 +13,7 @@
 //! deadline into libvips work. What a job takes and gives back lives in
 //! [`job`]; the order of operations in [`pipeline`], over the state its steps
 //! share ([`context`]); each edit's pixel work lives in [`edits`]; encoder
-//! settings live in [`encode`]; which loader may read what in [`format`];
+//! settings live in [`encode`]; which loader may read what in [`format`](mod@format);
 //! SVG sanitising in [`svg`]; the decoders of the formats libvips lacks
 //! (HEIC, JPEG XL) in [`decoders`]; how a libvips failure becomes an error
 //! in [`failure`].
