@@ -8,12 +8,67 @@
 //! the canonical form and parses the path's style (which is what tells whether
 //! a thumbor HMAC or SIH's query signature authorises it, see
 //! [`Url::signature`]); [`Url::finish`] then applies presets and the query.
-//! [`assemble`] does both, for callers that authorise nothing.
+//! [`assemble`] does both, for callers that authorise nothing. Which style a
+//! path is written in is decided here too ([`parse`]).
 
+use std::borrow::Cow;
+
+use super::query::{self, Presets};
 use super::rewrite::Rewrite;
 use super::target::{self, Target};
-use super::{Edit, ImageRequest, Output, Parsed, Presets, Rules, query};
+use super::{Edit, ImageRequest, KEY_EXTENSIONS, Output, Rules, default, thumbor};
 use crate::error::{Error, Result};
+
+/// A request parsed from its path, before query parameters are applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    /// The request.
+    pub request: ImageRequest,
+    /// thumbor's path signature and the part of the path it signs, if present.
+    pub thumbor_hmac: Option<(String, String)>,
+    /// Presets named in the path (thumbor's `preset:<name>`).
+    pub presets: Vec<String>,
+}
+
+/// Detects the request style of `path` (raw, percent-encoded) and parses it,
+/// as SIH does: standard base64 that decodes to a JSON object is a default
+/// request; otherwise, with a rewrite configured, the rewritten path is parsed
+/// as thumbor; otherwise a key with no extension or an image extension is a
+/// thumbor path (which includes the plain `/<key>` of the query style), and
+/// anything else is `RequestTypeError`. Query parameters are applied after
+/// authorisation, with [`query::apply`].
+pub fn parse(path: &str, rules: &Rules, rewrite: Option<&Rewrite>) -> Result<Parsed> {
+    if let Some(json) = default::detect(path) {
+        return Ok(Parsed {
+            request: default::parse(&json, rules)?,
+            thumbor_hmac: None,
+            presets: Vec::new(),
+        });
+    }
+    let path = match rewrite {
+        Some(r) => r.apply(path)?,
+        None => {
+            check_extension(path)?;
+            Cow::Borrowed(path)
+        }
+    };
+    let parsed = thumbor::parse(&path, rules)?;
+    Ok(Parsed {
+        request: parsed.request,
+        thumbor_hmac: parsed.hmac,
+        presets: parsed.presets,
+    })
+}
+
+/// SIH's request-type rule on the last path segment's extension.
+fn check_extension(path: &str) -> Result<()> {
+    let last = path.rsplit('/').next().unwrap_or("");
+    match last.rsplit_once('.') {
+        None => Ok(()),
+        Some((_, ext)) if KEY_EXTENSIONS.iter().any(|e| e.eq_ignore_ascii_case(ext)) => Ok(()),
+        Some(_) => Err(Error::RequestType),
+    }
+}
 
 /// `/info/<key>`: the original's metadata as JSON instead of an image.
 pub const INFO_PREFIX: &str = "/info/";
@@ -95,7 +150,7 @@ impl Url {
             .path
             .strip_prefix(INFO_PREFIX)
             .map(|key| format!("/{key}"));
-        let parsed = super::parse(
+        let parsed = parse(
             info_key.as_deref().unwrap_or(&target.path),
             &settings.rules,
             settings.rewrite,

@@ -15,7 +15,7 @@
 
 use std::fmt::Display;
 
-use super::{Edit, Kernel, Modulate, OutputFormat};
+use super::{Edit, Kernel, Modulate, Offset, OutputFormat};
 use crate::error::{Error, Result};
 
 /// A number as a request wrote it: its value, if it is one, and its text
@@ -346,18 +346,9 @@ pub fn focal(param: &str, value: impl NumberArg) -> Result<u16> {
 
 /// Encoder quality, a whole number in [`QUALITY`].
 pub fn quality(param: &str, value: impl NumberArg) -> Result<u8> {
-    match value.whole() {
-        Some(q) if QUALITY.contains(q as f64) => Ok(q as u8),
-        _ => Err(Error::param(
-            param,
-            format!(
-                "{param}={} is not a quality: use a whole number from {} to {}",
-                value.shown(),
-                QUALITY.min,
-                QUALITY.max
-            ),
-        )),
-    }
+    QUALITY
+        .whole_or(param, &value, "a quality: use a whole number")
+        .map(|q| q as u8)
 }
 
 /// A whole percentage in [`PERCENT`] (overlay transparency and ratios).
@@ -381,6 +372,44 @@ pub fn kernel_side(param: &str, value: impl NumberArg) -> Result<u32> {
                 KERNEL_SIDE.max
             ),
         )),
+    }
+}
+
+impl Offset {
+    /// Parses `10`, `-10`, `50p`, `-50p`, `25.5p` (percentages -100 to 100,
+    /// truncated to whole ones) or `center`.
+    pub fn parse(param: &str, value: &str) -> Result<Offset> {
+        let v = value.trim();
+        let bad = || {
+            Error::param(
+                param,
+                format!(
+                    "{param}={value:?} is not an offset: use pixels (-10), a percentage (50p) or center"
+                ),
+            )
+        };
+        if v.eq_ignore_ascii_case("center") {
+            return Ok(Offset::Center);
+        }
+        if let Some(p) = v.strip_suffix('p') {
+            // A decimal is accepted and truncated, as SIH's `parseInt` reads
+            // `25.5p` as 25% (issue 20).
+            let p: f64 = p
+                .parse()
+                .ok()
+                .filter(|p: &f64| p.is_finite() && !v.contains(['e', 'E']))
+                .ok_or_else(bad)?;
+            return if SIGNED_PERCENT.contains(p) {
+                Ok(Offset::Percent(p.trunc() as i32))
+            } else {
+                Err(bad())
+            };
+        }
+        let n: i64 = v.parse().map_err(|_| bad())?;
+        if !PIXELS.contains(n.unsigned_abs() as f64) {
+            return Err(bad());
+        }
+        Ok(Offset::Pixels(n))
     }
 }
 
@@ -431,6 +460,13 @@ impl FormatNames {
 }
 
 impl OutputFormat {
+    /// Parses a format name as the query style takes it (`auto` gives
+    /// `Ok(None)`, `tif` is TIFF): [`OutputFormat::parse_name`] with
+    /// [`FormatNames::QUERY`].
+    pub fn parse(param: &str, value: &str) -> Result<Option<OutputFormat>> {
+        OutputFormat::parse_name(param, value, FormatNames::QUERY)
+    }
+
     /// The one parser of format names (case-insensitive), with the names
     /// `names` allows; `auto` gives `Ok(None)`.
     pub fn parse_name(param: &str, value: &str, names: FormatNames) -> Result<Option<Self>> {

@@ -15,12 +15,13 @@ pub mod target;
 pub mod thumbor;
 
 pub use assemble::{
-    Assembled, DEFAULT_MAX_EDITS, MAX_OVERLAYS, Settings, Signature, Url, assemble,
+    Assembled, DEFAULT_MAX_EDITS, MAX_OVERLAYS, Parsed, Settings, Signature, Url, assemble, parse,
 };
 
 use serde::Serialize;
 
 pub use edit::{FormatNames, NumberArg, Range, Stage};
+pub use query::Presets;
 
 use crate::error::{Error, Result};
 
@@ -47,139 +48,6 @@ impl Default for Limits {
 pub const KEY_EXTENSIONS: &[&str] = &[
     "jpg", "jpeg", "png", "webp", "tiff", "tif", "svg", "gif", "avif", "heic", "heif", "jxl",
 ];
-
-/// A request parsed from its path, before query parameters are applied.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Parsed {
-    /// The request.
-    pub request: ImageRequest,
-    /// thumbor's path signature and the part of the path it signs, if present.
-    pub thumbor_hmac: Option<(String, String)>,
-    /// Presets named in the path (thumbor's `preset:<name>`).
-    pub presets: Vec<String>,
-}
-
-/// Named transformations (`PRESETS`): each is a query string of this style's
-/// parameters, applied as if it were in the URL.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Presets {
-    presets: Vec<(String, Vec<(String, String)>)>,
-    /// Refuse every edit that does not come from a preset (`PRESETS_ONLY`).
-    pub only: bool,
-}
-
-impl Presets {
-    /// Reads `{"name": "width=300&height=300", "other": {"width": 800, ...}}`,
-    /// checking every preset with the query parser.
-    pub fn from_json(text: &str, limits: &Limits) -> std::result::Result<Presets, String> {
-        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
-            .map_err(|e| format!("is not a JSON object of presets: {e}"))?;
-        let mut presets = Vec::new();
-        for (name, value) in map {
-            let query = match value {
-                serde_json::Value::String(q) => q,
-                serde_json::Value::Object(o) => {
-                    let mut q = form_urlencoded::Serializer::new(String::new());
-                    for (k, v) in o {
-                        let v = match v {
-                            serde_json::Value::String(s) => s,
-                            other => other.to_string(),
-                        };
-                        q.append_pair(&k, &v);
-                    }
-                    q.finish()
-                }
-                _ => {
-                    return Err(format!(
-                        "preset {name:?} is neither a query string nor an object"
-                    ));
-                }
-            };
-            let params =
-                target::query_pairs(&query).map_err(|e| format!("preset {name:?}: {e}"))?;
-            let mut probe = ImageRequest {
-                source: Source {
-                    bucket: None,
-                    key: "k".into(),
-                },
-                edits: Vec::new(),
-                output: Output::default(),
-                headers: Vec::new(),
-            };
-            query::apply(&mut probe, &params, limits)
-                .map_err(|e| format!("preset {name:?}: {e}"))?;
-            presets.push((name, params));
-        }
-        Ok(Presets {
-            presets,
-            only: false,
-        })
-    }
-
-    /// The decoded query parameters of a preset, or 400 naming it.
-    pub fn get(&self, name: &str) -> Result<&[(String, String)]> {
-        self.presets
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, q)| q.as_slice())
-            .ok_or_else(|| {
-                Error::param(
-                    "preset",
-                    format!("preset={name:?} is not a configured preset"),
-                )
-            })
-    }
-
-    /// The configured presets' names, in configuration order.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.presets.iter().map(|(n, _)| n.as_str())
-    }
-
-    /// Whether any preset is configured.
-    pub fn is_empty(&self) -> bool {
-        self.presets.is_empty()
-    }
-}
-
-/// Detects the request style of `path` (raw, percent-encoded) and parses it,
-/// as SIH does: standard base64 that decodes to a JSON object is a default
-/// request; otherwise, with a rewrite configured, the rewritten path is parsed
-/// as thumbor; otherwise a key with no extension or an image extension is a
-/// thumbor path (which includes the plain `/<key>` of the query style), and
-/// anything else is `RequestTypeError`. Query parameters are applied after
-/// authorisation, with [`query::apply`].
-pub fn parse(path: &str, rules: &Rules, rewrite: Option<&rewrite::Rewrite>) -> Result<Parsed> {
-    if let Some(json) = default::detect(path) {
-        return Ok(Parsed {
-            request: default::parse(&json, rules)?,
-            thumbor_hmac: None,
-            presets: Vec::new(),
-        });
-    }
-    let path = match rewrite {
-        Some(r) => r.apply(path)?,
-        None => {
-            check_extension(path)?;
-            std::borrow::Cow::Borrowed(path)
-        }
-    };
-    let parsed = thumbor::parse(&path, rules)?;
-    Ok(Parsed {
-        request: parsed.request,
-        thumbor_hmac: parsed.hmac,
-        presets: parsed.presets,
-    })
-}
-
-/// SIH's request-type rule on the last path segment's extension.
-fn check_extension(path: &str) -> Result<()> {
-    let last = path.rsplit('/').next().unwrap_or("");
-    match last.rsplit_once('.') {
-        None => Ok(()),
-        Some((_, ext)) if KEY_EXTENSIONS.iter().any(|e| e.eq_ignore_ascii_case(ext)) => Ok(()),
-        Some(_) => Err(Error::RequestType),
-    }
-}
 
 /// What parsers need to know beyond the URL.
 #[derive(Debug, Clone, Copy)]
@@ -386,42 +254,6 @@ impl Offset {
             Offset::Percent(p) => (image * i64::from(p)).div_euclid(100),
             Offset::Center => (image - overlay) / 2,
         }
-    }
-
-    /// Parses `10`, `-10`, `50p`, `-50p`, `25.5p` (percentages -100 to 100,
-    /// truncated to whole ones) or `center`.
-    pub fn parse(param: &str, value: &str) -> Result<Offset> {
-        let v = value.trim();
-        let bad = || {
-            Error::param(
-                param,
-                format!(
-                    "{param}={value:?} is not an offset: use pixels (-10), a percentage (50p) or center"
-                ),
-            )
-        };
-        if v.eq_ignore_ascii_case("center") {
-            return Ok(Offset::Center);
-        }
-        if let Some(p) = v.strip_suffix('p') {
-            // A decimal is accepted and truncated, as SIH's `parseInt` reads
-            // `25.5p` as 25% (issue 20).
-            let p: f64 = p
-                .parse()
-                .ok()
-                .filter(|p: &f64| p.is_finite() && !v.contains(['e', 'E']))
-                .ok_or_else(bad)?;
-            return if edit::SIGNED_PERCENT.contains(p) {
-                Ok(Offset::Percent(p.trunc() as i32))
-            } else {
-                Err(bad())
-            };
-        }
-        let n: i64 = v.parse().map_err(|_| bad())?;
-        if !edit::PIXELS.contains(n.unsigned_abs() as f64) {
-            return Err(bad());
-        }
-        Ok(Offset::Pixels(n))
     }
 }
 
@@ -808,13 +640,6 @@ pub enum OutputFormat {
 }
 
 impl OutputFormat {
-    /// Parses a format name as the query style takes it (`auto` gives
-    /// `Ok(None)`, `tif` is TIFF): [`OutputFormat::parse_name`] with
-    /// [`FormatNames::QUERY`].
-    pub fn parse(param: &str, value: &str) -> Result<Option<OutputFormat>> {
-        OutputFormat::parse_name(param, value, FormatNames::QUERY)
-    }
-
     /// The name requests use for it (`format=`); `svg` is never parsed back.
     pub fn name(self) -> &'static str {
         match self {

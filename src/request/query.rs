@@ -9,6 +9,7 @@
 //! rotate, flip, flop, resize, grayscale, blur, sharpen, flatten. The same
 //! parameters apply on top of the other URL styles ([`apply`]). Values are
 //! checked by the constructors of [`super::edit`], which own the ranges.
+//! [`Presets`] (`PRESETS`) are named query strings of this style.
 
 use super::edit::{self, DPR, ROTATE_DEGREES};
 use super::{
@@ -312,6 +313,87 @@ pub fn parse_rotate(param: &str, value: &str) -> Result<Option<Rotation>> {
             )
         })?;
     Rotation::from_degrees(param, degrees)
+}
+
+/// Named transformations (`PRESETS`): each is a query string of this style's
+/// parameters, applied as if it were in the URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Presets {
+    presets: Vec<(String, Vec<(String, String)>)>,
+    /// Refuse every edit that does not come from a preset (`PRESETS_ONLY`).
+    pub only: bool,
+}
+
+impl Presets {
+    /// Reads `{"name": "width=300&height=300", "other": {"width": 800, ...}}`,
+    /// checking every preset with the query parser.
+    pub fn from_json(text: &str, limits: &Limits) -> std::result::Result<Presets, String> {
+        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
+            .map_err(|e| format!("is not a JSON object of presets: {e}"))?;
+        let mut presets = Vec::new();
+        for (name, value) in map {
+            let query = match value {
+                serde_json::Value::String(q) => q,
+                serde_json::Value::Object(o) => {
+                    let mut q = form_urlencoded::Serializer::new(String::new());
+                    for (k, v) in o {
+                        let v = match v {
+                            serde_json::Value::String(s) => s,
+                            other => other.to_string(),
+                        };
+                        q.append_pair(&k, &v);
+                    }
+                    q.finish()
+                }
+                _ => {
+                    return Err(format!(
+                        "preset {name:?} is neither a query string nor an object"
+                    ));
+                }
+            };
+            let params =
+                super::target::query_pairs(&query).map_err(|e| format!("preset {name:?}: {e}"))?;
+            let mut probe = ImageRequest {
+                source: Source {
+                    bucket: None,
+                    key: "k".into(),
+                },
+                edits: Vec::new(),
+                output: Output::default(),
+                headers: Vec::new(),
+            };
+            apply(&mut probe, &params, limits).map_err(|e| format!("preset {name:?}: {e}"))?;
+            presets.push((name, params));
+        }
+        Ok(Presets {
+            presets,
+            only: false,
+        })
+    }
+
+    /// The decoded query parameters of a preset, or 400 naming it.
+    pub fn get(&self, name: &str) -> Result<&[(String, String)]> {
+        self.presets
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, q)| q.as_slice())
+            .ok_or_else(|| {
+                Error::param(
+                    "preset",
+                    format!("preset={name:?} is not a configured preset"),
+                )
+            })
+    }
+
+    /// The configured presets' names, in configuration order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.presets.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// Whether any preset is configured.
+    pub fn is_empty(&self) -> bool {
+        self.presets.is_empty()
+    }
 }
 
 #[cfg(test)]

@@ -203,7 +203,7 @@ mod tests {
             image
                 .gaussblur(100.0)
                 .and_then(|b| b.avg())
-                .map_err(crate::transform::pipeline::vips)
+                .map_err(crate::transform::failure::vips)
         });
         rs_vips::Vips::error_clear();
         assert!(result.is_err(), "the computation was killed: {result:?}");

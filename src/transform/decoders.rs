@@ -40,12 +40,16 @@ use rs_vips::VipsImage;
 use rs_vips::enums::BandFormat;
 use rs_vips::voption::{Setter, VOption};
 
-use super::format::SourceFormat;
 use crate::error::{Error, Result};
 
-/// Whether originals of `source` are decoded here rather than by libvips.
-pub fn decodes(source: SourceFormat) -> bool {
-    matches!(source, SourceFormat::Heic | SourceFormat::Jxl)
+/// One of the decoders here. Which original goes to which is the format's
+/// rule ([`SourceFormat::decoder`](super::format::SourceFormat::decoder)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoder {
+    /// HEIC/HEIF through libheif (the `heic` feature).
+    Heif,
+    /// JPEG XL through jxl-oxide.
+    Jxl,
 }
 
 /// An original's size and alpha, read without decoding pixels.
@@ -64,21 +68,23 @@ pub struct Header {
     pub space: &'static str,
 }
 
-/// Reads the header of an original this module decodes.
-pub fn header(bytes: &[u8]) -> Result<Header> {
-    match super::format::sniff(bytes)? {
-        SourceFormat::Jxl => jxl::header(bytes),
-        _ => heif_header(bytes),
+impl Decoder {
+    /// Reads the header of an original of this decoder's format.
+    pub fn header(self, bytes: &[u8]) -> Result<Header> {
+        match self {
+            Decoder::Jxl => jxl::header(bytes),
+            Decoder::Heif => heif_header(bytes),
+        }
     }
-}
 
-/// Decodes an original this module decodes into an upright 8-bit libvips
-/// image in memory, refusing it with [`Error::TooManyPixels`] before decoding
-/// when it has more than `max_pixels` pixels.
-pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<VipsImage> {
-    match super::format::sniff(bytes)? {
-        SourceFormat::Jxl => jxl::decode(bytes, max_pixels),
-        _ => heif_decode(bytes, max_pixels),
+    /// Decodes an original of this decoder's format into an upright 8-bit
+    /// libvips image in memory, refusing it with [`Error::TooManyPixels`]
+    /// before decoding when it has more than `max_pixels` pixels.
+    pub fn decode(self, bytes: &[u8], max_pixels: u64) -> Result<VipsImage> {
+        match self {
+            Decoder::Jxl => jxl::decode(bytes, max_pixels),
+            Decoder::Heif => heif_decode(bytes, max_pixels),
+        }
     }
 }
 
@@ -487,8 +493,8 @@ mod tests {
         let found = include_bytes!("../../fuzz/regressions/decode/jxl-toc-declares-1gb");
         let bytes = &found[1..];
         for e in [
-            header(bytes).unwrap_err(),
-            decode(bytes, u64::MAX).unwrap_err(),
+            Decoder::Jxl.header(bytes).unwrap_err(),
+            Decoder::Jxl.decode(bytes, u64::MAX).unwrap_err(),
         ] {
             assert!(matches!(e, Error::InvalidImage { .. }), "{e:?}");
             let detail = e.detail().unwrap_or_default().to_string();
@@ -505,8 +511,8 @@ mod tests {
         let mut bytes = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec();
         bytes.extend([0xAB; 64]);
         for e in [
-            header(&bytes).unwrap_err(),
-            decode(&bytes, u64::MAX).unwrap_err(),
+            Decoder::Heif.header(&bytes).unwrap_err(),
+            Decoder::Heif.decode(&bytes, u64::MAX).unwrap_err(),
         ] {
             assert_eq!(
                 (e.status().as_u16(), e.code()),
@@ -521,9 +527,12 @@ mod tests {
     fn garbage_is_an_invalid_image() {
         let mut bytes = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec();
         bytes.extend([0xAB; 64]);
-        assert!(matches!(header(&bytes), Err(Error::InvalidImage { .. })));
         assert!(matches!(
-            decode(&bytes, u64::MAX),
+            Decoder::Heif.header(&bytes),
+            Err(Error::InvalidImage { .. })
+        ));
+        assert!(matches!(
+            Decoder::Heif.decode(&bytes, u64::MAX),
             Err(Error::InvalidImage { .. })
         ));
     }

@@ -15,24 +15,14 @@ use rs_vips::VipsImage;
 use rs_vips::enums::{Angle, BandFormat, CompassDirection, Direction, Interpretation};
 use rs_vips::voption::{Setter, VOption};
 
+use super::context::{Ctx, FrameChoice, Rect, ResizePlan};
+use super::failure::vips;
 use super::format;
-use super::pipeline::{Ctx, FrameChoice, Rect, vips};
 use crate::error::{Error, Result};
 use crate::request::{
     Color, Edit, Extend, Fit, Kernel, Limits, Overlay, Position, Region, Resize, Rotation,
     RoundCrop, Trim, TrimBackground,
 };
-
-/// How a resize is carried out on an image of a known size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ResizePlan {
-    /// Size before scaling (what pixel positions such as a focal point refer to).
-    pub from: (u32, u32),
-    /// Size after scaling.
-    pub scaled: (u32, u32),
-    /// The box to crop to (`cover`) or pad to (`contain`), if any.
-    pub boxed: Option<(u32, u32)>,
-}
 
 /// Number of clockwise quarter turns of a rotation; `None` for another angle.
 pub fn quarter_turns(r: Rotation) -> Option<u32> {

@@ -8,7 +8,7 @@
 use rs_vips::VipsImage;
 use rs_vips::voption::{Setter, VOption};
 
-use super::pipeline::vips;
+use super::failure::vips;
 use crate::error::{Error, Result};
 use crate::request::OutputFormat;
 

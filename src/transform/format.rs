@@ -14,6 +14,7 @@ use rs_vips::VipsImage;
 use rs_vips::voption::{Setter, VOption};
 use serde::Serialize;
 
+use super::decoders::Decoder;
 use crate::error::{Error, Result};
 use crate::request::OutputFormat;
 
@@ -107,7 +108,7 @@ fn operation_exists(name: &str) -> bool {
 /// Opens an original of its sniffed format: with that format's own libvips
 /// loader, failing on the first decode error (pixels are decoded lazily,
 /// when a later step reads them), or, for the formats libvips lacks (HEIC,
-/// JPEG XL), through [`decoders`](super::decoders), which decode the whole
+/// JPEG XL), through their [`Decoder`], which decodes the whole
 /// image after checking it against `max_pixels`. `all_frames` loads every
 /// frame of a GIF or WebP as one tall strip (`page-height` tells the frame
 /// height).
@@ -129,9 +130,8 @@ pub fn open(
         SourceFormat::Tiff => VipsImage::tiffload_buffer_with_opts(bytes, options()),
         SourceFormat::Avif => VipsImage::heifload_buffer_with_opts(bytes, options()),
         SourceFormat::Svg => VipsImage::svgload_buffer_with_opts(bytes, options()),
-        SourceFormat::Heic | SourceFormat::Jxl => {
-            return super::decoders::decode(bytes, max_pixels);
-        }
+        SourceFormat::Heic => return Decoder::Heif.decode(bytes, max_pixels),
+        SourceFormat::Jxl => return Decoder::Jxl.decode(bytes, max_pixels),
     };
     image.map_err(|e| Error::InvalidImage {
         detail: e.to_string(),
@@ -166,6 +166,16 @@ impl SourceFormat {
             SourceFormat::Tiff => "tiff",
             SourceFormat::Svg => "svg",
             SourceFormat::Jxl => "jxl",
+        }
+    }
+
+    /// The decoder of ours that reads originals of this format, for the
+    /// formats libvips lacks (HEIC, JPEG XL); `None`: libvips reads it.
+    pub fn decoder(self) -> Option<Decoder> {
+        match self {
+            SourceFormat::Heic => Some(Decoder::Heif),
+            SourceFormat::Jxl => Some(Decoder::Jxl),
+            _ => None,
         }
     }
 

@@ -10,17 +10,22 @@
 //! reserved through the request's [`Ticket`] from the size the origin
 //! announces before it reads a body (see [`Ticket`] for the waiting rules).
 //! [`deadline`] carries the request's
-//! deadline into libvips work. The order of operations lives in
-//! [`pipeline`]; each edit's pixel work lives in [`edits`]; encoder settings
-//! live in [`encode`]; which loader may read what in [`format`]; SVG
-//! sanitising in [`svg`]; the decoders of the formats libvips lacks (HEIC,
-//! JPEG XL) in [`decoders`].
+//! deadline into libvips work. What a job takes and gives back lives in
+//! [`job`]; the order of operations in [`pipeline`], over the state its steps
+//! share ([`context`]); each edit's pixel work lives in [`edits`]; encoder
+//! settings live in [`encode`]; which loader may read what in [`format`](mod@format);
+//! SVG sanitising in [`svg`]; the decoders of the formats libvips lacks
+//! (HEIC, JPEG XL) in [`decoders`]; how a libvips failure becomes an error
+//! in [`failure`].
 
+pub mod context;
 pub mod deadline;
 pub mod decoders;
 pub mod edits;
 pub mod encode;
+pub mod failure;
 pub mod format;
+pub mod job;
 pub mod pipeline;
 pub mod svg;
 
@@ -33,94 +38,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::budget::{Reserve, ReserveFuture};
 use crate::error::{Error, Result};
-use crate::request::{Edit, Limits, Output, OutputFormat};
 pub use deadline::Deadline;
 pub use format::{Accepted, SourceFormat};
-
-/// Every setting that changes the bytes of a transformed image for the same
-/// request and `Accept`: the one list of them. The transform's
-/// [`Job`] takes its settings from here, and the ETag's
-/// variant hashes all of it ([`crate::response::variant_tag`]), so a setting
-/// added here changes the ETag without anyone remembering to; a setting the
-/// pipeline reads must come through here. (`AUTO_FORMAT` reaches the ETag
-/// through the [`Accepted`] it masks; presets and rewrites
-/// through the request they produce.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OutputSettings {
-    /// `MAX_OUTPUT_WIDTH`, `MAX_OUTPUT_HEIGHT`.
-    pub limits: Limits,
-    /// `MAX_INPUT_PIXELS`.
-    pub max_input_pixels: u64,
-    /// `MAX_FRAMES`.
-    pub max_frames: u32,
-    /// `WEBP_EFFORT`, `AVIF_EFFORT`, `GIF_EFFORT`.
-    pub effort: encode::Effort,
-    /// `FAST_SHRINK_ON_LOAD`.
-    pub fast_shrink_on_load: bool,
-    /// `MAX_RESPONSE_BYTES`: a larger output is reduced to fit.
-    pub max_response_bytes: Option<u64>,
-}
-
-/// Everything a transform needs; nothing here is HTTP. Whatever it takes
-/// from the configuration must come from [`OutputSettings`],
-/// which the ETag hashes.
-#[derive(Debug, Clone)]
-pub struct Job {
-    /// The original file.
-    pub bytes: Bytes,
-    /// Edits in order.
-    pub edits: Vec<Edit>,
-    /// Requested output options.
-    pub output: Output,
-    /// Which automatic formats the client accepts.
-    pub accepted: Accepted,
-    /// Output size bounds.
-    pub limits: Limits,
-    /// Largest original, in pixels over all frames.
-    pub max_input_pixels: u64,
-    /// Most frames an animation may have (`animated=false` reads only the first).
-    pub max_frames: u32,
-    /// Encoder effort.
-    pub effort: encode::Effort,
-    /// Shrink JPEGs in the decoder as far as the output size allows
-    /// (`FAST_SHRINK_ON_LOAD`), instead of leaving libvips' margin of at
-    /// least 2x for its resampling.
-    pub fast_shrink: bool,
-    /// The largest output the transport can carry (Lambda's 6 MB response);
-    /// a larger output is reduced to fit.
-    pub max_output_bytes: Option<u64>,
-    /// The originals of the request's overlays, in the order of its
-    /// `Edit::Overlay`s (fetched by the handler, which owns the origin).
-    pub overlays: Vec<Bytes>,
-}
-
-/// A finished transform.
-#[derive(Debug, Clone)]
-pub struct Encoded {
-    /// The encoded file.
-    pub bytes: Bytes,
-    /// Its format.
-    pub format: OutputFormat,
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
-    /// Set when the output had to be reduced to fit `Job::max_output_bytes`.
-    pub reduced: Option<Reduction>,
-    /// Time spent encoding (part of the whole transform).
-    pub encode_time: std::time::Duration,
-}
-
-/// How an output was reduced to fit the response size cap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reduction {
-    /// The quality it was encoded at, for lossy formats.
-    pub quality: Option<u8>,
-    /// The width it was scaled to.
-    pub width: u32,
-    /// The height it was scaled to.
-    pub height: u32,
-}
+pub use job::{Encoded, Job, OutputSettings, Reduction};
 
 /// Runs jobs on libvips with bounded concurrency, a bounded queue and a
 /// bounded number of original bytes in memory.
@@ -397,8 +317,8 @@ impl Engine {
     /// instance at once, not after the transforms ahead of it.
     pub async fn health(&self) -> Result<()> {
         tokio::task::spawn_blocking(|| {
-            let image = VipsImage::black(2, 2).map_err(pipeline::vips)?;
-            image.pngsave_buffer().map_err(pipeline::vips)?;
+            let image = VipsImage::black(2, 2).map_err(failure::vips)?;
+            image.pngsave_buffer().map_err(failure::vips)?;
             Ok(())
         })
         .await
@@ -472,8 +392,8 @@ impl Engine {
 /// states no size.
 pub fn read_info(bytes: &[u8], max_pixels: u64) -> Result<Info> {
     let format = format::sniff(bytes)?;
-    if decoders::decodes(format) {
-        let h = decoders::header(bytes)?;
+    if let Some(decoder) = format.decoder() {
+        let h = decoder.header(bytes)?;
         return Ok(Info {
             width: h.width,
             height: h.height,

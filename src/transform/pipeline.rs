@@ -10,10 +10,12 @@ use rs_vips::enums::Interpretation;
 use rs_vips::voption::{Setter, VOption};
 use rs_vips::{Vips, VipsImage};
 
-use super::decoders;
-use super::edits::{self, ResizePlan};
+use super::context::{Ctx, FrameChoice};
+use super::edits;
+use super::failure::{undecodable, vips};
 use super::format::{self, Original, SourceFormat};
-use super::{Encoded, Job, Reduction, encode, svg};
+use super::job::{Encoded, Job, Reduction};
+use super::{encode, svg};
 use crate::error::{Error, Result};
 use crate::request::{Edit, OutputFormat};
 
@@ -43,86 +45,6 @@ pub const STEPS: &[(&str, Step)] = &[
     // Encode, metadata stripped.
     ("encode", encode_output),
 ];
-
-/// The state a job's steps share.
-pub struct Ctx<'a> {
-    /// The job being run.
-    pub job: &'a Job,
-    /// The original as libvips reads it (an SVG is its sanitised text).
-    pub bytes: Bytes,
-    /// The original's format.
-    pub source: SourceFormat,
-    /// The chosen output format.
-    pub format: OutputFormat,
-    /// The current image.
-    pub image: VipsImage,
-    /// The image comes from a sequential (thumbnail) load: copy it to memory
-    /// before any operation that reads out of order.
-    pub sequential: bool,
-    /// Index of the resize edit whose scaling was done at load time.
-    pub hoisted: Option<(usize, ResizePlan)>,
-    /// The encoded output, once `encode` has run.
-    pub encoded: Vec<u8>,
-    /// How the output was reduced to fit the response cap, if it was.
-    pub reduced: Option<Reduction>,
-    /// Overlays drawn so far (the next one's bytes are `job.overlays[next_overlay]`).
-    pub next_overlay: usize,
-    /// Pixels decoded so far: the original's (every frame kept) plus each
-    /// overlay's, held to `job.max_input_pixels` in all.
-    pub pixels: u64,
-    /// Frames in `image`, stacked top to bottom (1: a still image).
-    pub pages: u32,
-    /// Whether a crop chosen from the content is chosen afresh, or once for
-    /// every frame of an animation (see [`Ctx::choose`]).
-    pub frame_choice: FrameChoice,
-}
-
-/// A rectangle in pixels: left, top, width, height.
-pub type Rect = (i32, i32, i32, i32);
-
-/// How [`Ctx::choose`] picks a crop from the content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FrameChoice {
-    /// Not frame by frame (a still image, or the whole strip at once): each
-    /// crop is chosen from the image it is made on.
-    Each,
-    /// Frame by frame, before the first frame: the next crop chosen is kept
-    /// for every later frame.
-    FirstFrame,
-    /// Frame by frame, after the first frame chose this crop.
-    Chosen(Rect),
-}
-
-impl Ctx<'_> {
-    /// Makes the image safe for random access (rotations, vertical flips, smart crops).
-    pub fn random_access(&mut self) -> Result<()> {
-        if self.sequential {
-            self.image = self.image.copy_memory().map_err(vips)?;
-            self.sequential = false;
-        }
-        Ok(())
-    }
-
-    /// A crop chosen from the image's content (trim, smart crop, attention):
-    /// on an animation the first frame chooses, and every frame gets that
-    /// crop, so the subject does not jump from frame to frame.
-    pub fn choose(&mut self, pick: impl FnOnce(&VipsImage) -> Result<Rect>) -> Result<Rect> {
-        match self.frame_choice {
-            FrameChoice::Chosen(chosen) => Ok(chosen),
-            FrameChoice::FirstFrame => {
-                let chosen = pick(&self.image)?;
-                self.frame_choice = FrameChoice::Chosen(chosen);
-                Ok(chosen)
-            }
-            FrameChoice::Each => pick(&self.image),
-        }
-    }
-
-    /// The height of one frame.
-    pub fn frame_height(&self) -> u32 {
-        self.image.get_height().max(0) as u32 / self.pages.max(1)
-    }
-}
 
 /// Runs a job to completion.
 pub fn run(job: &Job) -> Result<Encoded> {
@@ -333,7 +255,7 @@ fn shrink_on_load(ctx: &mut Ctx) -> Result<()> {
     let plan = edits::plan_resize(fw, fh, resize, &job.limits)?;
     let (sw, sh) = plan.scaled;
     let (lw, lh) = if turns % 2 == 1 { (sh, sw) } else { (sw, sh) };
-    if decoders::decodes(ctx.source) {
+    if ctx.source.decoder().is_some() {
         // Already decoded whole, in memory: scale that image.
         ctx.image = edits::scale_to(&ctx.image, lw, lh)?;
     } else {
@@ -597,20 +519,6 @@ fn encode_within(
     }
 }
 
-/// Wraps a libvips failure. Whether it was the input's fault is decided in `reclassify`.
-pub fn vips(e: rs_vips::error::Error) -> Error {
-    Error::Processing {
-        detail: e.to_string(),
-    }
-}
-
-/// Wraps a libvips failure to decode the input: the input's fault (400).
-pub fn undecodable(e: rs_vips::error::Error) -> Error {
-    Error::InvalidImage {
-        detail: e.to_string(),
-    }
-}
-
 /// libvips decodes lazily, so a corrupt or truncated original (or overlay)
 /// often fails only while a later step pulls its pixels. Such a failure is
 /// the input's fault (400), not ours (500). It is told from the failure
@@ -665,7 +573,7 @@ fn decodes(bytes: &[u8]) -> bool {
     #[cfg(test)]
     SECOND_DECODES.with(|n| n.set(n.get() + 1));
     // HEIC and JPEG XL originals were decoded whole by `open` already.
-    if format::sniff(bytes).is_ok_and(decoders::decodes) {
+    if format::sniff(bytes).is_ok_and(|s| s.decoder().is_some()) {
         return true;
     }
     let decoded = format::sniff(bytes).and_then(|source| {
@@ -682,6 +590,9 @@ fn decodes(bytes: &[u8]) -> bool {
 mod tests {
     use super::*;
     use crate::request::{Fit, Position, Resize, Rotation};
+
+    /// A JPEG photograph (the embedded origin's first sample).
+    const PHOTO: &[u8] = include_bytes!("../samples/dune.jpg");
 
     fn resize() -> Edit {
         Edit::Resize(Resize {
@@ -734,7 +645,7 @@ mod tests {
     #[test]
     fn truncated_originals_are_the_inputs_fault() {
         crate::transform::init_vips().unwrap();
-        let whole = crate::origin::embedded::SAMPLES[0].1;
+        let whole = PHOTO;
         assert!(decodes(whole));
         assert!(!decodes(&whole[..whole.len() / 2]));
         let processing = Error::Processing {
@@ -790,7 +701,7 @@ mod tests {
     #[test]
     fn the_failure_tells_input_faults_as_a_second_decode_did() {
         crate::transform::init_vips().unwrap();
-        let photo = VipsImage::thumbnail_buffer(crate::origin::embedded::SAMPLES[0].1, 96)
+        let photo = VipsImage::thumbnail_buffer(PHOTO, 96)
             .and_then(|i| i.copy_memory())
             .unwrap();
         let originals: Vec<(&str, Vec<u8>)> = vec![
