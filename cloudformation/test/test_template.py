@@ -337,23 +337,30 @@ CHECKERS = [wildcard_allow_problems, s3_problems, secret_problems, kms_problems,
 MIGRATION_ORIGINS = json.dumps({"site": {"http": "https://www.example.com/", "cache_control": "pass"}, "bucket": {"s3": "example-images"}})
 MIGRATION_MAPPINGS = json.dumps([{"path": "/uploads/", "origin": "bucket", "strip_prefix": True}, {"path": "/", "origin": "site"}])
 
+SIGNING_AND_FALLBACK = dict(
+    EnableSignature="Yes",
+    SecretsManagerSecret="image-handler/signing",
+    SecretsManagerKey="signatureKey",
+    EnableDefaultFallbackImage="Yes",
+    FallbackImageS3Bucket="fallback-bucket",
+    FallbackImageS3Key="errors/missing.png",
+)
+CUSTOM_DOMAINS = dict(
+    DomainNames="img.example.com,images.example.com",
+    AcmCertificateArn="arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555",
+)
+
 VARIANTS = {
     "defaults": {},
     "everything": dict(
         SourceBuckets="photos-bucket,archive.example.com,third-bucket",
         SourcePrefix="public/",
-        EnableSignature="Yes",
-        SecretsManagerSecret="image-handler/signing",
-        SecretsManagerKey="signatureKey",
-        EnableDefaultFallbackImage="Yes",
-        FallbackImageS3Bucket="fallback-bucket",
-        FallbackImageS3Key="errors/missing.png",
+        **SIGNING_AND_FALLBACK,
         KmsKeyArn="arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         ReservedConcurrency="50",
         AlarmEmail="ops@example.com",
         InvalidateOnOverwrite="Yes",
-        DomainNames="img.example.com,images.example.com",
-        AcmCertificateArn="arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555",
+        **CUSTOM_DOMAINS,
         WebAclArn="arn:aws:wafv2:us-east-1:123456789012:global/webacl/images/abcd",
         OriginShieldRegion="eu-west-1",
         DeployPlayground="Yes",
@@ -376,15 +383,9 @@ VARIANTS = {
         Mappings=json.dumps([{"host": "img.example.com", "origin": "legacy"}, {"path": "/archive/", "origin": "archive", "strip_prefix": True}, {"path": "/", "origin": "pics"}]),
         OriginS3Paths="pics/public/,archive/",
         OriginSecrets="origin/legacy,origin/other",
-        EnableSignature="Yes",
-        SecretsManagerSecret="image-handler/signing",
-        SecretsManagerKey="signatureKey",
-        EnableDefaultFallbackImage="Yes",
-        FallbackImageS3Bucket="fallback-bucket",
-        FallbackImageS3Key="errors/missing.png",
+        **SIGNING_AND_FALLBACK,
         InvalidateOnOverwrite="Yes",
-        DomainNames="img.example.com,images.example.com",
-        AcmCertificateArn="arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555",
+        **CUSTOM_DOMAINS,
     ),
     "origins-http-only": dict(SourceBuckets="", Origins=json.dumps({"site": {"http": "https://www.example.com/"}})),
     "origins-fallback-through-origins": dict(
