@@ -6,13 +6,22 @@
 //   AUTO_FORMAT applied), so the thousands of browser Accept strings make at
 //   most three cache entries;
 // - the query keeps only the parameters the service reads, sorted by name, one
-//   value each (the last, as the service and its signatures read them).
+//   value each (the last, as the service and its signatures read them);
+// - `x-viewer-host` (VIEWER_HOST) carries the viewer's `Host` for the service's
+//   host mappings (VIEWER_HOST_HEADER): the service never sees that `Host`,
+//   since CloudFront sends API Gateway or the Function URL their own. It is
+//   always rewritten from `Host`, so a viewer cannot choose it. The cache key
+//   holds it only when the stack has Origins (the template's CachePolicy).
 //
 // The template inlines this file; AUTO_FORMAT is filled from the AutoFormat
 // parameter there. cloudformation/test/viewer-request.test.mjs keeps the two
 // in sync and runs both under Node.
 
 var AUTO_FORMAT = 'avif,webp';
+
+// The header the service reads the viewer's host from (the template's
+// VIEWER_HOST_HEADER and CachePolicy name it too).
+var VIEWER_HOST = 'x-viewer-host';
 
 // docs/url-api.md's edit parameters (src/request/query.rs PARAMS), the signed
 // URL's `signature` and `expires` (src/signature.rs), and `preset` and `info`
@@ -152,6 +161,12 @@ function handler(event) {
         request.headers.accept = { value: accept };
     } else {
         delete request.headers.accept;
+    }
+    var host = request.headers.host;
+    if (host && host.value) {
+        request.headers[VIEWER_HOST] = { value: host.value };
+    } else {
+        delete request.headers[VIEWER_HOST];
     }
     request.querystring = normalQuery(request);
     return request;

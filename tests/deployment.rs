@@ -3,7 +3,9 @@
 //!   the query parameters the service reads, so the cache key neither drops an
 //!   edit nor splits one image over junk parameters;
 //! - the CloudFormation template sets only environment variables the binary
-//!   reads, under the names it reads them.
+//!   reads, under the names it reads them, and its defaults and its named
+//!   origins (`Origins`, `Mappings`, the viewer-host header) are valid
+//!   configurations.
 //!
 //! Both sides are read as text: the template and the function are not Rust.
 
@@ -169,8 +171,8 @@ fn the_template_sets_only_variables_the_binary_reads() {
     );
 
     // SIH's parameters reach the variables SIH's code reads.
+    // (SourceBuckets: with the origin parameters below.)
     for (parameter, variable) in [
-        ("SourceBuckets", "SOURCE_BUCKETS"),
         ("CorsEnabled", "CORS_ENABLED"),
         ("CorsOrigin", "CORS_ORIGIN"),
         ("AutoFormat", "AUTO_FORMAT"),
@@ -199,6 +201,41 @@ fn the_template_sets_only_variables_the_binary_reads() {
             "the template should map {parameter} to {variable} ({line:?})"
         );
     }
+    // The origin parameters are passed only when set: the service refuses
+    // SOURCE_BUCKETS beside ORIGINS.
+    for line in [
+        "SOURCE_BUCKETS: !If [HasOrigins, !Ref 'AWS::NoValue', !Ref SourceBuckets]",
+        "ORIGINS: !If [HasOrigins, !Ref Origins, !Ref 'AWS::NoValue']",
+        "MAPPINGS: !If [HasMappings, !Ref Mappings, !Ref 'AWS::NoValue']",
+    ] {
+        assert!(template.contains(line), "the template should say {line:?}");
+    }
+}
+
+#[test]
+fn the_template_with_origins_is_valid_configuration() {
+    // docs/deployment.md's "Migrating from a web server", as the template
+    // passes it: ORIGINS, MAPPINGS and the viewer-host header, no SOURCE_BUCKETS.
+    let template = read("cloudformation/image-handler.yaml");
+    let header = Regex::new(r"VIEWER_HOST_HEADER: !If \[HasOrigins, ([a-z0-9-]+),")
+        .unwrap()
+        .captures(&template)
+        .expect("the template sets VIEWER_HOST_HEADER with Origins")[1]
+        .to_string();
+    let origins = r#"{"site": {"http": "https://www.example.com/", "cache_control": "pass"}, "bucket": {"s3": "example-images"}}"#;
+    let mappings = r#"[{"path": "/uploads/", "origin": "bucket", "strip_prefix": true}, {"path": "/", "origin": "site"}]"#;
+    let config = image_handler::Config::from_lookup(|name| match name {
+        "ORIGINS" => Some(origins.to_string()),
+        "MAPPINGS" => Some(mappings.to_string()),
+        "VIEWER_HOST_HEADER" => Some(header.clone()),
+        _ => None,
+    })
+    .expect("the template's Origins, Mappings and viewer-host header are a valid configuration");
+    assert_eq!(config.source_buckets, ["example-images"]);
+    assert_eq!(
+        config.viewer_host_header.as_ref().map(|h| h.as_str()),
+        Some("x-viewer-host")
+    );
 }
 
 #[test]

@@ -171,6 +171,17 @@ class Stack:
                 out[k] = r
         return out
 
+    def rule_failures(self):
+        """The AssertDescription of every rule assertion these parameters fail."""
+        failures = []
+        for rule in self.template.get("Rules", {}).values():
+            if "RuleCondition" in rule and not self.resolve(rule["RuleCondition"]):
+                continue
+            for assertion in rule["Assertions"]:
+                if not self.resolve(assertion["Assert"]):
+                    failures.append(assertion["AssertDescription"])
+        return failures
+
     def of_type(self, kind):
         return {n: r for n, r in self.resources.items() if r["Type"] == kind}
 
@@ -206,13 +217,18 @@ def wildcard_allow_problems(stack):
 
 
 def s3_problems(stack):
-    """Object access only under the source buckets (and the fallback object)."""
-    buckets = stack.params["SourceBuckets"].split(",")
+    """Object access only under the origins' bucket/prefix entries (OriginS3Paths),
+    else the source buckets under SourcePrefix, and the fallback object."""
+    buckets = [b for b in stack.params["SourceBuckets"].split(",") if b]
     prefix = stack.params["SourcePrefix"]
-    allowed_objects = {f"arn:aws:s3:::{b}/{prefix}*" for b in buckets}
-    if stack.params["EnableDefaultFallbackImage"] == "Yes":
-        fb = stack.params["FallbackImageS3Bucket"] or buckets[0]
-        allowed_objects.add(f"arn:aws:s3:::{fb}/{stack.params['FallbackImageS3Key']}")
+    paths = [p for p in stack.params["OriginS3Paths"].split(",") if p]
+    if paths:
+        allowed_objects = {f"arn:aws:s3:::{p}*" for p in paths}
+    else:
+        allowed_objects = {f"arn:aws:s3:::{b}/{prefix}*" for b in buckets}
+    fallback_bucket = stack.params["FallbackImageS3Bucket"] or (None if stack.params["Origins"] else buckets[0])
+    if stack.params["EnableDefaultFallbackImage"] == "Yes" and fallback_bucket:
+        allowed_objects.add(f"arn:aws:s3:::{fallback_bucket}/{stack.params['FallbackImageS3Key']}")
     allowed_buckets = {f"arn:aws:s3:::{b}" for b in buckets}
     problems = []
     for role, st in stack.role_statements():
@@ -231,18 +247,23 @@ def s3_problems(stack):
 
 
 def secret_problems(stack):
-    on = stack.params["EnableSignature"] == "Yes"
+    """GetSecretValue on the signing secret when signing is on, and on the
+    OriginSecrets; on nothing else."""
+    def arn(name):
+        return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-??????"
+
+    want = []
+    if stack.params["EnableSignature"] == "Yes":
+        want.append(("ImageFunctionRole", ["secretsmanager:GetSecretValue"], [arn(stack.params["SecretsManagerSecret"])]))
+    origin_secrets = [n for n in stack.params["OriginSecrets"].split(",") if n]
+    if origin_secrets:
+        want.append(("ImageFunctionRole", ["secretsmanager:GetSecretValue"], [arn(n) for n in origin_secrets]))
     found = [(r, st) for r, st in stack.role_statements() if any(a.startswith("secretsmanager:") for a in as_list(st["Action"]))]
-    if not on:
-        return [f"{r}: secrets access while signing is off" for r, _ in found]
-    want = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{stack.params['SecretsManagerSecret']}-??????"
-    roles = ["ImageFunctionRole"]
-    if warming(stack):
+    if warming(stack) and stack.params["EnableSignature"] == "Yes":
         # warm URLs are signed with the same secret
-        roles.append("InvalidationFunctionRole")
-    if [(r, as_list(st["Action"]), as_list(st["Resource"])) for r, st in found] != [(r, ["secretsmanager:GetSecretValue"], [want]) for r in roles]:
-        return [f"secrets access is not GetSecretValue on {want} only: {found}"]
-    return []
+        want.append(("InvalidationFunctionRole", ["secretsmanager:GetSecretValue"], [arn(stack.params["SecretsManagerSecret"])]))
+    got = [(r, as_list(st["Action"]), as_list(st["Resource"])) for r, st in found]
+    return [] if got == want else [f"secrets access is not GetSecretValue on exactly {want}: {got}"]
 
 
 def kms_problems(stack):
@@ -322,23 +343,33 @@ def bucket_problems(stack):
 
 CHECKERS = [wildcard_allow_problems, s3_problems, secret_problems, kms_problems, invalidation_problems, log_problems, bucket_problems]
 
+MIGRATION_ORIGINS = json.dumps({"site": {"http": "https://www.example.com/", "cache_control": "pass"}, "bucket": {"s3": "example-images"}})
+MIGRATION_MAPPINGS = json.dumps([{"path": "/uploads/", "origin": "bucket", "strip_prefix": True}, {"path": "/", "origin": "site"}])
+
+SIGNING_AND_FALLBACK = dict(
+    EnableSignature="Yes",
+    SecretsManagerSecret="image-handler/signing",
+    SecretsManagerKey="signatureKey",
+    EnableDefaultFallbackImage="Yes",
+    FallbackImageS3Bucket="fallback-bucket",
+    FallbackImageS3Key="errors/missing.png",
+)
+CUSTOM_DOMAINS = dict(
+    DomainNames="img.example.com,images.example.com",
+    AcmCertificateArn="arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555",
+)
+
 VARIANTS = {
     "defaults": {},
     "everything": dict(
         SourceBuckets="photos-bucket,archive.example.com,third-bucket",
         SourcePrefix="public/",
-        EnableSignature="Yes",
-        SecretsManagerSecret="image-handler/signing",
-        SecretsManagerKey="signatureKey",
-        EnableDefaultFallbackImage="Yes",
-        FallbackImageS3Bucket="fallback-bucket",
-        FallbackImageS3Key="errors/missing.png",
+        **SIGNING_AND_FALLBACK,
         KmsKeyArn="arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         ReservedConcurrency="50",
         AlarmEmail="ops@example.com",
         InvalidateOnOverwrite="Yes",
-        DomainNames="img.example.com,images.example.com",
-        AcmCertificateArn="arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555",
+        **CUSTOM_DOMAINS,
         WebAclArn="arn:aws:wafv2:us-east-1:123456789012:global/webacl/images/abcd",
         OriginShieldRegion="eu-west-1",
         DeployPlayground="Yes",
@@ -354,6 +385,33 @@ VARIANTS = {
     ),
     "fallback-in-first-source-bucket": dict(SourceBuckets="a-bucket,b-bucket", EnableDefaultFallbackImage="Yes", FallbackImageS3Key="fallback.jpg"),
     "ten-buckets": dict(SourceBuckets=",".join(f"bucket-{i:02d}" for i in range(10))),
+    # docs/deployment.md's "Migrating from a web server"
+    "origins": dict(SourceBuckets="example-images", Origins=MIGRATION_ORIGINS, Mappings=MIGRATION_MAPPINGS),
+    "origins-everything": dict(
+        SourceBuckets="pics,archive",
+        Origins=json.dumps({
+            "pics": {"s3": "pics", "prefix": "public/"},
+            "archive": {"s3": "archive"},
+            "legacy": {"http": "https://img.example.com/", "headers": {"Authorization": "secret:origin/legacy#token", "X-Key": "secret:origin/other"}},
+        }),
+        Mappings=json.dumps([{"host": "img.example.com", "origin": "legacy"}, {"path": "/archive/", "origin": "archive", "strip_prefix": True}, {"path": "/", "origin": "pics"}]),
+        OriginS3Paths="pics/public/,archive/",
+        OriginSecrets="origin/legacy,origin/other",
+        **SIGNING_AND_FALLBACK,
+        **CUSTOM_DOMAINS,
+    ),
+    # Invalidation on change with mappings (no header secrets: a Rule).
+    "origins-invalidation": dict(
+        SourceBuckets="pics",
+        Origins=json.dumps({"pics": {"s3": "pics", "prefix": "public/"}}),
+        Mappings=json.dumps([{"path": "/p/", "origin": "pics", "strip_prefix": True}]),
+        InvalidateOnOverwrite="Yes",
+    ),
+    "origins-http-only": dict(SourceBuckets="", Origins=json.dumps({"site": {"http": "https://www.example.com/"}})),
+    "origins-fallback-through-origins": dict(
+        SourceBuckets="", Origins=MIGRATION_ORIGINS, Mappings=MIGRATION_MAPPINGS, OriginS3Paths="example-images/",
+        EnableDefaultFallbackImage="Yes", FallbackImageS3Key="uploads/missing.png",
+    ),
 }
 
 
@@ -368,6 +426,52 @@ class SecurityShape(unittest.TestCase):
             for checker in CHECKERS:
                 with self.subTest(variant=name, checker=checker.__name__):
                     self.assertEqual(checker(s), [])
+
+    def test_every_variant_satisfies_the_rules(self):
+        for name, overrides in VARIANTS.items():
+            with self.subTest(variant=name):
+                self.assertEqual(stack(**overrides).rule_failures(), [])
+
+    def test_origin_arns_are_exact(self):
+        def statement(s, sid):
+            found = [st for _, st in s.role_statements() if st.get("Sid") == sid]
+            return found[0] if found else None
+
+        s = stack(**VARIANTS["origins-everything"])
+        self.assertEqual(statement(s, "ReadOriginals")["Resource"], ["arn:aws:s3:::pics/public/*", "arn:aws:s3:::archive/*"])
+        self.assertEqual(statement(s, "ReadOriginHeaderSecrets")["Resource"], [
+            f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:origin/legacy-??????",
+            f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:origin/other-??????",
+        ])
+        self.assertEqual(statement(s, "ReadFallbackImage")["Resource"], "arn:aws:s3:::fallback-bucket/errors/missing.png")
+        ten = stack(Origins=MIGRATION_ORIGINS, OriginS3Paths=",".join(f"bucket-{i}/p{i}/" for i in range(10)),
+                    OriginSecrets=",".join(f"s{i}" for i in range(10)))
+        self.assertEqual(statement(ten, "ReadOriginals")["Resource"], [f"arn:aws:s3:::bucket-{i}/p{i}/*" for i in range(10)])
+        self.assertEqual(statement(ten, "ReadOriginHeaderSecrets")["Resource"],
+                         [f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:s{i}-??????" for i in range(10)])
+        # with Origins but no OriginS3Paths: SourceBuckets under SourcePrefix, as without Origins
+        s = stack(**VARIANTS["origins"], SourcePrefix="img/")
+        self.assertEqual(statement(s, "ReadOriginals")["Resource"], ["arn:aws:s3:::example-images/img/*"])
+        self.assertIsNone(statement(s, "ReadOriginHeaderSecrets"))
+        # HTTP origins only: no S3 at all
+        s = stack(**VARIANTS["origins-http-only"])
+        self.assertEqual([st for _, st in s.role_statements() if any(a.startswith("s3:") for a in as_list(st["Action"]))], [])
+        # a fallback without its own bucket is read through the origins, under ReadOriginals
+        s = stack(**VARIANTS["origins-fallback-through-origins"])
+        self.assertIsNone(statement(s, "ReadFallbackImage"))
+        self.assertEqual(statement(s, "ReadOriginals")["Resource"], ["arn:aws:s3:::example-images/*"])
+
+    def test_origin_parameter_patterns(self):
+        paths = TEMPLATE["Parameters"]["OriginS3Paths"]["AllowedPattern"]
+        for good in ["", "pics/", "pics/public/", "a-bucket/p,b.bucket/", ",".join(f"bucket-{i}/" for i in range(10))]:
+            self.assertIsNotNone(re.fullmatch(paths, good), good)
+        for bad in ["pics", "pics/*", "pics/a, b/", "arn:aws:s3:::pics/", "pics/,", ",".join(f"bucket-{i}/" for i in range(11))]:
+            self.assertIsNone(re.fullmatch(paths, bad), bad)
+        secrets = TEMPLATE["Parameters"]["OriginSecrets"]["AllowedPattern"]
+        for good in ["", "a", "origin/legacy,origin/other", ",".join(f"s{i}" for i in range(10))]:
+            self.assertIsNotNone(re.fullmatch(secrets, good), good)
+        for bad in ["a,", "a, b", "arn:aws:secretsmanager:eu-west-1:1:secret:a", "*", ",".join(f"s{i}" for i in range(11))]:
+            self.assertIsNone(re.fullmatch(secrets, bad), bad)
 
     def test_source_bucket_arns_are_exact(self):
         s = stack(**VARIANTS["everything"])
@@ -384,7 +488,7 @@ class SecurityShape(unittest.TestCase):
 
     def test_parameter_patterns_refuse_bad_bucket_lists(self):
         pattern = TEMPLATE["Parameters"]["SourceBuckets"]["AllowedPattern"]
-        for bad in ["a, b", "", "UPPER", "a,", ",".join(f"bucket-{i:02d}" for i in range(11))]:
+        for bad in ["a, b", "UPPER", "a,", ",".join(f"bucket-{i:02d}" for i in range(11))]:
             self.assertIsNone(re.fullmatch(pattern, bad), bad)
         self.assertIsNone(re.fullmatch(TEMPLATE["Parameters"]["SecretsManagerSecret"]["AllowedPattern"], "arn:aws:secretsmanager:x"))
 
@@ -411,6 +515,24 @@ class CheckersCatchMistakes(unittest.TestCase):
         self.assertTrue(s3_problems(s))
         s = self.broken(lambda t: self.statements(t).append({"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::photos-bucket"}))
         self.assertTrue(s3_problems(s))
+
+    def test_origin_secret_without_origin_secrets(self):
+        def unconditional(t):
+            st = self.statements(t)
+            for i, item in enumerate(st):
+                if isinstance(item, dict) and "Fn::If" in item and item["Fn::If"][0] == "HasOriginSecrets":
+                    st[i] = item["Fn::If"][1]
+        self.assertEqual(secret_problems(self.broken(unconditional, Origins=MIGRATION_ORIGINS, OriginSecrets="one")), [])
+        self.assertTrue(secret_problems(self.broken(unconditional, Origins=MIGRATION_ORIGINS, OriginSecrets="")))
+
+    def test_s3_beyond_origin_paths(self):
+        def whole_buckets(t):
+            for item in self.statements(t):
+                if isinstance(item, dict) and "Fn::If" in item and item["Fn::If"][0] == "ReadsOriginals":
+                    paths = item["Fn::If"][1]["Resource"]["Fn::If"][1]
+                    paths[0] = {"Fn::Sub": ["arn:${AWS::Partition}:s3:::${Bucket}/*", {"Bucket": "pics"}]}
+        self.assertTrue(s3_problems(self.broken(whole_buckets, **VARIANTS["origins-everything"])))
+        self.assertEqual(s3_problems(self.broken(lambda t: None, **VARIANTS["origins-everything"])), [])
 
     def test_secret_when_signing_is_off(self):
         def unconditional(t):
@@ -460,6 +582,48 @@ class Behaviour(unittest.TestCase):
         self.assertEqual(env["LAMBDA_INVOKE_MODE"], "BUFFERED")
         url = stack(OriginType="FunctionUrl").resources["ImageFunction"]["Properties"]["Environment"]["Variables"]
         self.assertEqual((url["LAMBDA_INVOKE_MODE"], url["MAX_RESPONSE_BYTES"]), ("RESPONSE_STREAM", "20971520"))
+        for name in ("ORIGINS", "MAPPINGS", "VIEWER_HOST_HEADER"):
+            self.assertNotIn(name, env)
+
+    def test_function_with_origins(self):
+        env = stack(**VARIANTS["origins"]).resources["ImageFunction"]["Properties"]["Environment"]["Variables"]
+        # the service refuses SOURCE_BUCKETS beside ORIGINS
+        self.assertNotIn("SOURCE_BUCKETS", env)
+        self.assertEqual((env["ORIGINS"], env["MAPPINGS"]), (MIGRATION_ORIGINS, MIGRATION_MAPPINGS))
+        self.assertEqual(env["VIEWER_HOST_HEADER"], "x-viewer-host")
+        # one origin: MAPPINGS may be left out
+        env = stack(**VARIANTS["origins-http-only"]).resources["ImageFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertNotIn("MAPPINGS", env)
+        self.assertNotIn("SOURCE_BUCKETS", env)
+        self.assertEqual(env["ORIGINS"], VARIANTS["origins-http-only"]["Origins"])
+        s = stack(**VARIANTS["origins-http-only"])
+        self.assertNotIn("SourceBuckets", s.outputs)
+        # the invalidation function maps a changed object to its paths through the same origins
+        variant = VARIANTS["origins-invalidation"]
+        env = stack(**variant).resources["InvalidationFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertNotIn("SOURCE_BUCKETS", env)
+        self.assertEqual((env["ORIGINS"], env["MAPPINGS"]), (variant["Origins"], variant["Mappings"]))
+        env = stack(**VARIANTS["warming"]).resources["InvalidationFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertNotIn("ORIGINS", env)
+        self.assertIn("SOURCE_BUCKETS", env)
+
+    def test_rules(self):
+        def failures(**overrides):
+            return stack(**overrides).rule_failures()
+
+        self.assertEqual(failures(SourceBuckets=""), ["SourceBuckets is needed unless Origins names the origins."])
+        self.assertEqual(failures(Mappings=MIGRATION_MAPPINGS), ["Mappings needs Origins (the rules name its origins)."])
+        self.assertEqual(len(failures(OriginS3Paths="pics/")), 1)
+        self.assertIn("OriginS3Paths needs Origins", failures(OriginS3Paths="pics/")[0])
+        self.assertEqual(failures(OriginSecrets="s"), ["OriginSecrets needs Origins (its HTTP origins' headers name the secrets)."])
+        self.assertIn(
+            "InvalidateOnOverwrite=Yes does not work with OriginSecrets yet: the invalidation function would need those secrets to start.",
+            failures(InvalidateOnOverwrite="Yes", Origins=MIGRATION_ORIGINS, OriginSecrets="s"),
+        )
+        self.assertEqual(failures(SourceBuckets="", Origins=MIGRATION_ORIGINS, InvalidateOnOverwrite="Yes"),
+                         ["InvalidateOnOverwrite=Yes needs SourceBuckets, the buckets whose changes it watches."])
+        self.assertEqual(failures(Origins=MIGRATION_ORIGINS, Mappings=MIGRATION_MAPPINGS, SourceBuckets=""), [])
+        self.assertEqual(failures(EnableSignature="Yes"), ["EnableSignature=Yes needs SecretsManagerSecret.", "EnableSignature=Yes needs SecretsManagerKey."])
 
     def test_every_parameter_is_used(self):
         text = json.dumps(TEMPLATE["Resources"]) + json.dumps(TEMPLATE["Outputs"]) + json.dumps(TEMPLATE["Conditions"])
@@ -475,6 +639,13 @@ class Behaviour(unittest.TestCase):
         self.assertEqual(key["CookiesConfig"], {"CookieBehavior": "none"})
         self.assertIs(key["EnableAcceptEncodingGzip"], False)
         self.assertIs(key["EnableAcceptEncodingBrotli"], False)
+        # with Origins the viewer's host is in the key, and so reaches the function
+        for variant in ("origins", "origins-everything", "origins-http-only"):
+            key = stack(**VARIANTS[variant]).resources["CachePolicy"]["Properties"]["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"]
+            self.assertEqual(key["HeadersConfig"], {"HeaderBehavior": "whitelist", "Headers": ["accept", "x-viewer-host"]}, variant)
+        # without, every domain of the distribution shares one entry per variant
+        key = stack(**VARIANTS["everything"]).resources["CachePolicy"]["Properties"]["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"]
+        self.assertEqual(key["HeadersConfig"]["Headers"], ["accept"])
         origin = stack().resources["OriginRequestPolicy"]["Properties"]["OriginRequestPolicyConfig"]
         self.assertEqual(
             [origin["HeadersConfig"]["HeaderBehavior"], origin["QueryStringsConfig"]["QueryStringBehavior"], origin["CookiesConfig"]["CookieBehavior"]],

@@ -119,12 +119,13 @@ for (const [name, want] of Object.entries(QUERY)) {
         const ev = event(name);
         const out = fromFile(ev);
         assert.equal(out.querystring, want);
-        // everything else about the request is untouched
+        // everything else about the request is untouched, but for the viewer's host
         assert.equal(out.uri, ev.request.uri);
         assert.equal(out.method, ev.request.method);
         const { accept: _a, ...others } = ev.request.headers;
-        const { accept: _b, ...kept } = out.headers;
+        const { accept: _b, 'x-viewer-host': viewerHost, ...kept } = out.headers;
         assert.deepEqual(kept, others);
+        assert.deepEqual(viewerHost, { value: ev.request.headers.host.value });
     });
 }
 
@@ -169,6 +170,30 @@ test('URLs that mean the same image share one cache key', () => {
     ];
     assert.equal(new Set(same).size, 1, same.join('\n'));
     assert.notEqual(key('width=300&format=webp', 'image/webp'), same[0], 'a WebP-only browser is another variant');
+});
+
+test('x-viewer-host is the viewer\'s Host, whatever the viewer sent as x-viewer-host', () => {
+    for (const code of [source, templateFunction(template, 'avif,webp')]) {
+        const run = load(code);
+        const ev = event('chrome.json');
+        ev.request.headers.host = { value: 'img.example.com' };
+        assert.deepEqual(run(ev).headers['x-viewer-host'], { value: 'img.example.com' });
+        // a viewer cannot choose the host a mapping reads
+        ev.request.headers['x-viewer-host'] = { value: 'admin.example.com' };
+        assert.deepEqual(run(ev).headers['x-viewer-host'], { value: 'img.example.com' });
+        ev.request.headers['x-viewer-host'] = { value: 'a', multiValue: [{ value: 'a' }, { value: 'b' }] };
+        assert.deepEqual(run(ev).headers['x-viewer-host'], { value: 'img.example.com' });
+        // no Host (never from CloudFront, but the console's test tool allows it): no header
+        delete ev.request.headers.host;
+        assert.ok(!('x-viewer-host' in run(ev).headers));
+    }
+});
+
+test('the template names the function\'s viewer-host header to the service and the cache key', () => {
+    const name = /^var VIEWER_HOST = '([^']*)';$/m.exec(source)[1];
+    assert.equal(name, 'x-viewer-host');
+    assert.ok(template.includes(`VIEWER_HOST_HEADER: !If [HasOrigins, ${name}, !Ref 'AWS::NoValue']`), 'VIEWER_HOST_HEADER');
+    assert.ok(template.includes(`Headers: !If [HasOrigins, [accept, ${name}], [accept]]`), 'CachePolicy headers');
 });
 
 test('with rawQueryString(), request order decides between spellings of one name', () => {
