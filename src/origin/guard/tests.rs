@@ -41,22 +41,6 @@ const V6: &[(&str, Class)] = &[
     ("ff00::/8", Class::Multicast),
 ];
 
-/// A small deterministic generator (splitmix64): no crate, repeatable cases.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn next128(&mut self) -> u128 {
-        (u128::from(self.next()) << 64) | u128::from(self.next())
-    }
-}
-
 fn v4_range(cidr: &str) -> (u32, u32) {
     let (net, len) = cidr.split_once('/').unwrap();
     let net = u32::from(net.parse::<Ipv4Addr>().unwrap());
@@ -289,12 +273,12 @@ fn literal_table_of_every_refused_range_and_its_ipv6_forms() {
 
 #[test]
 fn every_v4_range_at_its_edges_inside_and_just_outside() {
-    let mut rng = Rng(17);
+    let mut rng = fastrand::Rng::with_seed(17);
     for (cidr, class) in V4 {
         let (lo, hi) = v4_range(cidr);
         let mut inside = vec![lo, hi];
         for _ in 0..200 {
-            inside.push(lo + (rng.next() as u32) % (hi - lo).saturating_add(1).max(1));
+            inside.push(lo + rng.u32(..) % (hi - lo).saturating_add(1).max(1));
         }
         for ip in inside {
             let ip = Ipv4Addr::from(ip);
@@ -333,10 +317,10 @@ fn every_slash_8_boundary_and_random_addresses_match_the_registry() {
             assert_v4_everywhere(Ipv4Addr::from(ip), expected_v4(ip));
         }
     }
-    let mut rng = Rng(4012);
+    let mut rng = fastrand::Rng::with_seed(4012);
     let mut public = 0;
     for _ in 0..20_000 {
-        let ip = rng.next() as u32;
+        let ip = rng.u32(..);
         let want = expected_v4(ip);
         public += usize::from(want == Class::Public);
         assert_v4_everywhere(Ipv4Addr::from(ip), want);
@@ -346,13 +330,13 @@ fn every_slash_8_boundary_and_random_addresses_match_the_registry() {
 
 #[test]
 fn every_v6_range_at_its_edges_inside_and_just_outside() {
-    let mut rng = Rng(6);
+    let mut rng = fastrand::Rng::with_seed(6);
     for (cidr, class) in V6 {
         let (lo, hi) = v6_range(cidr);
         let mut inside = vec![lo, hi];
         for _ in 0..200 {
             let span = hi - lo;
-            inside.push(lo + if span == 0 { 0 } else { rng.next128() % span });
+            inside.push(lo + if span == 0 { 0 } else { rng.u128(..) % span });
         }
         for ip in inside {
             let ip = Ipv6Addr::from(ip);
@@ -374,9 +358,9 @@ fn every_v6_range_at_its_edges_inside_and_just_outside() {
 
 #[test]
 fn random_global_unicast_is_public_and_the_rest_of_v6_is_not() {
-    let mut rng = Rng(2000);
+    let mut rng = fastrand::Rng::with_seed(2000);
     for _ in 0..20_000 {
-        let ip = rng.next128();
+        let ip = rng.u128(..);
         let addr = Ipv6Addr::from(ip);
         let special = V6.iter().any(|(cidr, _)| {
             let (lo, hi) = v6_range(cidr);
