@@ -208,8 +208,8 @@ pub mod names {
     pub const REQUESTS: &str = "image_handler_requests_total";
     /// Histogram: whole requests, from arrival to the response.
     pub const REQUEST_DURATION: &str = "image_handler_request_duration_seconds";
-    /// Histogram: fetching originals that were fetched (also when the
-    /// origin answered "unchanged").
+    /// Histogram: fetching originals (also when the origin answered
+    /// "unchanged", and when the fetch failed).
     pub const FETCH_DURATION: &str = "image_handler_fetch_duration_seconds";
     /// Histogram: transforms that finished (decode, edits, encode).
     pub const TRANSFORM_DURATION: &str = "image_handler_transform_duration_seconds";
@@ -293,7 +293,7 @@ fn describe() {
     describe_histogram!(
         names::FETCH_DURATION,
         Unit::Seconds,
-        "Fetching the original, for requests that fetched one."
+        "Fetching the original, for requests that fetched one (failed fetches included)."
     );
     describe_histogram!(
         names::TRANSFORM_DURATION,

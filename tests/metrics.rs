@@ -433,13 +433,15 @@ async fn serve_exports_prometheus_metrics_on_its_own_address() {
         1.0
     );
 
-    // latency: every request; fetch, transform and encode: the one transform
+    // latency: every request; fetch: every fetch, failed ones too (the
+    // 200, the 404 and the 502; the 400 fails before fetching); transform
+    // and encode: the one transform
     let (count, sum) = scraped.histogram("image_handler_request_duration_seconds");
     assert_eq!(count, 4.0);
     assert!(sum > 0.0);
-    for phase in ["fetch", "transform", "encode"] {
+    for (phase, fetched) in [("fetch", 3.0), ("transform", 1.0), ("encode", 1.0)] {
         let (count, sum) = scraped.histogram(&format!("image_handler_{phase}_duration_seconds"));
-        assert_eq!(count, 1.0, "{phase}");
+        assert_eq!(count, fetched, "{phase}");
         assert!(sum > 0.0, "{phase}");
     }
 
