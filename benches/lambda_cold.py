@@ -194,7 +194,7 @@ def main():
     work = os.environ.get("BENCH_WORK")
     if work:
         os.makedirs(os.path.join(work, "raw"), exist_ok=True)
-        with open(os.path.join(work, "raw", "lambda_cold.jsonl"), "a") as f:
+        with open(os.path.join(work, "raw", "lambda_cold.jsonl"), "w") as f:
             for row in rows:
                 f.write(json.dumps(row) + "\n")
     print()

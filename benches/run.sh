@@ -15,7 +15,7 @@
 #   BENCH_HTTP_SECS=10   seconds per wrk run
 #   BENCH_HTTP_PASSES=2  passes over the servers and concurrencies (medians)
 #   BENCH_COLD_RUNS=5    cold starts per server
-#   BENCH_SKIP=list      skip steps: inproc,fast,cpu1,rss,quality,http,variants,cold
+#   BENCH_SKIP=list      skip steps: inproc,fast,cpu1,rss,quality,http,variants,cold,lambda
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -164,6 +164,11 @@ fi
 if want cold; then
   log "cold start"
   step python3 "$here/http_bench.py" cold
+fi
+if want lambda; then
+  # Needs moto[server] and cargo-lambda (.ci/run installs both).
+  log "Lambda cold start (cargo-lambda's runtime emulator, moto)"
+  step python3 "$here/lambda_cold.py" "$repo/target/release/image-handler"
 fi
 python3 - "$raw/env.json" <<'EOF'
 import json, sys, time

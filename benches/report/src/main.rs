@@ -166,6 +166,7 @@ fn main() -> Res<()> {
     let rss = lines(&raw.join("rss.jsonl"));
     let http = lines(&raw.join("http.jsonl"));
     let cold = lines(&raw.join("cold.jsonl"));
+    let lambda_cold = lines(&raw.join("lambda_cold.jsonl"));
     let quality = lines(&raw.join("quality.jsonl"));
 
     let threads = lines(&raw.join("inproc.jsonl"))
@@ -539,6 +540,34 @@ fn main() -> Res<()> {
                 f1(m),
                 f1(w),
                 f1(m - w)
+            )?;
+        }
+        writeln!(md)?;
+    }
+
+    if !lambda_cold.is_empty() {
+        writeln!(md, "## Lambda cold start\n")?;
+        writeln!(
+            md,
+            "Exec of the release binary in Lambda mode to its first answered invocation, through cargo-lambda's runtime API emulator (`benches/lambda_cold.py`): the runtime start, configuration, AWS clients, libvips start, the S3 fetch (moto on loopback) and the transform (`dune.jpg`, 1600x1000, to 320 px JPEG), as Lambda bills and the first viewer waits for it. The signed case also reads the signing secret from Secrets Manager (moto). *Warm* is the same invocation once answered; first minus warm is the start-up. A fresh emulator and process per run.\n"
+        )?;
+        writeln!(
+            md,
+            "| case | exec → first answer (median) | min–max | warm | start-up | runs |"
+        )?;
+        writeln!(md, "|---|--:|--:|--:|--:|--:|")?;
+        for r in &lambda_cold {
+            let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+            writeln!(
+                md,
+                "| {} | {} ms | {}–{} ms | {} ms | {} ms | {} |",
+                r["case"].as_str().unwrap_or("?"),
+                f1(f("first_ms_median")),
+                f1(f("first_ms_min")),
+                f1(f("first_ms_max")),
+                f1(f("warm_ms_median")),
+                f1(f("init_ms_median")),
+                r["runs"]
             )?;
         }
         writeln!(md)?;
