@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::fallback::Fallback;
 use crate::keys::Keys;
 use crate::observe::{RequestId, RequestLog};
-use crate::origin::{Fetched, Origin, Router};
+use crate::origin::{Ask, Fetched, Origin, Router};
 use crate::request;
 use crate::request::Source;
 use crate::response::{self, Timings, Variant};
@@ -256,7 +256,11 @@ impl Handler {
         if info {
             let original = match picked
                 .origin
-                .fetch_reserving(&picked.source, None, &ticket)
+                .fetch_reserving(Ask {
+                    source: &picked.source,
+                    known: None,
+                    reserve: &ticket,
+                })
                 .await?
             {
                 Fetched::Full(original) => original,
@@ -305,7 +309,11 @@ impl Handler {
         let fetch_started = Instant::now();
         let fetched = picked
             .origin
-            .fetch_reserving(&picked.source, known.as_deref(), &ticket)
+            .fetch_reserving(Ask {
+                source: &picked.source,
+                known: known.as_deref(),
+                reserve: &ticket,
+            })
             .await;
         // Timed also when it failed: a slow failing origin shows in the fetch histogram.
         let fetch = fetch_started.elapsed();
@@ -432,7 +440,11 @@ impl Handler {
                     grant.allows_origin(&source.key, picked.name)?;
                     picked
                         .origin
-                        .fetch_reserving(&picked.source, None, reserve)
+                        .fetch_reserving(Ask {
+                            source: &picked.source,
+                            known: None,
+                            reserve,
+                        })
                         .await
                 }
                 Err(e) => Err(e),

@@ -453,18 +453,26 @@ mod tests {
         assert!(event_reference(&a).len() <= 128);
     }
 
-    #[test]
-    fn targets_by_bucket() {
+    /// An invalidator that is never run (`targets` only).
+    fn invalidator() -> Invalidator {
         let shared = aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
             .build();
-        let invalidator = Invalidator::new(&shared, "E123").unwrap();
-        let change = |bucket: &str, key: &str| ObjectChange {
+        Invalidator::new(&shared, "E123").unwrap()
+    }
+
+    fn change(bucket: &str, key: &str) -> ObjectChange {
+        ObjectChange {
             bucket: bucket.into(),
             key: key.into(),
             event: "ObjectCreated:Put".into(),
             sequencer: String::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn targets_by_bucket() {
+        let invalidator = invalidator();
         let changes = [
             change("main", "a.jpg"),
             change("other", "b.jpg"),

@@ -6,9 +6,8 @@
 
 use bytes::Bytes;
 
-use super::{FetchFuture, Fetched, Meta, Origin, Original, Reserve};
+use super::{Ask, FetchFuture, Fetched, Meta, Origin, Original};
 use crate::error::Error;
-use crate::request::Source;
 
 /// The samples: key and bytes.
 pub const SAMPLES: &[(&str, &[u8])] = &[
@@ -28,12 +27,8 @@ pub const SAMPLES: &[(&str, &[u8])] = &[
 pub struct EmbeddedOrigin;
 
 impl Origin for EmbeddedOrigin {
-    fn fetch_reserving<'a>(
-        &'a self,
-        source: &'a Source,
-        known: Option<&'a str>,
-        reserve: &'a dyn Reserve,
-    ) -> FetchFuture<'a> {
+    fn fetch_reserving<'a>(&'a self, ask: Ask<'a>) -> FetchFuture<'a> {
+        let (source, known, reserve) = (ask.source, ask.known, ask.reserve);
         Box::pin(async move {
             let (_, bytes) = SAMPLES
                 .iter()

@@ -17,9 +17,8 @@ use std::time::UNIX_EPOCH;
 use bytes::Bytes;
 use tokio::io::AsyncReadExt;
 
-use super::{FetchFuture, Fetched, Meta, Origin, Original, Reserve};
+use super::{Ask, FetchFuture, Fetched, Meta, Origin, Original, Reserve};
 use crate::error::{Error, Result};
-use crate::request::Source;
 
 /// Serves originals from a directory.
 #[derive(Debug, Clone)]
@@ -166,13 +165,8 @@ fn checked_relative_path(key: &str) -> Result<&Path> {
 }
 
 impl Origin for FsOrigin {
-    fn fetch_reserving<'a>(
-        &'a self,
-        source: &'a Source,
-        known: Option<&'a str>,
-        reserve: &'a dyn Reserve,
-    ) -> FetchFuture<'a> {
-        Box::pin(self.read(&source.key, known, reserve))
+    fn fetch_reserving<'a>(&'a self, ask: Ask<'a>) -> FetchFuture<'a> {
+        Box::pin(self.read(&ask.source.key, ask.known, ask.reserve))
     }
 
     fn examples(&self) -> Vec<String> {
@@ -183,6 +177,7 @@ impl Origin for FsOrigin {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::Source;
 
     #[test]
     fn keys_stay_relative() {

@@ -50,9 +50,8 @@ use reqwest::{StatusCode, Url};
 
 use super::guard::{self, Verdict};
 use super::retry::{Failure, Reserved, retrying};
-use super::{FetchFuture, Fetched, Meta, Origin, Original, Reserve};
+use super::{Ask, FetchFuture, Fetched, Meta, Origin, Original, Reserve};
 use crate::error::{Error, Result};
-use crate::request::Source;
 
 /// Redirects followed at most, per attempt.
 pub const MAX_REDIRECTS: usize = 3;
@@ -313,12 +312,8 @@ impl HttpOrigin {
         key_url(&self.settings.base, key)
     }
 
-    async fn get(
-        &self,
-        source: &Source,
-        known: Option<&str>,
-        reserve: &dyn Reserve,
-    ) -> Result<Fetched> {
+    async fn get(&self, ask: Ask<'_>) -> Result<Fetched> {
+        let (source, known, reserve) = (ask.source, ask.known, ask.reserve);
         if let Some(bucket) = &source.bucket {
             return Err(Error::BucketNotAllowed(bucket.clone()));
         }
@@ -761,13 +756,8 @@ pub fn key_url(base: &Url, key: &str) -> Result<Url> {
 }
 
 impl Origin for HttpOrigin {
-    fn fetch_reserving<'a>(
-        &'a self,
-        source: &'a Source,
-        known: Option<&'a str>,
-        reserve: &'a dyn Reserve,
-    ) -> FetchFuture<'a> {
-        Box::pin(self.get(source, known, reserve))
+    fn fetch_reserving<'a>(&'a self, ask: Ask<'a>) -> FetchFuture<'a> {
+        Box::pin(self.get(ask))
     }
 }
 

@@ -97,24 +97,34 @@ pub fn identity_token(raw: &str) -> String {
 /// A boxed future, so origins can be used as trait objects.
 pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<Fetched>> + Send + 'a>>;
 
+/// What one fetch asks of an origin.
+#[derive(Clone, Copy)]
+pub struct Ask<'a> {
+    /// The original.
+    pub source: &'a Source,
+    /// The identity of the original the client holds, if any.
+    pub known: Option<&'a str>,
+    /// Where the original's size is reserved before its body is read.
+    pub reserve: &'a dyn Reserve,
+}
+
 /// A store of originals.
 pub trait Origin: Send + Sync {
-    /// Fetches the original named by `source`, or fails with `NotFound`,
+    /// Fetches the original named by `ask.source`, or fails with `NotFound`,
     /// `InvalidKey`, `SourceTooLarge` or an origin error, reserving the
-    /// original's size through `reserve` before its body is read (nothing is
-    /// reserved for [`Fetched::Unchanged`]). When `known` is the original's
-    /// current identity, it may answer [`Fetched::Unchanged`].
-    fn fetch_reserving<'a>(
-        &'a self,
-        source: &'a Source,
-        known: Option<&'a str>,
-        reserve: &'a dyn Reserve,
-    ) -> FetchFuture<'a>;
+    /// original's size through `ask.reserve` before its body is read
+    /// (nothing is reserved for [`Fetched::Unchanged`]). When `ask.known` is
+    /// the original's current identity, it may answer [`Fetched::Unchanged`].
+    fn fetch_reserving<'a>(&'a self, ask: Ask<'a>) -> FetchFuture<'a>;
 
     /// [`Origin::fetch_reserving`] outside any memory budget (tools, the
     /// fallback image).
     fn fetch<'a>(&'a self, source: &'a Source, known: Option<&'a str>) -> FetchFuture<'a> {
-        self.fetch_reserving(source, known, &Unbounded)
+        self.fetch_reserving(Ask {
+            source,
+            known,
+            reserve: &Unbounded,
+        })
     }
 
     /// Keys of a few originals to show in examples (may be empty).

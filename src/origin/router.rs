@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::mapping::{HeaderSource, Mappings, OriginSpec, Routes};
-use super::{FetchFuture, FsOrigin, HttpOrigin, Origin, Reserve, S3Origin, S3Settings};
+use super::{Ask, FetchFuture, FsOrigin, HttpOrigin, Origin, S3Origin, S3Settings};
 use crate::error::{Error, Result};
 use crate::request::Source;
 
@@ -255,18 +255,11 @@ async fn read_secrets(
 }
 
 impl Origin for Router {
-    fn fetch_reserving<'a>(
-        &'a self,
-        source: &'a Source,
-        known: Option<&'a str>,
-        reserve: &'a dyn Reserve,
-    ) -> FetchFuture<'a> {
+    fn fetch_reserving<'a>(&'a self, ask: Ask<'a>) -> FetchFuture<'a> {
         Box::pin(async move {
-            let picked = self.pick(None, source)?;
-            picked
-                .origin
-                .fetch_reserving(&picked.source, known, reserve)
-                .await
+            let picked = self.pick(None, ask.source)?;
+            let source = &picked.source;
+            picked.origin.fetch_reserving(Ask { source, ..ask }).await
         })
     }
 

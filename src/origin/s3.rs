@@ -33,9 +33,8 @@ use aws_sdk_s3::operation::get_object::GetObjectError;
 use bytes::{Bytes, BytesMut};
 
 use super::retry::{Failure, Reserved, retrying};
-use super::{FetchFuture, Fetched, Meta, Origin, Original, Reserve};
+use super::{Ask, FetchFuture, Fetched, Meta, Origin, Original, Reserve};
 use crate::error::{Error, Result};
-use crate::request::Source;
 
 /// How to reach S3.
 #[derive(Debug, Clone, Default)]
@@ -136,12 +135,8 @@ impl S3Origin {
         &self.settings.buckets
     }
 
-    async fn get(
-        &self,
-        source: &Source,
-        known: Option<&str>,
-        reserve: &dyn Reserve,
-    ) -> Result<Fetched> {
+    async fn get(&self, ask: Ask<'_>) -> Result<Fetched> {
+        let (source, known, reserve) = (ask.source, ask.known, ask.reserve);
         let bucket = match &source.bucket {
             Some(b) if self.settings.buckets.contains(b) => b.as_str(),
             Some(b) => return Err(Error::BucketNotAllowed(b.clone())),
@@ -312,12 +307,7 @@ fn s3_error(
 }
 
 impl Origin for S3Origin {
-    fn fetch_reserving<'a>(
-        &'a self,
-        source: &'a Source,
-        known: Option<&'a str>,
-        reserve: &'a dyn Reserve,
-    ) -> FetchFuture<'a> {
-        Box::pin(self.get(source, known, reserve))
+    fn fetch_reserving<'a>(&'a self, ask: Ask<'a>) -> FetchFuture<'a> {
+        Box::pin(self.get(ask))
     }
 }

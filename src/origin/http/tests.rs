@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
+use crate::request::Source;
 
 const SECRET: &str = "s3cr3t-token-value";
 const LAST_MODIFIED: &str = "Wed, 21 Oct 2026 07:28:00 GMT";
@@ -303,7 +304,15 @@ async fn fetches_with_etag_revalidates_with_304_and_passes_cache_control() {
     let server = Server::start(Ipv4Addr::LOCALHOST).await;
     let (origin, attempts) = origin_for(&server);
     let reserve = Recorder::default();
-    let got = full_original(origin.fetch_reserving(&src("a.jpg"), None, &reserve).await);
+    let got = full_original(
+        origin
+            .fetch_reserving(Ask {
+                source: &src("a.jpg"),
+                known: None,
+                reserve: &reserve,
+            })
+            .await,
+    );
     assert_eq!(&got.bytes[..], &image()[..]);
     assert_eq!(got.meta.identity, "abc123");
     assert_eq!(got.content_type.as_deref(), Some("image/jpeg"));
@@ -323,7 +332,11 @@ async fn fetches_with_etag_revalidates_with_304_and_passes_cache_control() {
     // the identity the client holds goes back as If-None-Match: 304, nothing reserved
     let reserve = Recorder::default();
     match origin
-        .fetch_reserving(&src("a.jpg"), Some("abc123"), &reserve)
+        .fetch_reserving(Ask {
+            source: &src("a.jpg"),
+            known: Some("abc123"),
+            reserve: &reserve,
+        })
         .await
     {
         Ok(Fetched::Unchanged(meta)) => {
@@ -475,7 +488,11 @@ async fn oversized_bodies_are_413_with_and_without_content_length() {
     let (origin, _) = origin_for(&server);
     let reserve = Recorder::default();
     let e = origin
-        .fetch_reserving(&src("big-stated.jpg"), None, &reserve)
+        .fetch_reserving(Ask {
+            source: &src("big-stated.jpg"),
+            known: None,
+            reserve: &reserve,
+        })
         .await
         .unwrap_err();
     assert!(
@@ -496,7 +513,11 @@ async fn oversized_bodies_are_413_with_and_without_content_length() {
     for key in ["big-unstated.jpg", "big-chunked.jpg"] {
         let reserve = Recorder::default();
         let e = origin
-            .fetch_reserving(&src(key), None, &reserve)
+            .fetch_reserving(Ask {
+                source: &src(key),
+                known: None,
+                reserve: &reserve,
+            })
             .await
             .unwrap_err();
         match e {
