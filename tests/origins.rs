@@ -134,6 +134,7 @@ async fn a_mapped_http_origin_serves_and_revalidates_and_the_guard_refuses_witho
 struct Seen {
     gets: AtomicUsize,
     not_modified: AtomicUsize,
+    tls_refused: AtomicUsize,
     authorization: std::sync::Mutex<Vec<String>>,
 }
 
@@ -550,4 +551,169 @@ async fn a_tenant_key_bound_to_an_origin_reads_only_what_maps_to_it() {
     })
     .unwrap_err();
     assert!(e.to_string().contains("\"nowhere\""), "{e}");
+}
+
+// ---------------------------------------------------------------- an HTTPS origin under a private CA
+
+/// Serves one HTTP/1.1 request on `stream`: `/assets/quad.png` with an
+/// ETag, 304 to its `If-None-Match`, 404 otherwise; then closes.
+async fn answer_one<S>(stream: &mut S, seen: &Seen)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let etag = "\"tls-v1\"";
+    let response = if !head.starts_with("get /assets/quad.png ") {
+        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_vec()
+    } else {
+        seen.gets.fetch_add(1, Ordering::SeqCst);
+        if head.contains(&format!("if-none-match: {etag}")) {
+            seen.not_modified.fetch_add(1, Ordering::SeqCst);
+            format!("HTTP/1.1 304 Not Modified\r\netag: {etag}\r\nconnection: close\r\n\r\n")
+                .into_bytes()
+        } else {
+            let body = png(&quadrant());
+            let mut r = format!(
+                "HTTP/1.1 200 OK\r\netag: {etag}\r\ncontent-type: image/png\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            r.extend_from_slice(&body);
+            r
+        }
+    };
+    let _ = stream.write_all(&response).await;
+    let _ = stream.shutdown().await;
+}
+
+/// An HTTPS server on 127.0.0.1 with the certificate of tests/fixtures/tls
+/// (issued by that directory's test CA for `127.0.0.1` and `localhost`).
+async fn https_site(seen: Arc<Seen>) -> std::net::SocketAddr {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let certs: Vec<CertificateDer> = CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, seen) = (acceptor.clone(), seen.clone());
+            tokio::spawn(async move {
+                match acceptor.accept(tcp).await {
+                    Ok(mut tls) => answer_one(&mut tls, &seen).await,
+                    Err(_) => {
+                        seen.tls_refused.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn an_https_origin_under_a_private_ca_serves_and_revalidates_with_304() {
+    let seen = Arc::new(Seen::default());
+    let addr = https_site(seen.clone()).await;
+    let ca = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/ca.pem");
+    let origins = serde_json::json!({
+        "tls": {"http": format!("https://{addr}/assets/"), "allow_private": true, "ca": ca},
+        "untrusted": {"http": format!("https://{addr}/assets/"), "allow_private": true},
+    })
+    .to_string();
+    let mappings = r#"[{"path": "/tls/", "origin": "tls", "strip_prefix": true},
+                       {"path": "/untrusted/", "origin": "untrusted", "strip_prefix": true}]"#;
+    let routes = image_handler::origin::mapping::Routes::parse(&origins, Some(mappings)).unwrap();
+    let router = image_handler::origin::Router::build(
+        &routes,
+        &aws_config::SdkConfig::builder().build(),
+        1 << 20,
+        &image_handler::origin::S3Settings::default(),
+    )
+    .await
+    .unwrap();
+    let config = image_handler::Config::from_lookup(|name| {
+        (name == "AUTO_FORMAT").then(|| "No".to_string())
+    })
+    .unwrap();
+    let handler = image_handler::Handler::routed(config, Arc::new(router)).unwrap();
+    let server = Server::start_handler(handler).await;
+
+    let first = server.get("/tls/quad.png?width=100&format=png").await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_size(&first.image("image/png"), 100, 50);
+    let etag = first.header("etag").unwrap().to_string();
+    // Revalidation: our ETag carries the origin's; the origin is asked with
+    // If-None-Match, answers 304, and the transform is skipped.
+    let again = server
+        .get_with(
+            "/tls/quad.png?width=100&format=png",
+            &[("if-none-match", &etag)],
+        )
+        .await;
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    assert_eq!(
+        (
+            seen.gets.load(Ordering::SeqCst),
+            seen.not_modified.load(Ordering::SeqCst)
+        ),
+        (2, 1)
+    );
+
+    // Without the CA the certificate is not trusted: a 502, never the image.
+    let refused = server.get("/untrusted/quad.png").await;
+    assert_eq!(refused.status, 502, "{}", refused.text());
+    assert_eq!(
+        seen.gets.load(Ordering::SeqCst),
+        2,
+        "no request without trust"
+    );
+    assert!(seen.tls_refused.load(Ordering::SeqCst) >= 1);
+
+    // A CA file that is missing or holds no certificate stops the start.
+    for (path, want) in [
+        ("/nonexistent/ca.pem", "the \"ca\" file"),
+        ("Cargo.toml", "no PEM certificate"),
+    ] {
+        let routes = image_handler::origin::mapping::Routes::parse(
+            &serde_json::json!({"x": {"http": "https://example.com/", "ca": path}}).to_string(),
+            None,
+        )
+        .unwrap();
+        let e = image_handler::origin::Router::build(
+            &routes,
+            &aws_config::SdkConfig::builder().build(),
+            1 << 20,
+            &image_handler::origin::S3Settings::default(),
+        )
+        .await
+        .err()
+        .unwrap();
+        assert!(e.contains("ORIGINS.x") && e.contains(want), "{e}");
+    }
 }

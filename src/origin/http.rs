@@ -71,6 +71,8 @@ pub struct HttpSettings {
     pub pass_cache_control: bool,
     /// Timeouts and attempts.
     pub timeouts: HttpTimeouts,
+    /// Certificate authorities (PEM) trusted beside the system's.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// How long an HTTP origin may take, and how often a GET is tried.
@@ -264,7 +266,15 @@ impl HttpOrigin {
         for (_, value) in &mut settings.headers {
             value.set_sensitive(true);
         }
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder();
+        if let Some(pem) = &settings.ca_pem {
+            let roots = reqwest::Certificate::from_pem_bundle(pem)
+                .ok()
+                .filter(|roots| !roots.is_empty())
+                .ok_or("the \"ca\" file holds no PEM certificate")?;
+            client = client.tls_certs_merge(roots);
+        }
+        let client = client
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .retry(reqwest::retry::never())

@@ -15,7 +15,7 @@
 //! An origin is exactly one of `s3` (a bucket; `prefix`, `endpoint`,
 //! `region`), `http` (a base URL; `headers`, `allow_private`,
 //! `cache_control: "pass"`, `connect_timeout`, `answer_timeout`, `timeout`
-//! in seconds, `max_attempts`, `max_bytes`) or `dir` (a directory). A header
+//! in seconds, `max_attempts`, `max_bytes`, `ca`) or `dir` (a directory). A header
 //! value `secret:<id>#<field>` names a Secrets Manager secret (and a JSON
 //! field of it) instead of holding the value. Unknown fields, and fields of
 //! another kind, are errors naming the origin.
@@ -170,6 +170,9 @@ pub struct HttpSpec {
     pub max_bytes: Option<u64>,
     /// Timeouts and attempts.
     pub timeouts: HttpTimeouts,
+    /// `ca`: a PEM file of certificate authorities trusted for this origin
+    /// beside the system's (an internal origin under a private CA).
+    pub ca: Option<PathBuf>,
 }
 
 impl HttpSpec {
@@ -202,6 +205,14 @@ impl HttpSpec {
                 .map_or(default_max_bytes, |m| m.min(default_max_bytes)),
             pass_cache_control: self.pass_cache_control,
             timeouts: self.timeouts,
+            ca_pem: self
+                .ca
+                .as_ref()
+                .map(|path| {
+                    std::fs::read(path)
+                        .map_err(|e| format!("the \"ca\" file {}: {e}", path.display()))
+                })
+                .transpose()?,
         })
     }
 }
@@ -249,6 +260,7 @@ struct RawOrigin {
     answer_timeout: Option<f64>,
     timeout: Option<f64>,
     max_attempts: Option<u32>,
+    ca: Option<String>,
 }
 
 fn check_name(name: &str) -> Result<(), MappingError> {
@@ -304,6 +316,7 @@ impl RawOrigin {
             ("answer_timeout", self.answer_timeout.is_some()),
             ("timeout", self.timeout.is_some()),
             ("max_attempts", self.max_attempts.is_some()),
+            ("ca", self.ca.is_some()),
         ];
         let foreign = |kind: &str, fields: &[(&str, bool)]| {
             fields
@@ -412,6 +425,12 @@ impl RawOrigin {
                 "connect_timeout and answer_timeout may not exceed timeout".into(),
             ));
         }
+        let ca = match self.ca {
+            Some(path) if path.trim().is_empty() || path.contains('\0') => {
+                return Err(err("\"ca\" must name a PEM file".into()));
+            }
+            path => path.map(PathBuf::from),
+        };
         Ok(OriginSpec::Http(HttpSpec {
             base,
             headers,
@@ -419,6 +438,7 @@ impl RawOrigin {
             pass_cache_control,
             max_bytes: self.max_bytes,
             timeouts,
+            ca,
         }))
     }
 }

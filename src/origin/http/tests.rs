@@ -239,6 +239,7 @@ fn settings(base: &str) -> HttpSettings {
             total: Duration::from_secs(3),
             max_attempts: 3,
         },
+        ca_pem: None,
     }
 }
 
