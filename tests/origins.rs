@@ -433,14 +433,7 @@ async fn host_mappings_read_the_viewer_host_header_when_one_is_named() {
         Some(r#"[{"host": "img.example.com", "origin": "a"}, {"path": "/", "origin": "b"}]"#),
     )
     .unwrap();
-    let router = image_handler::origin::Router::build(
-        &routes,
-        &aws_config::SdkConfig::builder().build(),
-        1 << 20,
-        &image_handler::origin::S3Settings::default(),
-    )
-    .await
-    .unwrap();
+    let router = build_router(&routes).await.unwrap();
     let config = image_handler::Config::from_lookup(|name| match name {
         "VIEWER_HOST_HEADER" => Some("X-Viewer-Host".into()),
         _ => None,
@@ -501,14 +494,7 @@ async fn a_tenant_key_bound_to_an_origin_reads_only_what_maps_to_it() {
         _ => None,
     };
     let config = image_handler::Config::from_lookup(env).unwrap();
-    let router = image_handler::origin::Router::build(
-        config.routes.as_ref().unwrap(),
-        &aws_config::SdkConfig::builder().build(),
-        1 << 20,
-        &image_handler::origin::S3Settings::default(),
-    )
-    .await
-    .unwrap();
+    let router = build_router(config.routes.as_ref().unwrap()).await.unwrap();
     let handler = image_handler::Handler::routed(config, Arc::new(router)).unwrap();
     let server = Server::start_handler(handler).await;
 
@@ -648,14 +634,7 @@ async fn an_https_origin_under_a_private_ca_serves_and_revalidates_with_304() {
     let mappings = r#"[{"path": "/tls/", "origin": "tls", "strip_prefix": true},
                        {"path": "/untrusted/", "origin": "untrusted", "strip_prefix": true}]"#;
     let routes = image_handler::origin::mapping::Routes::parse(&origins, Some(mappings)).unwrap();
-    let router = image_handler::origin::Router::build(
-        &routes,
-        &aws_config::SdkConfig::builder().build(),
-        1 << 20,
-        &image_handler::origin::S3Settings::default(),
-    )
-    .await
-    .unwrap();
+    let router = build_router(&routes).await.unwrap();
     let config = image_handler::Config::from_lookup(|name| {
         (name == "AUTO_FORMAT").then(|| "No".to_string())
     })
@@ -705,15 +684,7 @@ async fn an_https_origin_under_a_private_ca_serves_and_revalidates_with_304() {
             None,
         )
         .unwrap();
-        let e = image_handler::origin::Router::build(
-            &routes,
-            &aws_config::SdkConfig::builder().build(),
-            1 << 20,
-            &image_handler::origin::S3Settings::default(),
-        )
-        .await
-        .err()
-        .unwrap();
+        let e = build_router(&routes).await.err().unwrap();
         assert!(e.contains("ORIGINS.x") && e.contains(want), "{e}");
     }
 }

@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Server, TempDir, error_code};
+use common::{Server, TempDir, build_router, error_code};
 use image_handler::origin::EmbeddedOrigin;
 use image_handler::playground::{self, Options, Playground};
 use image_handler::request::{Limits, Presets};
@@ -523,14 +523,7 @@ async fn the_page_lists_the_origins_and_names_the_one_a_key_maps_to() {
         Some(r#"[{"path": "/old/", "origin": "legacy", "strip_prefix": true}, {"path": "/", "origin": "samples"}]"#),
     )
     .unwrap();
-    let router = image_handler::origin::Router::build(
-        &routes,
-        &aws_config::SdkConfig::builder().build(),
-        1 << 24,
-        &image_handler::origin::S3Settings::default(),
-    )
-    .await
-    .unwrap();
+    let router = build_router(&routes).await.unwrap();
     let handler = Handler::routed(Config::default(), Arc::new(router)).unwrap();
     let server = start_handler(handler, Options::default()).await;
 

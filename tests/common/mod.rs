@@ -729,3 +729,20 @@ pub fn signed(secret: &str, path: &str) -> String {
     )
     .expect("signs")
 }
+
+// ---------------------------------------------------------------- named origins
+
+/// The origins of `routes` built as the service builds them, without AWS
+/// (directory and HTTP origins only): a missing AWS configuration would
+/// fail an S3 origin's first fetch, never this.
+pub async fn build_router(
+    routes: &image_handler::origin::mapping::Routes,
+) -> Result<image_handler::origin::Router, String> {
+    image_handler::origin::Router::build(
+        routes,
+        &aws_config::SdkConfig::builder().build(),
+        1 << 24,
+        &image_handler::origin::S3Settings::default(),
+    )
+    .await
+}
