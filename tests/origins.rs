@@ -688,3 +688,119 @@ async fn an_https_origin_under_a_private_ca_serves_and_revalidates_with_304() {
         assert!(e.contains("ORIGINS.x") && e.contains(want), "{e}");
     }
 }
+
+// ---------------------------------------------------------------- an S3-compatible store with keys of its own
+
+/// A stand-in for an S3-compatible store (path-style `GET /<bucket>/<key>`):
+/// answers `/store/a.png` and records each request's `Authorization`.
+async fn s3_compatible_store(seen: Arc<Seen>) -> std::net::SocketAddr {
+    async fn object(
+        State(seen): State<Arc<Seen>>,
+        headers: HeaderMap,
+        uri: axum::http::Uri,
+    ) -> impl IntoResponse {
+        let auth = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        seen.authorization.lock().unwrap().push(auth);
+        if uri.path() != "/store/a.png" {
+            return (StatusCode::NOT_FOUND, [(header::ETAG, "\"x\"")], Vec::new());
+        }
+        (
+            StatusCode::OK,
+            [(header::ETAG, "\"store-v1\"")],
+            png(&quadrant()),
+        )
+    }
+    let app = axum::Router::new()
+        .fallback(axum::routing::get(object))
+        .with_state(seen);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test]
+async fn an_s3_compatible_origin_signs_with_its_own_keys_from_secrets_manager() {
+    let moto = moto();
+    let shared = moto.sdk_config().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&shared);
+    for (name, text) in [
+        (
+            "store-keys",
+            r#"{"access_key_id": "STOREKEY", "secret_access_key": "store-secret"}"#,
+        ),
+        (
+            "store-keys-bad",
+            r#"{"user": "STOREKEY", "password": "hush-hush"}"#,
+        ),
+    ] {
+        secrets
+            .create_secret()
+            .name(name)
+            .secret_string(text)
+            .send()
+            .await
+            .unwrap();
+    }
+    let seen = Arc::new(Seen::default());
+    let store = s3_compatible_store(seen.clone()).await;
+    let origins = serde_json::json!({
+        "keyed": {"s3": "store", "endpoint": format!("http://{store}"), "region": "auto",
+                  "credentials": "secret:store-keys"},
+        "default": {"s3": "store", "endpoint": format!("http://{store}")},
+    })
+    .to_string();
+    let mappings = r#"[{"path": "/k/", "origin": "keyed", "strip_prefix": true},
+                       {"path": "/d/", "origin": "default", "strip_prefix": true}]"#;
+    let routes = image_handler::origin::mapping::Routes::parse(&origins, Some(mappings)).unwrap();
+    let s3 = image_handler::origin::S3Settings::default();
+    let router = image_handler::origin::Router::build(&routes, &shared, 1 << 20, &s3)
+        .await
+        .unwrap();
+    let source = |key: &str| Source {
+        bucket: None,
+        key: key.to_string(),
+    };
+    let Ok(Fetched::Full(original)) = router.fetch(&source("k/a.png"), None).await else {
+        panic!("the keyed origin serves a.png")
+    };
+    assert_size(&decode(&original.bytes), 200, 100);
+    router.fetch(&source("d/a.png"), None).await.unwrap();
+    let auth = seen.authorization.lock().unwrap().clone();
+    assert_eq!(auth.len(), 2, "{auth:?}");
+    // SigV4 names the access key: the origin's own, then the default (moto's test keys).
+    assert!(auth[0].contains("Credential=STOREKEY/"), "{}", auth[0]);
+    assert!(
+        auth[0].contains("/auto/s3/aws4_request"),
+        "its own region: {}",
+        auth[0]
+    );
+    assert!(auth[1].contains("Credential=test/"), "{}", auth[1]);
+
+    // A secret of another shape stops the start, naming the origin, never its text.
+    let bad = serde_json::json!({"x": {"s3": "store", "endpoint": format!("http://{store}"),
+                                       "credentials": "secret:store-keys-bad"}})
+    .to_string();
+    let routes = image_handler::origin::mapping::Routes::parse(&bad, None).unwrap();
+    let e = image_handler::origin::Router::build(&routes, &shared, 1 << 20, &s3)
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        e.contains("ORIGINS.x") && e.contains("access_key_id"),
+        "{e}"
+    );
+    assert!(!e.contains("hush-hush"), "{e}");
+    // `credentials` must name a secret.
+    let e = image_handler::origin::mapping::Routes::parse(
+        r#"{"x": {"s3": "b", "credentials": "AKIA..."}}"#,
+        None,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("secret:<id>"), "{e}");
+    assert!(!e.to_string().contains("AKIA"), "{e}");
+}

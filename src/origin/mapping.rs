@@ -13,7 +13,7 @@
 //! ```
 //!
 //! An origin is exactly one of `s3` (a bucket; `prefix`, `endpoint`,
-//! `region`), `http` (a base URL; `headers`, `allow_private`,
+//! `region`, `credentials`), `http` (a base URL; `headers`, `allow_private`,
 //! `cache_control: "pass"`, `connect_timeout`, `answer_timeout`, `timeout`
 //! in seconds, `max_attempts`, `max_bytes`, `ca`) or `dir` (a directory). A header
 //! value `secret:<id>#<field>` names a Secrets Manager secret (and a JSON
@@ -126,6 +126,11 @@ pub struct S3Spec {
     pub endpoint: Option<Url>,
     /// A region of its own, else the default.
     pub region: Option<String>,
+    /// `credentials: "secret:<id>"`: static keys of its own, from a Secrets
+    /// Manager secret holding `access_key_id`, `secret_access_key` and
+    /// optionally `session_token` (an S3-compatible store does not accept a
+    /// Lambda role's credentials), else the default credentials.
+    pub credentials: Option<String>,
 }
 
 /// Where a header's value comes from (its `Debug` never shows a literal value).
@@ -261,6 +266,7 @@ struct RawOrigin {
     timeout: Option<f64>,
     max_attempts: Option<u32>,
     ca: Option<String>,
+    credentials: Option<String>,
 }
 
 fn check_name(name: &str) -> Result<(), MappingError> {
@@ -306,6 +312,7 @@ impl RawOrigin {
             ("prefix", self.prefix.is_some()),
             ("endpoint", self.endpoint.is_some()),
             ("region", self.region.is_some()),
+            ("credentials", self.credentials.is_some()),
         ];
         let http_fields = [
             ("headers", self.headers.is_some()),
@@ -328,7 +335,13 @@ impl RawOrigin {
             if let Some(e) = foreign("s3", &http_fields) {
                 return Err(e);
             }
-            return validate_s3(name, bucket, self.prefix, self.endpoint, self.region);
+            let place = S3Place {
+                prefix: self.prefix,
+                endpoint: self.endpoint,
+                region: self.region,
+                credentials: self.credentials,
+            };
+            return validate_s3(name, bucket, place);
         }
         if let Some(dir) = self.dir {
             if let Some(e) = foreign("dir", &s3_fields).or_else(|| foreign("dir", &http_fields)) {
@@ -443,14 +456,30 @@ impl RawOrigin {
     }
 }
 
-fn validate_s3(
-    name: &str,
-    bucket: String,
+/// An S3 origin's fields beside its bucket, as written.
+struct S3Place {
     prefix: Option<String>,
     endpoint: Option<String>,
     region: Option<String>,
-) -> Result<OriginSpec, MappingError> {
+    credentials: Option<String>,
+}
+
+fn validate_s3(name: &str, bucket: String, place: S3Place) -> Result<OriginSpec, MappingError> {
+    let S3Place {
+        prefix,
+        endpoint,
+        region,
+        credentials,
+    } = place;
     let err = |p: String| origin_error(name, p);
+    let credentials = credentials
+        .map(|c| match c.strip_prefix("secret:") {
+            Some(id) if !id.is_empty() && !id.contains('#') => Ok(id.to_string()),
+            _ => Err(err(
+                "\"credentials\" names a Secrets Manager secret as secret:<id> (a JSON object with access_key_id and secret_access_key)".into(),
+            )),
+        })
+        .transpose()?;
     let bucket_ok = (1..=255).contains(&bucket.len())
         && bucket
             .bytes()
@@ -494,6 +523,7 @@ fn validate_s3(
         prefix,
         endpoint,
         region,
+        credentials,
     }))
 }
 

@@ -94,6 +94,15 @@ impl Router {
                     if let Some(region) = &spec.region {
                         own.set_region(Some(aws_config::Region::new(region.clone())));
                     }
+                    if let Some(id) = &spec.credentials {
+                        let text = secrets
+                            .get(&(id.clone(), None))
+                            .ok_or_else(|| fail(format!("the secret {id} was not read")))?;
+                        let credentials = s3_credentials(text).map_err(fail)?;
+                        own.set_credentials_provider(Some(
+                            aws_sdk_s3::config::SharedCredentialsProvider::new(credentials),
+                        ));
+                    }
                     let origin = S3Origin::new(&own.build(), settings).map_err(fail)?;
                     (
                         Arc::new(origin),
@@ -206,25 +215,36 @@ impl Router {
     }
 }
 
-/// Each secret the origins' headers name, read once: `(id, field)` → value.
+/// Each secret the origins name (a header's value, or an S3 origin's
+/// credentials), read once: `(id, field)` → value (the whole text when no
+/// field is named).
 async fn read_secrets(
     routes: &Routes,
     shared: &aws_config::SdkConfig,
 ) -> std::result::Result<BTreeMap<(String, Option<String>), String>, String> {
+    let mut named: Vec<(&str, &str, Option<&str>)> = Vec::new();
+    for (name, spec) in &routes.origins.entries {
+        match spec {
+            OriginSpec::Http(h) => {
+                for (_, source) in &h.headers {
+                    if let HeaderSource::Secret { id, field } = source {
+                        named.push((name, id, field.as_deref()));
+                    }
+                }
+            }
+            OriginSpec::S3(s3) => {
+                if let Some(id) = &s3.credentials {
+                    named.push((name, id, None));
+                }
+            }
+            OriginSpec::Dir(_) => {}
+        }
+    }
     let mut out = BTreeMap::new();
-    let named = routes.origins.entries.iter().flat_map(|(name, spec)| {
-        let headers = match spec {
-            OriginSpec::Http(h) => h.headers.as_slice(),
-            _ => &[],
-        };
-        headers.iter().filter_map(move |(_, source)| match source {
-            HeaderSource::Secret { id, field } => Some((name, id, field)),
-            HeaderSource::Literal(_) => None,
-        })
-    });
     let mut client = None;
     for (name, id, field) in named {
-        if out.contains_key(&(id.clone(), field.clone())) {
+        let key = (id.to_string(), field.map(str::to_string));
+        if out.contains_key(&key) {
             continue;
         }
         let client = client.get_or_insert_with(|| aws_sdk_secretsmanager::Client::new(shared));
@@ -249,9 +269,31 @@ async fn read_secrets(
                     ))
                 })?,
         };
-        out.insert((id.clone(), field.clone()), value);
+        out.insert(key, value);
     }
     Ok(out)
+}
+
+/// Static S3 credentials from a secret's text: a JSON object with
+/// `access_key_id`, `secret_access_key` and optionally `session_token`.
+fn s3_credentials(text: &str) -> std::result::Result<aws_sdk_s3::config::Credentials, String> {
+    #[derive(serde::Deserialize)]
+    struct Keys {
+        access_key_id: String,
+        secret_access_key: String,
+        session_token: Option<String>,
+    }
+    let keys: Keys = serde_json::from_str(text).map_err(|_| {
+        "the credentials secret is not a JSON object with access_key_id and secret_access_key"
+            .to_string()
+    })?;
+    Ok(aws_sdk_s3::config::Credentials::new(
+        keys.access_key_id,
+        keys.secret_access_key,
+        keys.session_token,
+        None,
+        "image-handler-origin",
+    ))
 }
 
 impl Origin for Router {

@@ -33,6 +33,7 @@ fn the_issues_example_parses_as_written() {
             prefix: "public/".into(),
             endpoint: Some(Url::parse("https://minio.internal:9000").unwrap()),
             region: Some("eu-west-1".into()),
+            credentials: None,
         }))
     );
     let Some(OriginSpec::Http(legacy)) = origins.get("legacy") else {
