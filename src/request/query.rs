@@ -13,8 +13,8 @@
 
 use super::edit::{self, DPR, ROTATE_DEGREES};
 use super::{
-    Color, Edit, Fit, ImageRequest, Limits, Offset, Output, OutputFormat, Overlay, Position,
-    Resize, Rotation, Source, Stage,
+    Color, Edit, Fit, ImageRequest, Limits, Metadata, Offset, Output, OutputFormat, Overlay,
+    Position, Resize, Rotation, Source, Stage,
 };
 use crate::error::{Error, Result};
 
@@ -44,6 +44,7 @@ pub const PARAMS: &[&str] = &[
     "overlay_ratio",
     "progressive",
     "animated",
+    "metadata",
 ];
 
 /// Parses `path` (still percent-encoded, with its leading `/`) and the raw
@@ -223,6 +224,9 @@ pub fn apply(
     if let Some(v) = get("animated") {
         // An empty value keeps the animation, as SIH's `animated()` does.
         request.output.still = !v.is_empty() && !parse_bool("animated", v)?;
+    }
+    if let Some(v) = get("metadata").filter(|v| !v.is_empty()) {
+        request.output.metadata = Metadata::parse("metadata", v)?;
     }
     if let Some(v) = get("format").filter(|v| !v.is_empty()) {
         request.output.format = OutputFormat::parse("format", v)?;
