@@ -415,6 +415,33 @@ mod tests {
     }
 
     #[test]
+    fn metadata_modes() {
+        use crate::request::{ExifKept, Metadata};
+        assert!(req("metadata=none").unwrap().output.metadata.is_none());
+        assert!(req("metadata=").unwrap().output.metadata.is_none());
+        let copyright = req("metadata=Copyright").unwrap().output.metadata;
+        assert_eq!(copyright.exif, ExifKept::Copyright);
+        assert!(!copyright.xmp_iptc && !copyright.icc);
+        let keep = req("metadata=keep").unwrap().output.metadata;
+        assert_eq!(
+            keep,
+            Metadata {
+                exif: ExifKept::All,
+                xmp_iptc: true,
+                icc: true
+            }
+        );
+        let message = err("metadata=all");
+        assert!(message.contains("\"all\"") && message.contains("none, copyright or keep"));
+        // the default is left out of the canonical form: variant tags of
+        // requests without `metadata` are unchanged
+        let plain = req("width=10").unwrap().canonical();
+        assert!(!plain.contains("metadata"), "{plain}");
+        assert_eq!(plain, req("width=10&metadata=none").unwrap().canonical());
+        assert_ne!(plain, req("width=10&metadata=keep").unwrap().canonical());
+    }
+
+    #[test]
     fn full_request() {
         let r = req("width=300&height=200&fit=contain&position=top&format=webp&quality=70&rotate=90&flip=true&flop=1&grayscale=true&blur=2&sharpen=1.5&background=ff0000&dpr=2&utm_source=x").unwrap();
         assert_eq!(

@@ -78,6 +78,23 @@ pub struct Settings {
     pub keep: i32,
 }
 
+/// The metadata option of a save.
+trait Keep {
+    /// `keep` flags: nothing is `strip`, which every libvips takes (system
+    /// builds may be older than 8.15, which added `keep`).
+    fn set_keep(self, keep: i32) -> Self;
+}
+
+impl Keep for VOption<'_> {
+    fn set_keep(self, keep: i32) -> Self {
+        if keep == 0 {
+            self.set("strip", true)
+        } else {
+            self.set("keep", keep)
+        }
+    }
+}
+
 /// Encodes `image` as `format`.
 pub fn encode(image: &VipsImage, format: OutputFormat, settings: Settings) -> Result<Vec<u8>> {
     let Settings {
@@ -95,14 +112,14 @@ pub fn encode(image: &VipsImage, format: OutputFormat, settings: Settings) -> Re
                 .set("Q", q(JPEG_QUALITY))
                 .set("optimize_coding", true)
                 .set("interlace", progressive)
-                .set("keep", keep),
+                .set_keep(keep),
         ),
         OutputFormat::Png => {
             let mut opts = VOption::new()
                 .set("compression", 6)
                 .set("interlace", progressive)
                 .set("filter", PNG_FILTER_NONE)
-                .set("keep", keep);
+                .set_keep(keep);
             if let Some(quality) = quality {
                 opts = opts.set("palette", true).set("Q", i32::from(quality));
             }
@@ -114,7 +131,7 @@ pub fn encode(image: &VipsImage, format: OutputFormat, settings: Settings) -> Re
                 .set("effort", i32::from(effort.webp))
                 .set("lossless", lossless)
                 .set("near_lossless", near_lossless)
-                .set("keep", keep),
+                .set_keep(keep),
         ),
         OutputFormat::Avif => image.heifsave_buffer_with_opts(
             VOption::new()
@@ -123,12 +140,12 @@ pub fn encode(image: &VipsImage, format: OutputFormat, settings: Settings) -> Re
                 .set("effort", i32::from(effort.avif))
                 .set("bitdepth", 8)
                 .set("lossless", lossless)
-                .set("keep", keep),
+                .set_keep(keep),
         ),
         OutputFormat::Gif => image.gifsave_buffer_with_opts(
             VOption::new()
                 .set("effort", i32::from(effort.gif))
-                .set("keep", keep),
+                .set_keep(keep),
         ),
         OutputFormat::Tiff => {
             let compression = if image.hasalpha() { "deflate" } else { "jpeg" };
@@ -136,7 +153,7 @@ pub fn encode(image: &VipsImage, format: OutputFormat, settings: Settings) -> Re
                 VOption::new()
                     .set("compression", compression)
                     .set("Q", q(TIFF_QUALITY))
-                    .set("keep", keep),
+                    .set_keep(keep),
             )
         }
         OutputFormat::Svg => {
