@@ -45,14 +45,20 @@ fn p3_photo() -> Vec<u8> {
     ] {
         stored.set_string(name, value).expect("exif field");
     }
-    stored.set_blob_copy("xmp-data", XMP.as_bytes()).expect("xmp");
+    stored
+        .set_blob_copy("xmp-data", XMP.as_bytes())
+        .expect("xmp");
     let bytes = stored
         .jpegsave_buffer_with_opts(VOption::new().set("Q", 95).set("keep", KEEP_ALL))
         .expect("jpegsave");
     // The fixture must carry all of it, or the tests prove nothing.
     let check = decode(&bytes);
     assert_eq!(check.get_int("orientation").expect("orientation"), 6);
-    for field in ["exif-ifd0-Artist", "exif-ifd0-Copyright", "exif-ifd3-GPSLatitudeRef"] {
+    for field in [
+        "exif-ifd0-Artist",
+        "exif-ifd0-Copyright",
+        "exif-ifd3-GPSLatitudeRef",
+    ] {
         assert!(has(&check, field), "the fixture lacks {field}");
     }
     assert!(has(&check, "xmp-data") && has(&check, "icc-profile-data"));
@@ -187,7 +193,11 @@ async fn copyright_keeps_only_artist_and_copyright() {
         assert_exif_only(
             &image,
             &["exif-ifd0-Artist", "exif-ifd0-Copyright"],
-            &["exif-ifd0-Make", "exif-ifd3-GPSLatitudeRef", "exif-ifd3-GPSLatitude"],
+            &[
+                "exif-ifd0-Make",
+                "exif-ifd3-GPSLatitudeRef",
+                "exif-ifd3-GPSLatitude",
+            ],
         );
         assert_eq!(
             exif_text(&image, "exif-ifd0-Artist"),
@@ -250,7 +260,13 @@ async fn keep_keeps_everything_upright_and_in_p3() {
     assert_eq!(image.get_int("orientation").ok(), Some(1));
     assert!(has(&image, "exif-ifd3-GPSLatitudeRef"));
     assert!(profile_description(&image).contains("P3"));
-    assert_rgb(&image.icc_transform("srgb").expect("to sRGB"), 5, 5, RED, 25.0);
+    assert_rgb(
+        &image.icc_transform("srgb").expect("to sRGB"),
+        5,
+        5,
+        RED,
+        25.0,
+    );
     // stripIcc under keep: converted to sRGB, no profile, EXIF and XMP kept
     for path in styles(Some("keep"), false, true) {
         let image = fetch(&s, &path).await;
@@ -283,7 +299,12 @@ async fn strips_alone_change_nothing() {
 async fn each_mode_has_its_own_etag() {
     let (s, _dir) = server("etag").await;
     let mut tags = std::collections::BTreeSet::new();
-    for q in ["", "&metadata=none", "&metadata=copyright", "&metadata=keep"] {
+    for q in [
+        "",
+        "&metadata=none",
+        "&metadata=copyright",
+        "&metadata=keep",
+    ] {
         let reply = s.get(&format!("/p3.jpg?width=50{q}")).await;
         tags.insert(reply.header("etag").expect("etag").to_string());
     }
@@ -316,7 +337,9 @@ async fn bad_values_are_400s_naming_them() {
     let reply = s.get(&b64(r#"{"key":"p3.jpg","metadata":3}"#)).await;
     assert_eq!(reply.status, 400, "{}", reply.text());
     let reply = s
-        .get(&b64(r#"{"key":"p3.jpg","edits":{"stripExif":"yes please"}}"#))
+        .get(&b64(
+            r#"{"key":"p3.jpg","edits":{"stripExif":"yes please"}}"#,
+        ))
         .await;
     assert_eq!(reply.status, 400, "{}", reply.text());
     assert!(reply.text().contains("yes please"), "{}", reply.text());
@@ -328,7 +351,9 @@ async fn bad_values_are_400s_naming_them() {
 async fn formats_without_metadata_still_answer() {
     let (s, _dir) = server("formats").await;
     for mode in ["copyright", "keep"] {
-        let reply = s.get(&format!("/p3.jpg?width=50&format=gif&metadata={mode}")).await;
+        let reply = s
+            .get(&format!("/p3.jpg?width=50&format=gif&metadata={mode}"))
+            .await;
         let image = reply.image("image/gif");
         assert_eq!(image.get_width(), 50);
         // an animation keeps its frames under copyright and keep

@@ -33,9 +33,9 @@ use super::edit::{
     SHARPEN_SIGMA, THRESHOLD, TRIM_THRESHOLD, kernel_side, pixels, quality,
 };
 use super::{
-    Color, Edit, Extend, Fit, FormatNames, ImageRequest, Kernel, Metadata, NumberArg, Offset, Output,
-    OutputFormat, Overlay, Position, Range, Region, Resize, Rotation, RoundCrop, Rules, Source,
-    Stage, Trim, TrimBackground,
+    Color, Edit, Extend, Fit, FormatNames, ImageRequest, Kernel, Metadata, NumberArg, Offset,
+    Output, OutputFormat, Overlay, Position, Range, Region, Resize, Rotation, RoundCrop, Rules,
+    Source, Stage, Trim, TrimBackground,
 };
 use crate::error::{Error, Result};
 

@@ -549,6 +549,19 @@ impl Metadata {
         })
     }
 
+    /// This as a mode name and the strips (`strip_exif`, `strip_icc`) to
+    /// apply after it: [`Metadata::parse`] and [`Metadata::stripped`] of
+    /// these give this back.
+    pub fn spelled(self) -> (&'static str, bool, bool) {
+        if self.xmp_iptc {
+            ("keep", self.exif == ExifKept::None, !self.icc)
+        } else if self.exif == ExifKept::Copyright {
+            ("copyright", false, false)
+        } else {
+            ("none", false, false)
+        }
+    }
+
     /// Whether nothing is kept (the default).
     pub fn is_none(&self) -> bool {
         *self == Metadata::default()
@@ -559,7 +572,11 @@ impl Metadata {
     /// whatever order a request wrote them in.
     pub fn stripped(self, strip_exif: bool, strip_icc: bool) -> Metadata {
         Metadata {
-            exif: if strip_exif { ExifKept::None } else { self.exif },
+            exif: if strip_exif {
+                ExifKept::None
+            } else {
+                self.exif
+            },
             xmp_iptc: self.xmp_iptc,
             icc: self.icc && !strip_icc,
         }

@@ -431,6 +431,22 @@ mod tests {
                 icc: true
             }
         );
+        // every mode and strip spells itself back
+        for mode in ["none", "copyright", "keep"] {
+            for (strip_exif, strip_icc) in
+                [(false, false), (true, false), (false, true), (true, true)]
+            {
+                let m = Metadata::parse("m", mode)
+                    .unwrap()
+                    .stripped(strip_exif, strip_icc);
+                let (name, e, i) = m.spelled();
+                assert_eq!(
+                    Metadata::parse("m", name).unwrap().stripped(e, i),
+                    m,
+                    "{m:?}"
+                );
+            }
+        }
         let message = err("metadata=all");
         assert!(message.contains("\"all\"") && message.contains("none, copyright or keep"));
         // the default is left out of the canonical form: variant tags of

@@ -116,7 +116,13 @@ pub fn parse(path: &str, rules: &Rules<'_>) -> Result<Parsed> {
     let mut output = Output::default();
     let mut strips = Strips::default();
     for segment in &options.filters {
-        apply_filters(segment, &mut resize, &mut filtered, &mut output, &mut strips)?;
+        apply_filters(
+            segment,
+            &mut resize,
+            &mut filtered,
+            &mut output,
+            &mut strips,
+        )?;
     }
     // strip_exif() and strip_icc() apply after metadata(), in any order.
     output.metadata = output.metadata.stripped(strips.exif, strips.icc);

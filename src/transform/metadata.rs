@@ -99,8 +99,8 @@ fn copyright_only(image: &VipsImage) -> Result<VipsImage> {
             ),
         });
     }
-    let mut fresh = VipsImage::new_from_memory_copy(&pixels, width, height, bands, format)
-        .map_err(vips)?;
+    let mut fresh =
+        VipsImage::new_from_memory_copy(&pixels, width, height, bands, format).map_err(vips)?;
     drop(pixels);
     // What the encoders read besides pixels: the frame layout of an animation.
     if image.get_typeof("page-height").unwrap_or(0) != 0 {
@@ -146,6 +146,18 @@ fn exif_value(field: &str) -> &str {
     }
 }
 
+/// Bytes per sample of `format`.
+fn sample_bytes(format: BandFormat) -> usize {
+    match format {
+        BandFormat::Uchar | BandFormat::Char => 1,
+        BandFormat::Ushort | BandFormat::Short => 2,
+        BandFormat::Uint | BandFormat::Int | BandFormat::Float => 4,
+        BandFormat::Double | BandFormat::Complex => 8,
+        BandFormat::Dpcomplex => 16,
+        _ => 1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::exif_value;
@@ -156,20 +168,13 @@ mod tests {
         assert_eq!(exif_value(field), "(c) Jane (J)");
         assert_eq!(exif_value("Ann (Ann, ASCII, 4 components, 4 bytes)"), "Ann");
         assert_eq!(exif_value("é (é, ASCII, 3 components, 3 bytes)"), "é");
-        for other in ["plain", "a (b, ASCII, 2 components, 2 bytes)", "", " bytes)"] {
+        for other in [
+            "plain",
+            "a (b, ASCII, 2 components, 2 bytes)",
+            "",
+            " bytes)",
+        ] {
             assert_eq!(exif_value(other), other);
         }
-    }
-}
-
-/// Bytes per sample of `format`.
-fn sample_bytes(format: BandFormat) -> usize {
-    match format {
-        BandFormat::Uchar | BandFormat::Char => 1,
-        BandFormat::Ushort | BandFormat::Short => 2,
-        BandFormat::Uint | BandFormat::Int | BandFormat::Float => 4,
-        BandFormat::Double | BandFormat::Complex => 8,
-        BandFormat::Dpcomplex => 16,
-        _ => 1,
     }
 }

@@ -763,9 +763,15 @@ fn metadata_filter_and_strips_in_any_order() {
         "/filters:strip_icc()/filters:metadata(keep)/a",
     ] {
         let m = parsed(path).output.metadata;
-        assert_eq!((m.exif, m.xmp_iptc, m.icc), (ExifKept::All, true, false), "{path}");
+        assert_eq!(
+            (m.exif, m.xmp_iptc, m.icc),
+            (ExifKept::All, true, false),
+            "{path}"
+        );
     }
-    let m = parsed("/filters:strip_exif():metadata(copyright)/a").output.metadata;
+    let m = parsed("/filters:strip_exif():metadata(copyright)/a")
+        .output
+        .metadata;
     assert!(m.is_none());
     assert_eq!(param("/filters:metadata(all)/a"), "metadata");
     assert_eq!(param("/filters:metadata()/a"), "metadata");
