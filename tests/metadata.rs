@@ -107,6 +107,14 @@ async fn server(name: &str) -> (Server, TempDir) {
     standard_fixtures(&dir);
     dir.write("p3.jpg", &p3_photo());
     dir.write("anim.gif", &sample("animated.gif"));
+    let cmyk = quadrant()
+        .icc_transform_with_opts("cmyk", VOption::new().set("input_profile", "srgb"))
+        .expect("to CMYK");
+    let cmyk = cmyk
+        .jpegsave_buffer_with_opts(VOption::new().set("keep", KEEP_ALL))
+        .expect("CMYK JPEG");
+    assert_eq!(decode(&cmyk).get_bands(), 4);
+    dir.write("cmyk.jpg", &cmyk);
     (Server::fs(Config::default(), &dir).await, dir)
 }
 
@@ -267,6 +275,20 @@ async fn keep_keeps_everything_upright_and_in_p3() {
         RED,
         25.0,
     );
+    // a grayscale JPEG cannot carry an RGB profile: it is dropped, EXIF stays
+    let reply = s.get("/p3.jpg?width=50&metadata=keep&grayscale=true").await;
+    let image = reply.image("image/jpeg");
+    assert_eq!(image.get_bands(), 1);
+    assert!(!has(&image, "icc-profile-data"));
+    assert!(has(&image, "exif-ifd3-GPSLatitudeRef"));
+    // a CMYK original is converted to sRGB, written without a profile
+    let reply = s.get("/cmyk.jpg?width=50&metadata=keep").await;
+    let image = reply.image("image/jpeg");
+    assert_eq!(image.get_bands(), 3);
+    assert!(!has(&image, "icc-profile-data"));
+    // as the default converts it
+    let default = s.get("/cmyk.jpg?width=50").await.image("image/jpeg");
+    assert_rgb(&image, 5, 5, rgb(&default, 5, 5), 3.0);
     // stripIcc under keep: converted to sRGB, no profile, EXIF and XMP kept
     for path in styles(Some("keep"), false, true) {
         let image = fetch(&s, &path).await;

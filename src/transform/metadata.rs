@@ -13,7 +13,7 @@
 //!   upright), XMP, IPTC and the ICC profile. An RGB original with a profile
 //!   keeps its pixels in that profile (Display P3 stays P3, no conversion to
 //!   sRGB); other originals with a profile (CMYK, grayscale) are converted to
-//!   sRGB as usual and carry the sRGB profile. Without `icc` (`stripIcc`) the
+//!   sRGB as usual and written without a profile. Without `icc` (`stripIcc`) the
 //!   pixels are converted to sRGB and no profile is written.
 
 use rs_vips::VipsImage;
