@@ -26,7 +26,7 @@ var VIEWER_HOST = 'x-viewer-host';
 // docs/url-api.md's edit parameters (src/request/query.rs PARAMS), the signed
 // URL's `signature` and `expires` (src/signature.rs), and `preset` and `info`
 // (src/handler.rs), sorted. tests/deployment.rs checks this list against them.
-var PARAMS = ['animated', 'background', 'blur', 'dpr', 'expires', 'fit', 'flip', 'flop', 'format', 'fx', 'fy', 'grayscale', 'greyscale', 'height', 'info', 'overlay', 'overlay_alpha', 'overlay_ratio', 'overlay_x', 'overlay_y', 'position', 'preset', 'progressive', 'quality', 'rotate', 'sharpen', 'signature', 'width'];
+var PARAMS = ['animated', 'background', 'blur', 'dpr', 'expires', 'fit', 'flip', 'flop', 'format', 'fx', 'fy', 'grayscale', 'greyscale', 'height', 'info', 'metadata', 'overlay', 'overlay_alpha', 'overlay_ratio', 'overlay_x', 'overlay_y', 'position', 'preset', 'progressive', 'quality', 'rotate', 'sharpen', 'signature', 'width'];
 
 // Parameters whose every value applies, in order (none: the last value wins
 // for every name, as in the service and in SIH's string to sign).

@@ -3,7 +3,8 @@
 //!
 //! This module owns writing a validated [`ImageRequest`] back out as those
 //! two styles, for the edits a query URL can ask for (size, fit, position,
-//! rotation, mirrors, grayscale, blur, sharpen, background, format, quality).
+//! rotation, mirrors, grayscale, blur, sharpen, background, format, quality,
+//! metadata).
 //! A style that has no name for an edit, or applies edits in an order that
 //! gives another image, is reported with a reason ([`Unavailable`]) rather than
 //! written wrong. The writers are checked against the server's own parsers:
@@ -134,6 +135,16 @@ pub fn thumbor_path(request: &ImageRequest) -> Result<String, Unavailable> {
     if let Some(bytes) = output.max_bytes {
         filters.push(format!("max_bytes({bytes})"));
     }
+    if !output.metadata.is_none() {
+        let (mode, strip_exif, strip_icc) = output.metadata.spelled();
+        filters.push(format!("metadata({mode})"));
+        if strip_exif {
+            filters.push("strip_exif()".into());
+        }
+        if strip_icc {
+            filters.push("strip_icc()".into());
+        }
+    }
     if output.progressive
         || output.lossless
         || output.near_lossless
@@ -254,6 +265,15 @@ pub fn default_path(request: &ImageRequest) -> Result<(String, Value), Unavailab
     if !request.headers.is_empty() {
         return unavailable("the playground does not write response headers");
     }
+    let metadata = (!output.metadata.is_none()).then(|| output.metadata.spelled());
+    if let Some((_, strip_exif, strip_icc)) = metadata {
+        if strip_exif {
+            put("stripExif", json!(true))?;
+        }
+        if strip_icc {
+            put("stripIcc", json!(true))?;
+        }
+    }
     let mut object = Map::new();
     if let Some(bucket) = &request.source.bucket {
         object.insert("bucket".into(), json!(bucket));
@@ -264,6 +284,9 @@ pub fn default_path(request: &ImageRequest) -> Result<(String, Value), Unavailab
     }
     if let Some(preferred) = output.preferred {
         object.insert("outputFormat".into(), json!(preferred.name()));
+    }
+    if let Some((mode, _, _)) = metadata {
+        object.insert("metadata".into(), json!(mode));
     }
     let value = Value::Object(object);
     let text = value.to_string();
@@ -458,6 +481,8 @@ mod tests {
             "sharpen=true",
             "rotate=90",
             "dpr=2&width=150&format=avif&quality=40",
+            "width=100&metadata=keep",
+            "width=100&metadata=copyright&format=png",
         ] {
             let (target, thumbor, default) = forms(q);
             let thumbor = thumbor.unwrap_or_else(|e| panic!("{q}: {e}"));

@@ -1,7 +1,7 @@
 //! SIH's "default" URL style: `GET /<base64(JSON)>`.
 //!
 //! The path (without its leading `/`) is standard, padded base64 of a UTF-8
-//! JSON object `{"bucket","key","edits","outputFormat","effort","headers"}`,
+//! JSON object `{"bucket","key","edits","outputFormat","effort","metadata","headers"}`,
 //! as AWS Serverless Image Handler's demo UI builds it. [`detect`] applies
 //! SIH's rule for recognising such a path; [`parse`] turns the object into an
 //! [`ImageRequest`].
@@ -33,9 +33,9 @@ use super::edit::{
     SHARPEN_SIGMA, THRESHOLD, TRIM_THRESHOLD, kernel_side, pixels, quality,
 };
 use super::{
-    Color, Edit, Extend, Fit, FormatNames, ImageRequest, Kernel, NumberArg, Offset, Output,
-    OutputFormat, Overlay, Position, Range, Region, Resize, Rotation, RoundCrop, Rules, Source,
-    Stage, Trim, TrimBackground,
+    Color, Edit, Extend, Fit, FormatNames, ImageRequest, Kernel, Metadata, NumberArg, Offset,
+    Output, OutputFormat, Overlay, Position, Range, Region, Resize, Rotation, RoundCrop, Rules,
+    Source, Stage, Trim, TrimBackground,
 };
 use crate::error::{Error, Result};
 
@@ -126,7 +126,7 @@ options! {
     /// An edit that takes no options.
     NoOptions {}
     /// The top-level request object.
-    Request { bucket, key, edits, output_format, effort, headers }
+    Request { bucket, key, edits, output_format, effort, metadata, headers }
     /// `resize`.
     ResizeOptions { width, height, fit, position, background, without_enlargement }
     /// `extract` and `crop`.
@@ -205,8 +205,10 @@ fn is_padded_base64(s: &str) -> bool {
 /// output format is `edits.toFormat`; `outputFormat`, else the last format
 /// object in `edits` (`{"webp":{...}}`), is only preferred, so automatic
 /// WebP/AVIF still wins over it, as in SIH; `effort`
-/// is SIH's WebP effort; `headers` are kept if [`header_allowed`] and valid
-/// HTTP. Unknown top-level fields are ignored.
+/// is SIH's WebP effort; `metadata` (ours: `none`, `copyright`, `keep`) and
+/// the edits `stripExif`/`stripIcc` (SIH 8.0.3) set [`Metadata`]; `headers`
+/// are kept if [`header_allowed`] and valid HTTP. Unknown top-level fields
+/// are ignored.
 pub fn parse(json: &Object, rules: &Rules) -> Result<ImageRequest> {
     let Ok(request) = Request::deserialize(json) else {
         return Err(Error::DecodeRequest("the request is not an object".into()));
@@ -233,6 +235,10 @@ pub fn parse(json: &Object, rules: &Rules) -> Result<ImageRequest> {
         .map(|v| format_name("outputFormat", v))
         .transpose()?;
     let headers = top("headers", &request.headers, Value::as_object)?;
+    let metadata = top("metadata", &request.metadata, Value::as_str)?
+        .map(|v| Metadata::parse("metadata", v))
+        .transpose()?
+        .unwrap_or_default();
 
     // SIH: toFormat is forced; outputFormat (or a format object, as sharp
     // selects it) only applies when automatic WebP does not.
@@ -257,6 +263,8 @@ pub fn parse(json: &Object, rules: &Rules) -> Result<ImageRequest> {
             effort: request.effort.as_ref().map(webp_effort),
             max_bytes: None,
             still: formats.still,
+            // SIH 8.0.3's stripExif and stripIcc apply after the mode.
+            metadata: metadata.stripped(formats.strip_exif, formats.strip_icc),
         },
         headers: headers.map(filter_headers).unwrap_or_default(),
     })
@@ -298,6 +306,10 @@ struct Formats {
     options: Vec<FormatOptions>,
     /// `animated: false`: only the first frame (SIH's override of sharp's `animated`).
     still: bool,
+    /// `stripExif: true` (SIH 8.0.3).
+    strip_exif: bool,
+    /// `stripIcc: true` (SIH 8.0.3).
+    strip_icc: bool,
 }
 
 /// A format object's options this service honours.
@@ -621,6 +633,14 @@ fn edit(name: &str, value: &Value, rules: &Rules, formats: &mut Formats) -> Resu
         },
         "animated" => {
             formats.still = !flag(name, value)?;
+            return Ok(None);
+        }
+        "stripExif" => {
+            formats.strip_exif = flag(name, value)?;
+            return Ok(None);
+        }
+        "stripIcc" => {
+            formats.strip_icc = flag(name, value)?;
             return Ok(None);
         }
         "toFormat" => {

@@ -486,3 +486,99 @@ impl OutputFormat {
 
 #[cfg(test)]
 mod tests;
+
+/// Which of the original's metadata an output keeps: the one rule behind
+/// `metadata=none|copyright|keep` and the strip edits and filters of SIH
+/// (`stripExif`, `stripIcc`) and thumbor (`strip_exif()`, `strip_icc()`).
+///
+/// The default keeps nothing (EXIF can hold a GPS position) and encodes
+/// sRGB. A strip only ever removes: on the default it changes nothing, so
+/// [`Metadata::stripped`] of the default is the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Metadata {
+    /// Which EXIF fields are kept.
+    pub exif: ExifKept,
+    /// XMP and IPTC are kept as they are.
+    pub xmp_iptc: bool,
+    /// The embedded ICC profile is kept, and an RGB original's pixels stay
+    /// in it (not converted to sRGB).
+    pub icc: bool,
+}
+
+/// The EXIF an output keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExifKept {
+    /// No EXIF.
+    #[default]
+    None,
+    /// Only the `Artist` and `Copyright` fields.
+    Copyright,
+    /// Every field, with the orientation reset to 1 (the pixels are upright).
+    All,
+}
+
+impl Metadata {
+    /// The modes' names, for messages.
+    pub const MODES: &'static str = "none, copyright or keep";
+
+    /// Parses a mode name (case-insensitive): `none` (the default),
+    /// `copyright` (EXIF Artist and Copyright only) or `keep` (EXIF, XMP,
+    /// IPTC and the ICC profile).
+    pub fn parse(param: &str, value: &str) -> Result<Metadata> {
+        Ok(match value.trim().to_ascii_lowercase().as_str() {
+            "none" => Metadata::default(),
+            "copyright" => Metadata {
+                exif: ExifKept::Copyright,
+                ..Metadata::default()
+            },
+            "keep" => Metadata {
+                exif: ExifKept::All,
+                xmp_iptc: true,
+                icc: true,
+            },
+            _ => {
+                return Err(Error::param(
+                    param,
+                    format!(
+                        "{param}={value:?} is not a metadata mode: use {}",
+                        Metadata::MODES
+                    ),
+                ));
+            }
+        })
+    }
+
+    /// This as a mode name and the strips (`strip_exif`, `strip_icc`) to
+    /// apply after it: [`Metadata::parse`] and [`Metadata::stripped`] of
+    /// these give this back.
+    pub fn spelled(self) -> (&'static str, bool, bool) {
+        if self.xmp_iptc {
+            ("keep", self.exif == ExifKept::None, !self.icc)
+        } else if self.exif == ExifKept::Copyright {
+            ("copyright", false, false)
+        } else {
+            ("none", false, false)
+        }
+    }
+
+    /// Whether nothing is kept (the default).
+    pub fn is_none(&self) -> bool {
+        *self == Metadata::default()
+    }
+
+    /// This, less the EXIF (`strip_exif`) and the ICC profile (`strip_icc`;
+    /// the pixels are then converted to sRGB). Applied after the mode,
+    /// whatever order a request wrote them in.
+    pub fn stripped(self, strip_exif: bool, strip_icc: bool) -> Metadata {
+        Metadata {
+            exif: if strip_exif {
+                ExifKept::None
+            } else {
+                self.exif
+            },
+            xmp_iptc: self.xmp_iptc,
+            icc: self.icc && !strip_icc,
+        }
+    }
+}

@@ -20,7 +20,7 @@ pub use assemble::{
 
 use serde::Serialize;
 
-pub use edit::{FormatNames, NumberArg, Range, Stage};
+pub use edit::{ExifKept, FormatNames, Metadata, NumberArg, Range, Stage};
 pub use query::Presets;
 
 use crate::error::{Error, Result};
@@ -130,6 +130,12 @@ pub struct Output {
     /// Only the first frame of an animated original (`animated=false`, SIH's
     /// `animated: false`); animations are kept by default.
     pub still: bool,
+    /// Which of the original's metadata the output keeps (`metadata=`,
+    /// `stripExif`, `strip_exif()`, ...); none by default. Left out of the
+    /// canonical form when it is the default, so the variant tags of
+    /// requests that do not ask for metadata stay as they were.
+    #[serde(skip_serializing_if = "Metadata::is_none")]
+    pub metadata: Metadata,
 }
 
 /// One edit. Each variant has exactly one home in `transform`.

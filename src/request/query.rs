@@ -13,8 +13,8 @@
 
 use super::edit::{self, DPR, ROTATE_DEGREES};
 use super::{
-    Color, Edit, Fit, ImageRequest, Limits, Offset, Output, OutputFormat, Overlay, Position,
-    Resize, Rotation, Source, Stage,
+    Color, Edit, Fit, ImageRequest, Limits, Metadata, Offset, Output, OutputFormat, Overlay,
+    Position, Resize, Rotation, Source, Stage,
 };
 use crate::error::{Error, Result};
 
@@ -44,6 +44,7 @@ pub const PARAMS: &[&str] = &[
     "overlay_ratio",
     "progressive",
     "animated",
+    "metadata",
 ];
 
 /// Parses `path` (still percent-encoded, with its leading `/`) and the raw
@@ -223,6 +224,9 @@ pub fn apply(
     if let Some(v) = get("animated") {
         // An empty value keeps the animation, as SIH's `animated()` does.
         request.output.still = !v.is_empty() && !parse_bool("animated", v)?;
+    }
+    if let Some(v) = get("metadata").filter(|v| !v.is_empty()) {
+        request.output.metadata = Metadata::parse("metadata", v)?;
     }
     if let Some(v) = get("format").filter(|v| !v.is_empty()) {
         request.output.format = OutputFormat::parse("format", v)?;
@@ -408,6 +412,49 @@ mod tests {
         let e = req(q).unwrap_err();
         assert_eq!(e.status(), 400, "{q}");
         e.to_string()
+    }
+
+    #[test]
+    fn metadata_modes() {
+        use crate::request::{ExifKept, Metadata};
+        assert!(req("metadata=none").unwrap().output.metadata.is_none());
+        assert!(req("metadata=").unwrap().output.metadata.is_none());
+        let copyright = req("metadata=Copyright").unwrap().output.metadata;
+        assert_eq!(copyright.exif, ExifKept::Copyright);
+        assert!(!copyright.xmp_iptc && !copyright.icc);
+        let keep = req("metadata=keep").unwrap().output.metadata;
+        assert_eq!(
+            keep,
+            Metadata {
+                exif: ExifKept::All,
+                xmp_iptc: true,
+                icc: true
+            }
+        );
+        // every mode and strip spells itself back
+        for mode in ["none", "copyright", "keep"] {
+            for (strip_exif, strip_icc) in
+                [(false, false), (true, false), (false, true), (true, true)]
+            {
+                let m = Metadata::parse("m", mode)
+                    .unwrap()
+                    .stripped(strip_exif, strip_icc);
+                let (name, e, i) = m.spelled();
+                assert_eq!(
+                    Metadata::parse("m", name).unwrap().stripped(e, i),
+                    m,
+                    "{m:?}"
+                );
+            }
+        }
+        let message = err("metadata=all");
+        assert!(message.contains("\"all\"") && message.contains("none, copyright or keep"));
+        // the default is left out of the canonical form: variant tags of
+        // requests without `metadata` are unchanged
+        let plain = req("width=10").unwrap().canonical();
+        assert!(!plain.contains("metadata"), "{plain}");
+        assert_eq!(plain, req("width=10&metadata=none").unwrap().canonical());
+        assert_ne!(plain, req("width=10&metadata=keep").unwrap().canonical());
     }
 
     #[test]

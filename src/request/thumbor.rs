@@ -34,7 +34,8 @@
 //! the constructors of [`super::edit`], which own the ranges. Filters that
 //! change the resize (`fill`, `no_upscale`, `upscale`, `stretch`,
 //! `proportion`) change that one resize wherever they appear; output filters
-//! (`format`, `autojpg`, `quality`, `max_bytes`) set [`Output`]. Unknown
+//! (`format`, `autojpg`, `quality`, `max_bytes`, and `metadata`, `strip_exif`,
+//! `strip_icc`, see [`super::Metadata`]) set [`Output`]. Unknown
 //! filters are ignored, as SIH does. The query string is not read here.
 
 use percent_encoding::percent_decode_str;
@@ -45,7 +46,7 @@ use super::{
     Color, Edit, Fit, ImageRequest, Kernel, Limits, Output, OutputFormat, Position, Region, Resize,
     Rules, Source, Trim, TrimBackground,
 };
-use super::{Offset, Overlay, RoundCrop};
+use super::{Metadata, Offset, Overlay, RoundCrop};
 use crate::error::{Error, Result};
 
 /// A Thumbor path, parsed.
@@ -113,9 +114,18 @@ pub fn parse(path: &str, rules: &Rules<'_>) -> Result<Parsed> {
     let mut resize = options.resize();
     let mut filtered = Vec::new();
     let mut output = Output::default();
+    let mut strips = Strips::default();
     for segment in &options.filters {
-        apply_filters(segment, &mut resize, &mut filtered, &mut output)?;
+        apply_filters(
+            segment,
+            &mut resize,
+            &mut filtered,
+            &mut output,
+            &mut strips,
+        )?;
     }
+    // strip_exif() and strip_icc() apply after metadata(), in any order.
+    output.metadata = output.metadata.stripped(strips.exif, strips.icc);
     if let Some(r) = &resize {
         r.check_box(&rules.limits)?;
     }
@@ -553,12 +563,20 @@ fn parse_size(segment: &str, limits: &Limits) -> Result<Option<Size>> {
     }))
 }
 
+/// The `strip_exif()` and `strip_icc()` filters a request gave.
+#[derive(Default)]
+struct Strips {
+    exif: bool,
+    icc: bool,
+}
+
 /// Applies one `filters:` segment (percent-decoded), filter by filter.
 fn apply_filters(
     segment: &str,
     resize: &mut Option<Resize>,
     edits: &mut Vec<Edit>,
     output: &mut Output,
+    strips: &mut Strips,
 ) -> Result<()> {
     let list = segment.strip_prefix(FILTERS).unwrap_or(segment);
     if list.is_empty() {
@@ -569,7 +587,7 @@ fn apply_filters(
     }
     for call in split_outside_parens(list, ':') {
         let (name, args) = parse_call(call)?;
-        apply_filter(name, args, resize, edits, output)?;
+        apply_filter(name, args, resize, edits, output, strips)?;
     }
     Ok(())
 }
@@ -703,6 +721,7 @@ fn apply_filter(
     resize: &mut Option<Resize>,
     edits: &mut Vec<Edit>,
     output: &mut Output,
+    strips: &mut Strips,
 ) -> Result<()> {
     match name {
         "autojpg" => {
@@ -863,10 +882,16 @@ fn apply_filter(
             let sigma = (1.0 + radius / 2.0).clamp(SHARPEN_SIGMA.min, SHARPEN_SIGMA.max);
             edits.push(Edit::sharpen(name, sigma)?);
         }
-        "strip_exif" | "strip_icc" => {
-            // Metadata is always stripped from the output.
+        "strip_exif" => {
             arguments(name, args, 0, 0)?;
+            strips.exif = true;
         }
+        "strip_icc" => {
+            arguments(name, args, 0, 0)?;
+            strips.icc = true;
+        }
+        // Not thumbor's: metadata(none|copyright|keep), as the query's `metadata=`.
+        "metadata" => output.metadata = Metadata::parse(name, argument(name, args)?)?,
         "brightness" => {
             let n = SIGNED_PERCENT.check(name, argument(name, args)?)?;
             edits.push(Edit::linear((name, 1.0), (name, 255.0 * n / 100.0))?);

@@ -3,7 +3,8 @@
 //! Defaults follow sharp (the engine of AWS Serverless Image Handler) so the
 //! two produce comparable files, except AVIF effort, which is lowered for
 //! on-the-fly use (see the README's format table for the measurements).
-//! Metadata is always stripped; colour is already sRGB when we get here.
+//! The encoder keeps the metadata `keep` names (libvips' `keep` flags, from
+//! [`super::metadata`]); nothing by default.
 
 use rs_vips::VipsImage;
 use rs_vips::voption::{Setter, VOption};
@@ -73,6 +74,25 @@ pub struct Settings {
     pub progressive: bool,
     /// Encoder effort.
     pub effort: Effort,
+    /// libvips' `keep` flags: which metadata the encoder writes (0: none).
+    pub keep: i32,
+}
+
+/// The metadata option of a save.
+trait Keep {
+    /// `keep` flags: nothing is `strip`, which every libvips takes (system
+    /// builds may be older than 8.15, which added `keep`).
+    fn set_keep(self, keep: i32) -> Self;
+}
+
+impl Keep for VOption<'_> {
+    fn set_keep(self, keep: i32) -> Self {
+        if keep == 0 {
+            self.set("strip", true)
+        } else {
+            self.set("keep", keep)
+        }
+    }
 }
 
 /// Encodes `image` as `format`.
@@ -83,6 +103,7 @@ pub fn encode(image: &VipsImage, format: OutputFormat, settings: Settings) -> Re
         near_lossless,
         progressive,
         effort,
+        keep,
     } = settings;
     let q = |default: u8| i32::from(quality.unwrap_or(default));
     let out = match format {
@@ -91,14 +112,14 @@ pub fn encode(image: &VipsImage, format: OutputFormat, settings: Settings) -> Re
                 .set("Q", q(JPEG_QUALITY))
                 .set("optimize_coding", true)
                 .set("interlace", progressive)
-                .set("strip", true),
+                .set_keep(keep),
         ),
         OutputFormat::Png => {
             let mut opts = VOption::new()
                 .set("compression", 6)
                 .set("interlace", progressive)
                 .set("filter", PNG_FILTER_NONE)
-                .set("strip", true);
+                .set_keep(keep);
             if let Some(quality) = quality {
                 opts = opts.set("palette", true).set("Q", i32::from(quality));
             }
@@ -110,7 +131,7 @@ pub fn encode(image: &VipsImage, format: OutputFormat, settings: Settings) -> Re
                 .set("effort", i32::from(effort.webp))
                 .set("lossless", lossless)
                 .set("near_lossless", near_lossless)
-                .set("strip", true),
+                .set_keep(keep),
         ),
         OutputFormat::Avif => image.heifsave_buffer_with_opts(
             VOption::new()
@@ -119,12 +140,12 @@ pub fn encode(image: &VipsImage, format: OutputFormat, settings: Settings) -> Re
                 .set("effort", i32::from(effort.avif))
                 .set("bitdepth", 8)
                 .set("lossless", lossless)
-                .set("strip", true),
+                .set_keep(keep),
         ),
         OutputFormat::Gif => image.gifsave_buffer_with_opts(
             VOption::new()
                 .set("effort", i32::from(effort.gif))
-                .set("strip", true),
+                .set_keep(keep),
         ),
         OutputFormat::Tiff => {
             let compression = if image.hasalpha() { "deflate" } else { "jpeg" };
@@ -132,7 +153,7 @@ pub fn encode(image: &VipsImage, format: OutputFormat, settings: Settings) -> Re
                 VOption::new()
                     .set("compression", compression)
                     .set("Q", q(TIFF_QUALITY))
-                    .set("strip", true),
+                    .set_keep(keep),
             )
         }
         OutputFormat::Svg => {

@@ -15,7 +15,7 @@ use super::edits;
 use super::failure::{undecodable, vips};
 use super::format::{self, Original, SourceFormat};
 use super::job::{Encoded, Job, Reduction};
-use super::{encode, svg};
+use super::{encode, metadata, svg};
 use crate::error::{Error, Result};
 use crate::request::{Edit, OutputFormat};
 
@@ -32,7 +32,8 @@ pub const STEPS: &[(&str, Step)] = &[
     ("load_frames", load_frames),
     // Upright by EXIF orientation.
     ("autorotate", autorotate),
-    // An embedded colour profile applied once, after any shrink: sRGB from here on.
+    // An embedded colour profile applied once, after any shrink: sRGB from
+    // here on, unless the request keeps an RGB original's profile (`metadata`).
     ("import_profile", import_profile),
     // 16-bit originals brought to 8 bits, the scale edits take values on.
     ("to_8_bit", to_8_bit),
@@ -42,7 +43,9 @@ pub const STEPS: &[(&str, Step)] = &[
     ("colour", to_output_colour),
     // Transparency onto white when the output format has no alpha.
     ("flatten", flatten_for_output),
-    // Encode, metadata stripped.
+    // The metadata the request keeps, readied for the encoder (`metadata`).
+    ("metadata", prepare_metadata),
+    // Encode, with only that metadata.
     ("encode", encode_output),
 ];
 
@@ -313,6 +316,9 @@ fn autorotate(ctx: &mut Ctx) -> Result<()> {
 /// An embedded profile is applied once, after any shrink, so later edits
 /// and the encoder see sRGB. Images without one are taken as sRGB.
 fn import_profile(ctx: &mut Ctx) -> Result<()> {
+    if metadata::keeps_profile(&ctx.image, ctx.job.output.metadata) {
+        return Ok(());
+    }
     ctx.image = edits::import_profile(&ctx.image).map_err(undecodable)?;
     Ok(())
 }
@@ -379,6 +385,12 @@ fn flatten_for_output(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
+fn prepare_metadata(ctx: &mut Ctx) -> Result<()> {
+    let image = std::mem::replace(&mut ctx.image, VipsImage::new());
+    ctx.image = metadata::prepare(image, ctx.job.output.metadata)?;
+    Ok(())
+}
+
 fn encode_output(ctx: &mut Ctx) -> Result<()> {
     let output = &ctx.job.output;
     let mut effort = ctx.job.effort;
@@ -391,6 +403,7 @@ fn encode_output(ctx: &mut Ctx) -> Result<()> {
         near_lossless: output.near_lossless,
         progressive: output.progressive,
         effort,
+        keep: metadata::keep_flags(output.metadata),
     };
     let start_quality = settings.quality.or(encode::default_quality(ctx.format));
     ctx.encoded = match (output.max_bytes, start_quality) {

@@ -1406,3 +1406,35 @@ fn generated_edits_are_a_request_or_a_short_4xx() {
     // the generator reaches valid requests too, not only refusals
     assert!(accepted > 500, "{accepted}");
 }
+
+#[test]
+fn metadata_and_sih_strip_edits() {
+    use crate::request::{ExifKept, Metadata};
+    assert!(output(json!({})).metadata.is_none());
+    let keep = output(json!({"metadata": "keep"})).metadata;
+    assert_eq!(keep, Metadata::parse("m", "keep").unwrap());
+    // the strips take away from the mode, whatever the key order
+    let m = output(json!({"edits": {"stripIcc": true}, "metadata": "keep"})).metadata;
+    assert_eq!((m.exif, m.xmp_iptc, m.icc), (ExifKept::All, true, false));
+    let m = output(json!({"metadata": "keep", "edits": {"stripExif": "true"}})).metadata;
+    assert_eq!((m.exif, m.xmp_iptc, m.icc), (ExifKept::None, true, true));
+    let m = output(json!({"metadata": "copyright", "edits": {"stripExif": true}})).metadata;
+    assert!(m.is_none());
+    // alone they change nothing; false and null are no strip
+    let plain = output(json!({}));
+    assert_eq!(
+        output(json!({"edits": {"stripExif": true, "stripIcc": true}})),
+        plain
+    );
+    let m = output(json!({"metadata": "keep", "edits": {"stripExif": false, "stripIcc": null}}));
+    assert_eq!(m.metadata, keep);
+    // bad values are 400s naming them
+    let err = req(json!({"key": "k", "metadata": "all"})).unwrap_err();
+    assert_eq!(err.status(), 400);
+    assert!(err.to_string().contains("\"all\""), "{err}");
+    let err = req(json!({"key": "k", "metadata": true})).unwrap_err();
+    assert_eq!(err.status(), 400);
+    assert!(err.to_string().contains("metadata"), "{err}");
+    edit_err(json!({"stripExif": 1}), "stripExif");
+    edit_err(json!({"stripIcc": "yes"}), "stripIcc");
+}

@@ -753,6 +753,32 @@ fn rotate_and_metadata_filters() {
 }
 
 #[test]
+fn metadata_filter_and_strips_in_any_order() {
+    use crate::request::{ExifKept, Metadata};
+    let keep = Metadata::parse("m", "keep").unwrap();
+    assert_eq!(parsed("/filters:metadata(keep)/a").output.metadata, keep);
+    for path in [
+        "/filters:strip_icc():metadata(keep)/a",
+        "/filters:metadata(keep):strip_icc()/a",
+        "/filters:strip_icc()/filters:metadata(keep)/a",
+    ] {
+        let m = parsed(path).output.metadata;
+        assert_eq!(
+            (m.exif, m.xmp_iptc, m.icc),
+            (ExifKept::All, true, false),
+            "{path}"
+        );
+    }
+    let m = parsed("/filters:strip_exif():metadata(copyright)/a")
+        .output
+        .metadata;
+    assert!(m.is_none());
+    assert_eq!(param("/filters:metadata(all)/a"), "metadata");
+    assert_eq!(param("/filters:metadata()/a"), "metadata");
+    assert_eq!(param("/filters:strip_exif(1)/a"), "strip_exif");
+}
+
+#[test]
 fn animated_filter_and_unknown_filters() {
     // SIH's mapping: only a case-insensitive `false` turns animation off.
     for (path, still) in [
