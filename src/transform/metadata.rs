@@ -46,6 +46,33 @@ pub fn keeps_profile(image: &VipsImage, metadata: Metadata) -> bool {
         && image.get_bands() >= 3
 }
 
+/// Whether libvips `version` (`8.18.7`) has the savers' `keep` option
+/// (8.15 and later), which every mode but the default needs.
+pub fn keep_supported(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (8, 15)
+}
+
+/// Refuses a mode other than the default when the linked libvips cannot
+/// keep metadata: 400 naming the version, rather than a failed save.
+pub fn check_supported(metadata: Metadata) -> Result<()> {
+    if metadata == Metadata::default() {
+        return Ok(());
+    }
+    let version = super::init_vips().unwrap_or_default();
+    if keep_supported(&version) {
+        Ok(())
+    } else {
+        Err(Error::param(
+            "metadata",
+            format!(
+                "keeping metadata needs libvips 8.15 or later; this build links libvips {version}"
+            ),
+        ))
+    }
+}
+
 /// The encoder's `keep` flags for `metadata`.
 pub fn keep_flags(metadata: Metadata) -> i32 {
     let exif = match metadata.exif {
@@ -160,7 +187,24 @@ fn sample_bytes(format: BandFormat) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::exif_value;
+
+    #[test]
+    fn keeping_needs_libvips_8_15() {
+        for (version, ok) in [
+            ("8.18.7", true),
+            ("8.15.0", true),
+            ("9.0.1", true),
+            ("8.14.1", false),
+            ("8", false),
+            ("", false),
+            ("x.y", false),
+        ] {
+            assert_eq!(keep_supported(version), ok, "{version}");
+        }
+        assert!(check_supported(Metadata::default()).is_ok());
+    }
+
+    use super::{Metadata, check_supported, exif_value, keep_supported};
 
     #[test]
     fn exif_text_is_cut_out_of_libvips_fields() {

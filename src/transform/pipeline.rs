@@ -386,6 +386,7 @@ fn flatten_for_output(ctx: &mut Ctx) -> Result<()> {
 }
 
 fn prepare_metadata(ctx: &mut Ctx) -> Result<()> {
+    metadata::check_supported(ctx.job.output.metadata)?;
     let image = std::mem::replace(&mut ctx.image, VipsImage::new());
     ctx.image = metadata::prepare(image, ctx.job.output.metadata)?;
     Ok(())
