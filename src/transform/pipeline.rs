@@ -680,12 +680,18 @@ mod tests {
             reclassify(&truncated, e),
             Error::InvalidImage { .. }
         ));
-        let decoded = SECOND_DECODES.with(|n| n.get());
-        assert!(matches!(run(&truncated), Err(Error::InvalidImage { .. })));
-        // told from libvips' message (when no other thread cleared it meanwhile)
+        // Told from libvips' message, without a second decode. libvips'
+        // error buffer is the process's: a test on another thread can
+        // clear it between a failure and its reading, so one run in a few
+        // may fall back to decoding again; never telling it is the bug.
+        let told_from_message = (0..5).any(|_| {
+            let decoded = SECOND_DECODES.with(|n| n.get());
+            assert!(matches!(run(&truncated), Err(Error::InvalidImage { .. })));
+            SECOND_DECODES.with(|n| n.get()) == decoded
+        });
         assert!(
-            SECOND_DECODES.with(|n| n.get()) == decoded || !input_fault(&detail_of(&truncated)),
-            "the original was decoded a second time"
+            told_from_message,
+            "the original was decoded a second time, every time"
         );
         // a failure of ours stays ours
         assert!(matches!(
@@ -700,13 +706,6 @@ mod tests {
             reclassify(&job(whole), ours),
             Error::Processing { .. }
         ));
-    }
-
-    fn detail_of(job: &Job) -> String {
-        match run_steps(job) {
-            Err(e) => e.detail().unwrap_or_default().to_string(),
-            Ok(_) => String::new(),
-        }
     }
 
     /// The failure alone gives the class the second full decode gave, over
