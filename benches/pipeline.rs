@@ -166,6 +166,7 @@ fn job(case: &Case, bytes: &[u8]) -> Job {
         fast_shrink: std::env::var("FAST_SHRINK_ON_LOAD").is_ok_and(|v| v == "Yes"),
         max_output_bytes: None,
         overlays: Vec::new(),
+        auto_quality: Default::default(),
     }
 }
 

@@ -271,6 +271,8 @@ pub fn decode(data: &[u8]) {
         edits,
         output: Output {
             format: Some(format),
+            // Automatic quality decodes its own encodes to score them.
+            auto_quality: choice & 0x20 != 0,
             ..Output::default()
         },
         accepted: Default::default(),
@@ -284,6 +286,7 @@ pub fn decode(data: &[u8]) {
         fast_shrink: bytes.first().is_some_and(|b| b & 1 == 1),
         max_output_bytes: Some(1 << 20),
         overlays: Vec::new(),
+        auto_quality: Default::default(),
     };
     if let Ok(out) = pipeline::run(&job) {
         assert!(!out.bytes.is_empty(), "an encoded image");

@@ -97,6 +97,9 @@ pub struct Config {
     /// The largest response body, in bytes (`MAX_RESPONSE_BYTES`); larger
     /// outputs are reduced to fit. Lambda mode defaults it to [`LAMBDA_RESPONSE_BYTES`].
     pub max_response_bytes: Option<u64>,
+    /// Automatic quality (`AUTO_QUALITY`, `QUALITY_TARGET`, `SAVE_DATA_STEP`,
+    /// `AUTO_QUALITY_BUDGET`).
+    pub auto_quality: crate::transform::quality::AutoQuality,
     /// SIH's fallback image (`ENABLE_DEFAULT_FALLBACK_IMAGE`,
     /// `DEFAULT_FALLBACK_IMAGE_BUCKET`, `DEFAULT_FALLBACK_IMAGE_KEY`).
     pub fallback: Option<crate::request::Source>,
@@ -229,6 +232,7 @@ impl Config {
             effort: self.effort,
             fast_shrink_on_load: self.fast_shrink_on_load,
             max_response_bytes: self.max_response_bytes,
+            auto_quality: self.auto_quality,
         }
     }
 }
@@ -294,6 +298,7 @@ impl Default for Config {
             secrets_manager: None,
             s3_force_path_style: false,
             max_response_bytes: None,
+            auto_quality: Default::default(),
             fallback: None,
             emf_metrics: false,
             presets: crate::request::Presets::default(),
@@ -542,6 +547,27 @@ impl Config {
         }
         if let Some((var, v)) = get("MAX_RESPONSE_BYTES") {
             c.max_response_bytes = Some(number(var, &v, 1024, u64::MAX)?);
+        }
+        if let Some((var, v)) = get("AUTO_QUALITY") {
+            c.auto_quality.default_on = yes_no(var, &v)?;
+        }
+        for (name, field) in [
+            ("QUALITY_TARGET", &mut c.auto_quality.target_tenths),
+            ("SAVE_DATA_STEP", &mut c.auto_quality.save_data_step_tenths),
+        ] {
+            if let Some((var, v)) = get(name) {
+                *field =
+                    crate::transform::quality::AutoQuality::parse_score(&v).ok_or_else(|| {
+                        ConfigError {
+                            var,
+                            value: v.clone(),
+                            problem: "is not a SSIMULACRA2 score from 0 to 100".into(),
+                        }
+                    })?;
+            }
+        }
+        if let Some((var, v)) = get("AUTO_QUALITY_BUDGET") {
+            c.auto_quality.budget = seconds(var, &v, 0.0, 60.0)?;
         }
         if let Some((var, v)) = get("ENABLE_DEFAULT_FALLBACK_IMAGE")
             && yes_no(var, &v)?

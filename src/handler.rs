@@ -25,7 +25,8 @@ use crate::request;
 use crate::request::Source;
 use crate::response::{self, Timings, Variant};
 use crate::signature::{self, Grant};
-use crate::transform::{Accepted, Deadline, Engine, Job};
+use crate::transform::format::AutoFormat;
+use crate::transform::{Accepted, Deadline, Engine, Job, quality};
 
 /// The path answered with a libvips health check.
 pub const HEALTH_PATH: &str = "/health";
@@ -286,19 +287,33 @@ impl Handler {
             return Ok(res);
         }
 
-        // The format depends on Accept only when none was asked for and automatic format is on.
-        let vary_accept = request.output.format.is_none() && config.auto_format.enabled();
+        // The format depends on Accept only when none was asked for and
+        // automatic format is on, or when the request asks for the best one
+        // (of every format the client accepts, whatever AUTO_FORMAT says).
+        let best = request.output.best;
+        let vary_accept = best || (request.output.format.is_none() && config.auto_format.enabled());
         seen.accept = vary_accept;
-        let accepted = if vary_accept {
+        let mut accepted = if vary_accept {
             Accepted::from_header(
                 req.headers()
                     .get(header::ACCEPT)
                     .and_then(|v| v.to_str().ok()),
-                config.auto_format,
+                if best {
+                    AutoFormat::ALL
+                } else {
+                    config.auto_format
+                },
             )
         } else {
             Accepted::default()
         };
+        // Save-Data lowers automatic quality's target, and matters only then.
+        let vary_save_data = quality::applies(&request.output, &config.auto_quality);
+        accepted.save_data = vary_save_data
+            && req
+                .headers()
+                .get("save-data")
+                .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"on"));
 
         // A client holding this variant's ETag lets the origin answer "unchanged" unread.
         let overlays = self.fetch_overlays(&request, host, &grant, &ticket).await?;
@@ -331,6 +346,7 @@ impl Handler {
             etag: &etag,
             meta: &meta,
             vary_accept,
+            vary_save_data,
             headers: &request.headers,
             expires: grant.expires,
         };
@@ -352,6 +368,7 @@ impl Handler {
             effort,
             fast_shrink_on_load,
             max_response_bytes,
+            auto_quality,
         } = settings;
         let job = Job {
             bytes: original.bytes.clone(),
@@ -365,6 +382,7 @@ impl Handler {
             fast_shrink: fast_shrink_on_load,
             max_output_bytes: max_response_bytes,
             overlays: overlays.into_iter().map(|o| o.bytes).collect(),
+            auto_quality,
         };
         let encoded = self
             .engine

@@ -131,6 +131,8 @@ pub struct Variant<'a> {
     pub meta: &'a Meta,
     /// The format depended on `Accept`.
     pub vary_accept: bool,
+    /// Automatic quality's target depended on `Save-Data`.
+    pub vary_save_data: bool,
     /// Response headers the request asked for (already filtered).
     pub headers: &'a [(String, String)],
     /// A signed URL's expiry, which caps the cache lifetime.
@@ -160,6 +162,17 @@ pub fn image<'a>(
             h,
             HeaderName::from_static("x-image-reduced"),
             &format!("{quality}width={}, height={}", r.width, r.height),
+        );
+    }
+    if let Some(chosen) = encoded.chosen {
+        // What automatic quality chose, and the score it measured.
+        let quality = chosen
+            .quality
+            .map_or_else(|| "lossless".to_string(), |q| q.to_string());
+        set(
+            h,
+            HeaderName::from_static("x-image-quality"),
+            &format!("quality={quality}, score={:.1}", chosen.score),
         );
     }
     set(
@@ -268,21 +281,29 @@ fn caching_headers(h: &mut HeaderMap, config: HeaderSettings, variant: &Variant)
         );
     }
     if variant.vary_accept {
-        vary_on_accept(h);
+        vary_on(h, "Accept");
+    }
+    if variant.vary_save_data {
+        vary_on(h, "Save-Data");
     }
 }
 
 /// Adds `Vary: Accept`: the answer (an image or an error) depended on the
 /// request's `Accept`, so caches must keep one answer per `Accept`.
 pub fn vary_on_accept(h: &mut HeaderMap) {
+    vary_on(h, "Accept");
+}
+
+/// Adds `name` to `Vary` unless it (or `*`) is listed already.
+fn vary_on(h: &mut HeaderMap, name: &'static str) {
     let listed = h
         .get_all(header::VARY)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("accept") || t.trim() == "*");
+        .any(|t| t.trim().eq_ignore_ascii_case(name) || t.trim() == "*");
     if !listed {
-        h.append(header::VARY, HeaderValue::from_static("Accept"));
+        h.append(header::VARY, HeaderValue::from_static(name));
     }
 }
 
@@ -758,6 +779,7 @@ mod tests {
             effort: crate::transform::encode::Effort::default(),
             fast_shrink_on_load: false,
             max_response_bytes: None,
+            auto_quality: Default::default(),
         };
         assert_eq!(tag(&base), tag(&base));
         let mut fast = base;
@@ -766,7 +788,9 @@ mod tests {
         capped.max_response_bytes = Some(1 << 20);
         let mut effort = base;
         effort.effort.gif += 1;
-        for changed in [fast, capped, effort] {
+        let mut target = base;
+        target.auto_quality.target_tenths += 1;
+        for changed in [fast, capped, effort, target] {
             assert_ne!(tag(&changed), tag(&base), "{changed:?}");
         }
     }

@@ -617,14 +617,16 @@ mod tests {
             read(AcceptClass::Avif),
             Accepted {
                 avif: true,
-                webp: false
+                webp: false,
+                ..Default::default()
             }
         );
         assert_eq!(
             read(AcceptClass::Webp),
             Accepted {
                 avif: false,
-                webp: true
+                webp: true,
+                ..Default::default()
             }
         );
         assert_eq!(read(AcceptClass::Other), Accepted::default());

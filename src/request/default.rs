@@ -257,6 +257,8 @@ pub fn parse(json: &Object, rules: &Rules) -> Result<ImageRequest> {
             format,
             preferred,
             quality: options.and_then(|o| o.quality),
+            auto_quality: false,
+            best: false,
             lossless: options.is_some_and(|o| o.lossless),
             near_lossless: options.is_some_and(|o| o.near_lossless),
             progressive: options.is_some_and(|o| o.progressive),

@@ -15,7 +15,7 @@
 
 use std::fmt::Display;
 
-use super::{Edit, Kernel, Modulate, Offset, OutputFormat};
+use super::{Edit, Kernel, Modulate, Offset, Output, OutputFormat};
 use crate::error::{Error, Result};
 
 /// A number as a request wrote it: its value, if it is one, and its text
@@ -351,6 +351,45 @@ pub fn quality(param: &str, value: impl NumberArg) -> Result<u8> {
         .map(|q| q as u8)
 }
 
+/// The quality word for automatic quality (`quality=auto`, thumbor's
+/// `quality(auto)`).
+pub const AUTO_QUALITY: &str = "auto";
+
+/// The format word for the smallest accepted format (`format=best`,
+/// thumbor's `format(best)`).
+pub const BEST_FORMAT: &str = "best";
+
+impl Output {
+    /// Applies a quality parameter: a whole number in [`QUALITY`], or
+    /// [`AUTO_QUALITY`].
+    pub fn set_quality(&mut self, param: &str, value: &str) -> Result<()> {
+        if value.eq_ignore_ascii_case(AUTO_QUALITY) {
+            (self.quality, self.auto_quality) = (None, true);
+            return Ok(());
+        }
+        let quality = quality(param, value).map_err(|_| {
+            Error::param(
+                param,
+                format!(
+                    "{param}={value:?} is not a quality: use a whole number from 1 to 100, or auto"
+                ),
+            )
+        })?;
+        (self.quality, self.auto_quality) = (Some(quality), false);
+        Ok(())
+    }
+
+    /// Applies [`BEST_FORMAT`] when `value` is it (and says whether it was):
+    /// the styles' format parameters check this before their format names.
+    pub fn set_best(&mut self, value: &str) -> bool {
+        let best = value.eq_ignore_ascii_case(BEST_FORMAT);
+        if best {
+            (self.format, self.best) = (None, true);
+        }
+        best
+    }
+}
+
 /// A whole percentage in [`PERCENT`] (overlay transparency and ratios).
 pub fn percent(param: &str, value: impl NumberArg) -> Result<u8> {
     PERCENT
@@ -448,9 +487,9 @@ impl FormatNames {
     /// The 400 for a value that is not one of these names, shown as `shown`.
     pub fn error(self, param: &str, shown: impl Display) -> Error {
         let list = if self.auto {
-            "jpeg, png, webp, avif, gif, tiff or auto"
+            "jpeg, png, webp, avif, gif, tiff, auto or best"
         } else {
-            "jpeg, png, webp, avif, gif or tiff"
+            "jpeg, png, webp, avif, gif, tiff or best"
         };
         Error::param(
             param,

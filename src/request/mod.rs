@@ -116,6 +116,15 @@ pub struct Output {
     pub preferred: Option<OutputFormat>,
     /// Encoder quality 1 to 100; `None` uses the format's default.
     pub quality: Option<u8>,
+    /// `quality=auto`: the lowest quality that reaches the perceptual target
+    /// (see `transform::quality`); `quality` is then `None`. Left out of the
+    /// canonical form when off, like every option added later.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub auto_quality: bool,
+    /// `format=best`: the smallest of the formats the client accepts;
+    /// `format` is then `None`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub best: bool,
     /// Lossless WebP or AVIF.
     pub lossless: bool,
     /// Near-lossless WebP (lossless coding of slightly preprocessed pixels;

@@ -228,11 +228,14 @@ pub fn apply(
     if let Some(v) = get("metadata").filter(|v| !v.is_empty()) {
         request.output.metadata = Metadata::parse("metadata", v)?;
     }
-    if let Some(v) = get("format").filter(|v| !v.is_empty()) {
+    if let Some(v) = get("format").filter(|v| !v.is_empty())
+        && !request.output.set_best(v)
+    {
         request.output.format = OutputFormat::parse("format", v)?;
+        request.output.best = false;
     }
     if let Some(v) = get("quality").filter(|v| !v.is_empty()) {
-        request.output.quality = Some(edit::quality("quality", v)?);
+        request.output.set_quality("quality", v)?;
     }
     Ok(())
 }

@@ -732,8 +732,14 @@ fn apply_filter(
         }
         "format" => {
             let value = argument(name, args).unwrap_or("");
+            if output.set_best(value) {
+                return Ok(());
+            }
             match OutputFormat::parse_name(name, value, FormatNames::THUMBOR) {
-                Ok(format) => output.format = format.or(output.format),
+                Ok(format) => {
+                    output.format = format.or(output.format);
+                    output.best = false;
+                }
                 // SIH maps these and then fails; we refuse them plainly
                 Err(e) if ["heif", "heic"].contains(&value.to_ascii_lowercase().as_str()) => {
                     return Err(e);
@@ -742,7 +748,7 @@ fn apply_filter(
                 Err(_) => {}
             }
         }
-        "quality" => output.quality = Some(edit::quality(name, argument(name, args)?)?),
+        "quality" => output.set_quality(name, argument(name, args)?)?,
         "max_bytes" => {
             let v = argument(name, args)?;
             let bytes = v.parse::<u64>().ok().filter(|n| *n >= 1).ok_or_else(|| {

@@ -10,6 +10,7 @@ use rs_vips::VipsImage;
 use super::failure::vips;
 use super::format::SourceFormat;
 use super::job::{Job, Reduction};
+use super::quality::Chosen;
 use crate::error::Result;
 use crate::request::OutputFormat;
 
@@ -34,6 +35,8 @@ pub struct Ctx<'a> {
     pub encoded: Vec<u8>,
     /// How the output was reduced to fit the response cap, if it was.
     pub reduced: Option<Reduction>,
+    /// The quality and score automatic quality chose, when it ran.
+    pub chosen: Option<Chosen>,
     /// Overlays drawn so far (the next one's bytes are `job.overlays[next_overlay]`).
     pub next_overlay: usize,
     /// Pixels decoded so far: the original's (every frame kept) plus each

@@ -263,13 +263,22 @@ pub struct AutoFormat {
 }
 
 impl AutoFormat {
+    /// Both automatic formats (`format=best` considers every format the
+    /// client accepts).
+    pub const ALL: AutoFormat = AutoFormat {
+        avif: true,
+        webp: true,
+    };
+
     /// Whether any automatic choice is on, so responses depend on `Accept`.
     pub fn enabled(self) -> bool {
         self.avif || self.webp
     }
 }
 
-/// What the client's `Accept` header allows, already masked by the configuration.
+/// What the client's `Accept` header allows, already masked by the
+/// configuration, and whether it asked to save data (`Save-Data: on`, read
+/// only when automatic quality applies).
 ///
 /// This is the only part of the HTTP request that reaches the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -278,6 +287,10 @@ pub struct Accepted {
     pub avif: bool,
     /// `image/webp` is accepted and automatic WebP is on.
     pub webp: bool,
+    /// `Save-Data: on` lowers automatic quality's target. Left out of the
+    /// variant tag when off, so the tags of other requests stay as they were.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub save_data: bool,
 }
 
 impl Accepted {
@@ -438,7 +451,8 @@ mod tests {
             a,
             Accepted {
                 avif: true,
-                webp: true
+                webp: true,
+                ..Default::default()
             }
         );
         let a = Accepted::from_header(Some("image/avif;q=0, image/webp"), ALL);
@@ -446,7 +460,8 @@ mod tests {
             a,
             Accepted {
                 avif: false,
-                webp: true
+                webp: true,
+                ..Default::default()
             }
         );
         let a = Accepted::from_header(
@@ -465,10 +480,12 @@ mod tests {
         let both = Accepted {
             avif: true,
             webp: true,
+            ..Default::default()
         };
         let webp = Accepted {
             avif: false,
             webp: true,
+            ..Default::default()
         };
         let none = Accepted::default();
         assert_eq!(
@@ -526,7 +543,8 @@ mod tests {
                 None,
                 Accepted {
                     avif: true,
-                    webp: false
+                    webp: false,
+                    ..Default::default()
                 },
                 animated
             ),

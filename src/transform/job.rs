@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::encode;
 use super::format::Accepted;
+use super::quality;
 use crate::request::{Edit, Limits, Output, OutputFormat};
 
 /// Every setting that changes the bytes of a transformed image for the same
@@ -32,6 +33,8 @@ pub struct OutputSettings {
     pub fast_shrink_on_load: bool,
     /// `MAX_RESPONSE_BYTES`: a larger output is reduced to fit.
     pub max_response_bytes: Option<u64>,
+    /// `AUTO_QUALITY`, `QUALITY_TARGET`, `SAVE_DATA_STEP`, `AUTO_QUALITY_BUDGET`.
+    pub auto_quality: quality::AutoQuality,
 }
 
 /// Everything a transform needs; nothing here is HTTP. Whatever it takes
@@ -65,6 +68,8 @@ pub struct Job {
     /// The originals of the request's overlays, in the order of its
     /// `Edit::Overlay`s (fetched by the handler, which owns the origin).
     pub overlays: Vec<Bytes>,
+    /// Automatic quality's settings (used when [`quality::applies`]).
+    pub auto_quality: quality::AutoQuality,
 }
 
 /// A finished transform.
@@ -82,6 +87,8 @@ pub struct Encoded {
     pub reduced: Option<Reduction>,
     /// Time spent encoding (part of the whole transform).
     pub encode_time: std::time::Duration,
+    /// The quality and score automatic quality chose, when it ran.
+    pub chosen: Option<quality::Chosen>,
 }
 
 /// How an output was reduced to fit the response size cap.

@@ -13,7 +13,8 @@
 //! deadline into libvips work. What a job takes and gives back lives in
 //! [`job`]; the order of operations in [`pipeline`], over the state its steps
 //! share ([`context`]); each edit's pixel work lives in [`edits`]; encoder
-//! settings live in [`encode`]; which metadata the output keeps in
+//! settings live in [`encode`]; automatic quality and `format=best` in
+//! [`quality`]; which metadata the output keeps in
 //! [`metadata`]; which loader may read what in [`format`](mod@format);
 //! SVG sanitising in [`svg`]; the decoders of the formats libvips lacks
 //! (HEIC, JPEG XL) in [`decoders`]; how a libvips failure becomes an error
@@ -29,6 +30,7 @@ pub mod format;
 pub mod job;
 pub mod metadata;
 pub mod pipeline;
+pub mod quality;
 pub mod svg;
 
 use std::sync::{Arc, Mutex, OnceLock};

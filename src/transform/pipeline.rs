@@ -5,6 +5,8 @@
 //! or decodes originals libvips cannot read (see `decoders`), then [`STEPS`]
 //! run in order. Read [`STEPS`] to know what happens when.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 use rs_vips::enums::Interpretation;
 use rs_vips::voption::{Setter, VOption};
@@ -15,7 +17,7 @@ use super::edits;
 use super::failure::{undecodable, vips};
 use super::format::{self, Original, SourceFormat};
 use super::job::{Encoded, Job, Reduction};
-use super::{encode, metadata, svg};
+use super::{encode, metadata, quality, svg};
 use crate::error::{Error, Result};
 use crate::request::{Edit, OutputFormat};
 
@@ -77,6 +79,7 @@ fn run_steps(job: &Job) -> Result<Encoded> {
             bytes: ctx.bytes,
             reduced: None,
             encode_time: std::time::Duration::ZERO,
+            chosen: None,
         });
     }
     let mut encode_time = std::time::Duration::ZERO;
@@ -94,6 +97,7 @@ fn run_steps(job: &Job) -> Result<Encoded> {
         bytes: std::mem::take(&mut ctx.encoded).into(),
         reduced: ctx.reduced,
         encode_time,
+        chosen: ctx.chosen,
     })
 }
 
@@ -187,6 +191,7 @@ fn open(job: &Job) -> Result<Ctx<'_>> {
         hoisted: None,
         encoded: Vec::new(),
         reduced: None,
+        chosen: None,
         next_overlay: 0,
         pixels,
         pages: pages as u32,
@@ -406,18 +411,106 @@ fn encode_output(ctx: &mut Ctx) -> Result<()> {
         effort,
         keep: metadata::keep_flags(output.metadata),
     };
-    let start_quality = settings.quality.or(encode::default_quality(ctx.format));
-    ctx.encoded = match (output.max_bytes, start_quality) {
-        (Some(max), Some(quality)) if !output.lossless && !output.near_lossless => {
-            encode_within(ctx, settings, quality, 1, max)?.0
-        }
-        _ => encode::encode(&ctx.image, ctx.format, settings)?,
+    let auto = &ctx.job.auto_quality;
+    let target = quality::applies(output, auto).then(|| auto.target(ctx.job.accepted.save_data));
+    let until = Instant::now() + auto.budget;
+    if output.best {
+        encode_best(ctx, settings, target, until)?;
+    } else {
+        let start_quality = settings.quality.or(encode::default_quality(ctx.format));
+        ctx.encoded = match (output.max_bytes, start_quality, target) {
+            (Some(max), Some(quality), _) if !output.lossless && !output.near_lossless => {
+                encode_within(ctx, settings, quality, 1, max)?.0
+            }
+            (None, _, Some(target)) => encode_auto(ctx, settings, target, until)?,
+            _ => encode::encode(&ctx.image, ctx.format, settings)?,
+        };
+    }
+    let start_quality = ctx
+        .chosen
+        .and_then(|c| c.quality)
+        .or(settings.quality)
+        .or(encode::default_quality(ctx.format));
+    let settings = encode::Settings {
+        lossless: settings.lossless || ctx.chosen.is_some_and(|c| c.quality.is_none()),
+        ..settings
     };
     if let Some(cap) = ctx.job.max_output_bytes
         && ctx.encoded.len() as u64 > cap
     {
         fit_response_cap(ctx, settings, start_quality, cap)?;
     }
+    Ok(())
+}
+
+/// `quality=auto` for the chosen format: the lowest quality that reaches the
+/// target (see [`quality`]); the default quality when the format has none to
+/// search or the image is too small to score.
+fn encode_auto(
+    ctx: &mut Ctx,
+    settings: encode::Settings,
+    target: f64,
+    until: Instant,
+) -> Result<Vec<u8>> {
+    // Every probe reads the pixels again: compute them once.
+    in_memory(ctx)?;
+    let reference = quality::Reference::new(&ctx.image)?;
+    match quality::encode_auto(
+        &ctx.image,
+        reference.as_ref(),
+        ctx.format,
+        settings,
+        target,
+        until,
+    )? {
+        Some((bytes, chosen)) => {
+            ctx.chosen = Some(chosen);
+            Ok(bytes)
+        }
+        None => encode::encode(&ctx.image, ctx.format, settings),
+    }
+}
+
+/// `format=best`: the smallest of the candidates (see
+/// [`quality::candidates`]), each at its automatic quality when `target` is
+/// set. A candidate without transparency gets the image over white, as
+/// `flatten` would have given it.
+fn encode_best(
+    ctx: &mut Ctx,
+    settings: encode::Settings,
+    target: Option<f64>,
+    until: Instant,
+) -> Result<()> {
+    in_memory(ctx)?;
+    let animated = ctx.pages > 1;
+    let fallback = format::negotiate(
+        None,
+        ctx.job.output.preferred,
+        format::Accepted::default(),
+        Original {
+            format: ctx.source,
+            alpha: ctx.image.hasalpha(),
+            animated,
+            edited: true,
+        },
+    );
+    let synthetic = quality::synthetic(&ctx.image);
+    let candidates = quality::candidates(fallback, ctx.job.accepted, animated, synthetic);
+    let best = quality::encode_best(&ctx.image, &candidates, settings, target, until)?;
+    ctx.format = best.format;
+    ctx.chosen = best.chosen;
+    ctx.encoded = best.bytes;
+    if !ctx.format.has_alpha() && ctx.image.hasalpha() {
+        // What the response cap would encode again.
+        ctx.image = edits::flatten(&ctx.image, crate::request::Color::WHITE)?;
+    }
+    Ok(())
+}
+
+/// Computes the image into memory once, for several encodes.
+fn in_memory(ctx: &mut Ctx) -> Result<()> {
+    ctx.image = ctx.image.copy_memory().map_err(vips)?;
+    ctx.sequential = false;
     Ok(())
 }
 
@@ -496,8 +589,7 @@ fn encode_within(
     max: u64,
 ) -> Result<(Vec<u8>, u8)> {
     // Several encodes read the pixels several times: compute them once.
-    ctx.image = ctx.image.copy_memory().map_err(vips)?;
-    ctx.sequential = false;
+    in_memory(ctx)?;
     let at = |q: u8| {
         encode::encode(
             &ctx.image,
@@ -634,6 +726,7 @@ mod tests {
             fast_shrink: false,
             max_output_bytes: None,
             overlays: Vec::new(),
+            auto_quality: Default::default(),
         }
     }
 

@@ -204,7 +204,7 @@ fn messages_name_the_parameter_and_the_range() {
         OutputFormat::parse_name("format", "bmp", FormatNames::QUERY)
             .unwrap_err()
             .to_string(),
-        "format=\"bmp\" is not an output format: use jpeg, png, webp, avif, gif, tiff or auto"
+        "format=\"bmp\" is not an output format: use jpeg, png, webp, avif, gif, tiff, auto or best"
     );
 }
 
