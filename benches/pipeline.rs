@@ -17,7 +17,14 @@
 //! - `quality`: bytes, encode time and PSNR/SSIM against the unencoded resize
 //!   for AVIF effort 0/2/4 and WebP effort 2/4 at widths 800 and 1600.
 //!
+//! - `bytes`: bytes at equal visual quality (SSIMULACRA2) for fixed
+//!   defaults, `quality=auto`, `format=best` and SIH's output (see
+//!   `pipeline/bytes_at_quality.rs`).
+//!
 //! The bench panics on any failure: it is a measuring tool, not a request path.
+
+#[path = "pipeline/bytes_at_quality.rs"]
+mod bytes_at_quality;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -180,7 +187,8 @@ fn main() {
         None | Some("time") => time(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(5)),
         Some("rss") => rss(args.get(1).expect("rss <case name>")),
         Some("quality") => quality(),
-        Some(other) => panic!("unknown mode {other}: time [iters] | rss <case> | quality"),
+        Some("bytes") => bytes_at_quality::run_all(corpus()),
+        Some(other) => panic!("unknown mode {other}: time [iters] | rss <case> | quality | bytes"),
     }
 }
 

@@ -15,7 +15,7 @@
 #   BENCH_HTTP_SECS=10   seconds per wrk run
 #   BENCH_HTTP_PASSES=2  passes over the servers and concurrencies (medians)
 #   BENCH_COLD_RUNS=5    cold starts per server
-#   BENCH_SKIP=list      skip steps: inproc,fast,cpu1,rss,quality,http,variants,cold,lambda
+#   BENCH_SKIP=list      skip steps: inproc,fast,cpu1,rss,quality,bytes,http,variants,cold,lambda
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -152,6 +152,11 @@ fi
 if want quality; then
   log "encoder trade-offs (bytes, PSNR, SSIM)"
   step "$bench" quality >>"$raw/quality.jsonl"
+fi
+if want bytes; then
+  log "bytes at equal quality: fixed, quality=auto, format=best, SIH (sharp)"
+  step node "$here/peers/sih-bytes.js" "$corpus" "$work/sih" photo.jpg,autumn.jpg,kite.jpg,water.jpg,uhd.png,alpha.png 320,800,1600
+  step env BENCH_SIH_DIR="$work/sih" "$bench" bytes >"$raw/bytes.jsonl"
 fi
 if want http; then
   log "HTTP throughput: ours, ipx, thumbor"

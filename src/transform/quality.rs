@@ -53,7 +53,7 @@ impl Default for AutoQuality {
     fn default() -> Self {
         AutoQuality {
             default_on: false,
-            target_tenths: 800,
+            target_tenths: 700,
             save_data_step_tenths: 100,
             budget: Duration::from_millis(1500),
         }
@@ -108,6 +108,26 @@ fn range(format: OutputFormat) -> Option<(u8, u8)> {
         OutputFormat::Avif => Some((15, 85)),
         _ => None,
     }
+}
+
+/// Where the search starts for `target`: the quality that typically reaches
+/// it, from each format's default quality and the mean score that quality
+/// reached over the benchmark's corpus (`benches/run.sh`, step `bytes`:
+/// JPEG 80 scored 77.5, WebP 80 72.7, AVIF 50 70.5), stepping by [`SLOPE`].
+/// A good start saves probes; a poor one costs probes, never the result.
+/// `None` for a format without a quality to search.
+pub fn start(format: OutputFormat, target: f64) -> Option<u8> {
+    let (lo, hi) = range(format)?;
+    let (quality, score) = match format {
+        OutputFormat::Jpeg => (80.0, 77.5),
+        OutputFormat::Webp => (80.0, 72.7),
+        _ => (50.0, 70.5),
+    };
+    Some(
+        (quality + (target - score) / SLOPE)
+            .round()
+            .clamp(f64::from(lo), f64::from(hi)) as u8,
+    )
 }
 
 /// Most encodes one search makes.
@@ -242,7 +262,8 @@ impl Reference {
             OutputFormat::Tiff => SourceFormat::Tiff,
             OutputFormat::Svg => return Err(metric("an SVG is not scored")),
         };
-        let decoded = format::open(encoded, source, true, u64::MAX)?;
+        // Every frame of an animation (the reference is the strip of them).
+        let decoded = format::open(encoded, source, source.animates(), u64::MAX)?;
         if decoded.get_width() != self.width || decoded.get_height() != self.height {
             return Err(metric("the output's size differs from the reference's"));
         }
@@ -293,10 +314,11 @@ pub fn encode_auto(
     target: f64,
     until: Instant,
 ) -> Result<Option<(Vec<u8>, Chosen)>> {
-    let (Some(range), Some(reference)) = (range(format), reference) else {
+    let (Some(range), Some(start), Some(reference)) =
+        (range(format), start(format, target), reference)
+    else {
         return Ok(None);
     };
-    let start = encode::default_quality(format).unwrap_or(range.1);
     let mut outputs: Vec<(u8, Vec<u8>)> = Vec::new();
     let (best, _) = search(
         range,
@@ -364,11 +386,11 @@ pub struct Candidate {
     pub lossless: bool,
 }
 
-/// The candidates `format=best` tries, cheapest first: the format the
-/// client gets without negotiation (`fallback`: JPEG, or PNG for
-/// transparency, or GIF for an animation), then WebP and AVIF when
-/// accepted (AVIF not for an animation); for a synthetic image also
-/// lossless WebP and palette PNG.
+/// The candidates `format=best` tries, the likeliest winner first (the
+/// budget may stop the list, never its first): AVIF and WebP when accepted
+/// (AVIF not for an animation), then the format the client gets without
+/// negotiation (`fallback`: the source's own, JPEG, or PNG for
+/// transparency); for a synthetic image also lossless WebP and palette PNG.
 pub fn candidates(
     fallback: OutputFormat,
     accepted: Accepted,
@@ -379,12 +401,15 @@ pub fn candidates(
         format,
         lossless: false,
     };
-    let mut out = vec![lossy(fallback)];
-    if accepted.webp && fallback != OutputFormat::Webp {
+    let mut out = Vec::new();
+    if accepted.avif && !animated {
+        out.push(lossy(OutputFormat::Avif));
+    }
+    if accepted.webp {
         out.push(lossy(OutputFormat::Webp));
     }
-    if accepted.avif && !animated && fallback != OutputFormat::Avif {
-        out.push(lossy(OutputFormat::Avif));
+    if !out.contains(&lossy(fallback)) {
+        out.push(lossy(fallback));
     }
     if synthetic {
         if accepted.webp {

@@ -168,6 +168,7 @@ fn main() -> Res<()> {
     let cold = lines(&raw.join("cold.jsonl"));
     let lambda_cold = lines(&raw.join("lambda_cold.jsonl"));
     let quality = lines(&raw.join("quality.jsonl"));
+    let bytes_rows = lines(&raw.join("bytes.jsonl"));
 
     let threads = lines(&raw.join("inproc.jsonl"))
         .first()
@@ -680,6 +681,11 @@ fn main() -> Res<()> {
         writeln!(md)?;
     }
 
+    // --- bytes at equal quality ---
+    if !bytes_rows.is_empty() {
+        bytes_section(&mut md, &bytes_rows)?;
+    }
+
     // --- targets ---
     writeln!(md, "## Targets (issue 9)\n")?;
     writeln!(md, "| target | measured | |")?;
@@ -912,4 +918,81 @@ fn chart(path: &Path, ip: &InProc, http: &[Value], concurrencies: &[u64]) -> Res
     }
     root.present()?;
     Ok(())
+}
+
+/// "Bytes at equal quality" (issue 18): the `bytes` mode's rows and its
+/// targets.
+fn bytes_section(md: &mut String, rows: &[Value]) -> std::fmt::Result {
+    use std::fmt::Write;
+    writeln!(md, "## Bytes at equal quality\n")?;
+    writeln!(
+        md,
+        "The corpus's six still images (four 2560×1600 JPEG photos, a 3840×2160 PNG, a PNG with transparency) at widths 320, 800 and 1600: 18 variants a row. Every output is decoded and scored with SSIMULACRA2 against the same request encoded losslessly (sharp's own lossless resize for SIH's rows). Time is the median whole transform per variant (decode, resize, encode, and for `auto` the search), one at a time; ×fixed is the median of each variant's time over the fixed row's.\n"
+    )?;
+    writeln!(md, "| row | total bytes | mean score | min score | time per variant | ×fixed |")?;
+    writeln!(md, "|---|--:|--:|--:|--:|--:|")?;
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    for r in rows {
+        let ms = f(&r["median_ms"]);
+        writeln!(
+            md,
+            "| {} | {} | {:.1} | {:.1} | {} | {} |",
+            r["row"].as_str().unwrap_or_default(),
+            r["total_bytes"],
+            f(&r["mean_score"]),
+            f(&r["min_score"]),
+            if ms > 0.0 { format!("{ms:.0} ms") } else { "—".into() },
+            r["time_ratio_median"]
+                .as_f64()
+                .map(|x| format!("{x:.2}"))
+                .unwrap_or("—".into())
+        )?;
+    }
+    writeln!(md)?;
+    writeln!(md, "| target | measured | |")?;
+    writeln!(md, "|---|---|---|")?;
+    for r in rows {
+        let name = r["row"].as_str().unwrap_or_default();
+        if name.ends_with("mean as fixed)") {
+            let saved = f(&r["extra"]["bytes_saved"]);
+            writeln!(
+                md,
+                "| {name}: ≥ 15% fewer bytes than fixed at the same mean | {:+.1}% bytes, mean {:.1} vs {:.1} | {} |",
+                -saved * 100.0,
+                f(&r["mean_score"]),
+                f(&r["extra"]["fixed_mean"]),
+                met(saved >= 0.15)
+            )?;
+            let below = f(&r["extra"]["worst_below_target"]);
+            writeln!(
+                md,
+                "| {name}: no image > 3 points below the target | worst {below:.1} below | {} |",
+                met(below <= 3.0)
+            )?;
+        }
+        if name.ends_with("min as fixed)") {
+            writeln!(
+                md,
+                "| {name}: bytes at the same floor (no target; context) | {:+.1}% bytes | — |",
+                -f(&r["extra"]["bytes_saved"]) * 100.0
+            )?;
+        }
+        if name.contains("auto (target") && !name.contains("as fixed") && !name.starts_with("best") {
+            let ratio = f(&r["time_ratio_median"]);
+            writeln!(
+                md,
+                "| {name}: ≤ 3× a fixed encode (median) | {ratio:.2}× | {} |",
+                met(ratio <= 3.0)
+            )?;
+        }
+        if let Some(x) = r["extra"]["ours_over_sih"].as_f64() {
+            writeln!(
+                md,
+                "| a modern browser gets ≤ 0.6× {name} | {x:.2}× (ours: {}) | {} |",
+                r["extra"]["ours_row"].as_str().unwrap_or_default(),
+                met(x <= 0.6)
+            )?;
+        }
+    }
+    writeln!(md)
 }

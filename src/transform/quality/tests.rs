@@ -128,8 +128,8 @@ fn an_error_stops_the_search() {
 #[test]
 fn save_data_lowers_the_target_by_its_step() {
     let s = AutoQuality::default();
-    assert_eq!(s.target(false), 80.0);
-    assert_eq!(s.target(true), 70.0);
+    assert_eq!(s.target(false), 70.0);
+    assert_eq!(s.target(true), 60.0);
     let low = AutoQuality {
         target_tenths: 50,
         ..s
@@ -159,7 +159,11 @@ fn candidates_follow_accept_alpha_animation_and_content() {
     use OutputFormat::*;
     assert_eq!(
         formats(candidates(Jpeg, all, false, false)),
-        [(Jpeg, false), (Webp, false), (Avif, false)]
+        [(Avif, false), (Webp, false), (Jpeg, false)]
+    );
+    assert_eq!(
+        formats(candidates(Webp, all, false, false)),
+        [(Avif, false), (Webp, false)]
     );
     assert_eq!(
         formats(candidates(Png, Accepted::default(), false, true)),
@@ -167,6 +171,6 @@ fn candidates_follow_accept_alpha_animation_and_content() {
     );
     assert_eq!(
         formats(candidates(Gif, all, true, true)),
-        [(Gif, false), (Webp, false), (Webp, true)]
+        [(Webp, false), (Gif, false), (Webp, true)]
     );
 }
