@@ -203,8 +203,7 @@ pub fn parse(json: &Object, rules: &Rules) -> Result<ImageRequest> {
     let format = out.to_format;
     let preferred = output_format.or(out.last_object);
     let chosen = format.or(preferred);
-    let options = out.options.into_iter().find(|(f, _)| Some(*f) == chosen);
-    let options = options.map(|(_, o)| o).unwrap_or_default();
+    let encoder = out.options.into_iter().find(|(f, _)| Some(*f) == chosen);
     Ok(ImageRequest {
         source: Source {
             bucket: bucket.map(str::to_string),
@@ -214,15 +213,12 @@ pub fn parse(json: &Object, rules: &Rules) -> Result<ImageRequest> {
         output: Output {
             format,
             preferred,
-            quality: options.quality,
-            lossless: options.lossless,
-            near_lossless: options.near_lossless,
-            progressive: options.progressive,
             effort: request.effort.as_ref().map(webp_effort),
-            max_bytes: None,
             still: out.still,
             // SIH 8.0.3's stripExif and stripIcc apply after the mode.
             metadata: metadata.stripped(out.strip_exif, out.strip_icc),
+            // the chosen format's encoder options, from its format object
+            ..encoder.map(|(_, o)| o).unwrap_or_default()
         },
         headers: headers.map(filter_headers).unwrap_or_default(),
     })
@@ -258,23 +254,15 @@ struct Formats {
     to_format: Option<OutputFormat>,
     /// The last format object, which sharp would encode to.
     last_object: Option<OutputFormat>,
-    /// Options of each format object, in key order.
-    options: Vec<(OutputFormat, FormatOptions)>,
+    /// The encoder options of each format object (quality, lossless,
+    /// near-lossless, progressive), in key order.
+    options: Vec<(OutputFormat, Output)>,
     /// `animated: false`: only the first frame (SIH's override of sharp's `animated`).
     still: bool,
     /// `stripExif: true` (SIH 8.0.3).
     strip_exif: bool,
     /// `stripIcc: true` (SIH 8.0.3).
     strip_icc: bool,
-}
-
-/// A format object's options this service honours.
-#[derive(Default)]
-struct FormatOptions {
-    quality: Option<u8>,
-    lossless: bool,
-    near_lossless: bool,
-    progressive: bool,
 }
 
 impl Formats {
@@ -307,11 +295,12 @@ impl Formats {
                     Ok::<_, Error>(on && formats.contains(&format))
                 };
                 use OutputFormat::{Avif, Jpeg, Png, Webp};
-                let options = FormatOptions {
+                let options = Output {
                     quality: read(&o.quality, &at("quality"), quality)?,
                     lossless: option(&o.lossless, "lossless", &[Webp, Avif])?,
                     near_lossless: option(&o.near_lossless, "nearLossless", &[Webp])?,
                     progressive: option(&o.progressive, "progressive", &[Jpeg, Png])?,
+                    ..Output::default()
                 };
                 self.last_object = Some(format);
                 self.options.retain(|(f, _)| *f != format);
