@@ -266,7 +266,7 @@ fn classify_v6(ip: Ipv6Addr) -> Verdict {
         (&[0xfec0], 10, Class::SiteLocal),
         (&[0xff00], 8, Class::Multicast),
     ];
-    if let Some((_, _, class)) = TABLE.iter().find(|(net, len, _)| in_v6(ip, *net, *len)) {
+    if let Some((_, _, class)) = TABLE.iter().find(|(net, len, _)| in_v6(ip, net, *len)) {
         return Verdict::direct(*class);
     }
     if in_v6(ip, &[0x2000], 3) {
