@@ -106,9 +106,9 @@ impl<O: DeserializeOwned> Arg<O> {
     }
 }
 
-/// Declares the options objects: structs of [`Field`]s named as sharp names
-/// them (camelCase), one per edit (or group of edits) it names; options
-/// not listed are ignored.
+/// Declares the options objects: one struct of [`Field`]s per edit (or
+/// edits sharing options), each named as sharp names it (camelCase), and the
+/// top-level `Request`. Options not listed are ignored.
 macro_rules! options {
     ($($name:ident { $($field:ident),* })*) => {$(
         #[derive(Deserialize, Default)]
