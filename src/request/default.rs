@@ -917,4 +917,3 @@ fn show(value: &Value) -> String {
 
 #[cfg(test)]
 mod tests;
-
