@@ -82,75 +82,75 @@ pub struct InvalidateArgs {
     pub poll_interval: Duration,
 }
 
-/// Edit parameters of `url` and `srcset` (the query style's names).
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct EditArgs {
+/// Declares [`EditArgs`] from one list of the query parameters the commands
+/// take as options of their own (`--width 300`): each with its help and any
+/// further clap settings (`allow_hyphen_values` for `--rotate -90`). The
+/// struct's fields and [`EditArgs::params`] both come from the list.
+macro_rules! edit_args {
+    ($($(#[doc = $doc:literal])* $name:ident($($arg:tt)*),)*) => {
+        /// Edit parameters of `url` and `srcset` (the query style's names).
+        #[derive(Debug, Clone, Default, clap::Args)]
+        pub struct EditArgs {
+            $(
+                $(#[doc = $doc])*
+                #[arg(long, $($arg)*)]
+                pub $name: Option<String>,
+            )*
+            /// Mirror top to bottom.
+            #[arg(long)]
+            pub flip: bool,
+            /// Mirror left to right.
+            #[arg(long)]
+            pub flop: bool,
+            /// Convert to grayscale.
+            #[arg(long)]
+            pub grayscale: bool,
+            /// Any other query parameter of the service, as NAME=VALUE. Repeatable.
+            #[arg(long = "param", value_name = "NAME=VALUE")]
+            pub params: Vec<String>,
+        }
+
+        impl EditArgs {
+            /// The value options, as name and value, in the list's order.
+            fn values(&self) -> impl Iterator<Item = (&'static str, &Option<String>)> {
+                [$((stringify!($name), &self.$name)),*].into_iter()
+            }
+        }
+    };
+}
+
+edit_args! {
     /// Width in pixels.
-    #[arg(long, allow_hyphen_values = true)]
-    pub width: Option<String>,
+    width(allow_hyphen_values = true),
     /// Height in pixels.
-    #[arg(long, allow_hyphen_values = true)]
-    pub height: Option<String>,
+    height(allow_hyphen_values = true),
     /// cover, contain, fill, inside or outside.
-    #[arg(long)]
-    pub fit: Option<String>,
+    fit(),
     /// What `cover` keeps: centre, north, ..., entropy, attention.
-    #[arg(long)]
-    pub position: Option<String>,
+    position(),
     /// jpeg, png, webp, avif, gif, tiff, or auto (from the browser's Accept).
-    #[arg(long)]
-    pub format: Option<String>,
+    format(),
     /// Encoder quality, 1 to 100.
-    #[arg(long, allow_hyphen_values = true)]
-    pub quality: Option<String>,
+    quality(allow_hyphen_values = true),
     /// Clockwise rotation, a multiple of 90.
-    #[arg(long, allow_hyphen_values = true)]
-    pub rotate: Option<String>,
+    rotate(allow_hyphen_values = true),
     /// Gaussian blur sigma, 0.3 to 1000.
-    #[arg(long, allow_hyphen_values = true)]
-    pub blur: Option<String>,
+    blur(allow_hyphen_values = true),
     /// Sharpen sigma, 0.01 to 10, or true.
-    #[arg(long, allow_hyphen_values = true)]
-    pub sharpen: Option<String>,
+    sharpen(allow_hyphen_values = true),
     /// Padding and flattening colour (hex or CSS name).
-    #[arg(long)]
-    pub background: Option<String>,
+    background(),
     /// Device pixel ratio, 1 to 4.
-    #[arg(long, allow_hyphen_values = true)]
-    pub dpr: Option<String>,
-    /// Mirror top to bottom.
-    #[arg(long)]
-    pub flip: bool,
-    /// Mirror left to right.
-    #[arg(long)]
-    pub flop: bool,
-    /// Convert to grayscale.
-    #[arg(long)]
-    pub grayscale: bool,
-    /// Any other query parameter of the service, as NAME=VALUE. Repeatable.
-    #[arg(long = "param", value_name = "NAME=VALUE")]
-    pub params: Vec<String>,
+    dpr(allow_hyphen_values = true),
 }
 
 impl EditArgs {
     /// The parameters, as name and value.
     pub fn params(&self) -> Result<Vec<(String, String)>, OpsError> {
-        let mut out: Vec<(String, String)> = [
-            ("width", &self.width),
-            ("height", &self.height),
-            ("fit", &self.fit),
-            ("position", &self.position),
-            ("format", &self.format),
-            ("quality", &self.quality),
-            ("rotate", &self.rotate),
-            ("blur", &self.blur),
-            ("sharpen", &self.sharpen),
-            ("background", &self.background),
-            ("dpr", &self.dpr),
-        ]
-        .into_iter()
-        .filter_map(|(name, value)| value.as_ref().map(|v| (name.to_string(), v.clone())))
-        .collect();
+        let mut out: Vec<(String, String)> = self
+            .values()
+            .filter_map(|(name, value)| value.as_ref().map(|v| (name.to_string(), v.clone())))
+            .collect();
         for (name, on) in [
             ("flip", self.flip),
             ("flop", self.flop),
@@ -170,9 +170,9 @@ impl EditArgs {
     }
 }
 
-/// Signing options of `url` and `srcset`.
+/// Where the URLs of `url` and `srcset` point, and how they are signed.
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct SignArgs {
+pub struct WriterArgs {
     /// Sign the URLs with a key from SIGNATURE_KEYS or SIGNATURE_SECRET (SIH v7 signature).
     #[arg(long)]
     pub sign: bool,
@@ -182,6 +182,10 @@ pub struct SignArgs {
     /// Which signing key to use (default: the first).
     #[arg(long, requires = "sign")]
     pub key_id: Option<String>,
+    /// Where the service is, e.g. `https://dxxxx.cloudfront.net`; without it,
+    /// URLs are written as paths.
+    #[arg(long, env = "IMAGE_BASE_URL", value_name = "URL")]
+    pub base: Option<String>,
 }
 
 /// Arguments of `image-handler url`.
@@ -192,12 +196,9 @@ pub struct UrlArgs {
     /// Edits.
     #[command(flatten)]
     pub edits: EditArgs,
-    /// Signing.
+    /// Base URL and signing.
     #[command(flatten)]
-    pub signing: SignArgs,
-    /// Where the service is, e.g. `https://dxxxx.cloudfront.net`; without it, a path is printed.
-    #[arg(long, env = "IMAGE_BASE_URL", value_name = "URL")]
-    pub base: Option<String>,
+    pub writer: WriterArgs,
 }
 
 /// Arguments of `image-handler srcset`.
@@ -234,12 +235,9 @@ pub struct SrcsetArgs {
     /// Edits applied to every candidate (`--format`; not --width, --height or --dpr).
     #[command(flatten)]
     pub edits: EditArgs,
-    /// Signing.
+    /// Base URL and signing.
     #[command(flatten)]
-    pub signing: SignArgs,
-    /// Where the service is, e.g. `https://dxxxx.cloudfront.net`; without it, paths are used.
-    #[arg(long, env = "IMAGE_BASE_URL", value_name = "URL")]
-    pub base: Option<String>,
+    pub writer: WriterArgs,
 }
 
 /// `--timeout` and `--poll-interval`: a duration in the
@@ -546,7 +544,7 @@ impl Observer for Progress {
     }
 }
 
-fn signer(args: &SignArgs) -> Result<Option<Signer>, String> {
+fn signer(args: &WriterArgs) -> Result<Option<Signer>, String> {
     if !args.sign {
         return Ok(None);
     }
@@ -563,12 +561,12 @@ fn signer(args: &SignArgs) -> Result<Option<Signer>, String> {
     }))
 }
 
-fn writer(base: Option<&str>, signing: &SignArgs) -> Result<UrlWriter, String> {
+fn writer(args: &WriterArgs) -> Result<UrlWriter, String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
-    let writer = UrlWriter::new(base, config.limits)
+    let writer = UrlWriter::new(args.base.as_deref(), config.limits)
         .map_err(|e| e.to_string())?
         .configured(&config.assembly());
-    Ok(match signer(signing)? {
+    Ok(match signer(args)? {
         Some(s) => writer.signed(s),
         None => writer,
     })
@@ -576,7 +574,7 @@ fn writer(base: Option<&str>, signing: &SignArgs) -> Result<UrlWriter, String> {
 
 /// `image-handler url`.
 pub fn url(args: UrlArgs) -> ExitCode {
-    let writer = match writer(args.base.as_deref(), &args.signing) {
+    let writer = match writer(&args.writer) {
         Ok(w) => w,
         Err(e) => return fail(&e),
     };
@@ -725,7 +723,7 @@ async fn read_size(spec: Option<&str>, key: &str) -> Option<OriginalInfo> {
 
 /// `image-handler srcset`.
 pub async fn srcset(args: SrcsetArgs) -> ExitCode {
-    let writer = match writer(args.base.as_deref(), &args.signing) {
+    let writer = match writer(&args.writer) {
         Ok(w) => w,
         Err(e) => return fail(&e),
     };

@@ -496,33 +496,18 @@ mod tests {
             .is_ok()
         );
         // tampering with a parameter, the path, or adding one breaks it
-        assert!(matches!(
-            check(
-                &r,
-                "/a.jpg",
-                Some(&format!("width=101&signature={sig}")),
-                now
-            ),
-            Err(Error::SignatureMismatch)
-        ));
-        assert!(matches!(
-            check(
-                &r,
-                "/b.jpg",
-                Some(&format!("width=100&signature={sig}")),
-                now
-            ),
-            Err(Error::SignatureMismatch)
-        ));
-        assert!(matches!(
-            check(
-                &r,
-                "/a.jpg",
-                Some(&format!("width=100&grayscale=1&signature={sig}")),
-                now
-            ),
-            Err(Error::SignatureMismatch)
-        ));
+        for (path, query) in [
+            ("/a.jpg", "width=101"),
+            ("/b.jpg", "width=100"),
+            ("/a.jpg", "width=100&grayscale=1"),
+        ] {
+            let query = format!("{query}&signature={sig}");
+            let checked = check(&r, path, Some(&query), now);
+            assert!(
+                matches!(checked, Err(Error::SignatureMismatch)),
+                "{path}?{query}"
+            );
+        }
         // a key that is not in the ring
         let other = SigningKey::new("x", "other", None)
             .sign("/a.jpg", None)

@@ -625,26 +625,15 @@ mod tests {
     fn output_sizes_follow_the_server() {
         let l = Limits::default();
         let req = |q: &str| query::parse("/a.jpg", Some(q), &l).unwrap();
-        assert_eq!(
-            output_size(2000, 1000, &req("width=300"), &l),
-            Some((300, 150))
-        );
-        assert_eq!(
-            output_size(2000, 1000, &req("width=300&rotate=90"), &l),
-            Some((300, 600))
-        );
-        assert_eq!(
-            output_size(2000, 1000, &req("width=300&height=300"), &l),
-            Some((300, 300))
-        );
-        assert_eq!(
-            output_size(2000, 1000, &req("width=300&height=300&fit=inside"), &l),
-            Some((300, 150))
-        );
-        assert_eq!(
-            output_size(2000, 1000, &req("grayscale=1"), &l),
-            Some((2000, 1000))
-        );
+        for (q, size) in [
+            ("width=300", (300, 150)),
+            ("width=300&rotate=90", (300, 600)),
+            ("width=300&height=300", (300, 300)),
+            ("width=300&height=300&fit=inside", (300, 150)),
+            ("grayscale=1", (2000, 1000)),
+        ] {
+            assert_eq!(output_size(2000, 1000, &req(q), &l), Some(size), "{q}");
+        }
     }
 
     #[test]

@@ -186,12 +186,14 @@ fn in_v4(ip: Ipv4Addr, net: [u8; 4], len: u32) -> bool {
     u32::from(ip) & mask == u32::from(Ipv4Addr::from(net)) & mask
 }
 
-fn in_v6(ip: Ipv6Addr, net: [u16; 8], len: u32) -> bool {
+/// Whether `ip` lies in `net/len`, `net` given by its leading 16-bit groups
+/// as CIDR writes them (`&[0x2001, 0xdb8]` is `2001:db8::`; the rest are 0).
+fn in_v6(ip: Ipv6Addr, net: &[u16], len: u32) -> bool {
     let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
-    let net = Ipv6Addr::new(
-        net[0], net[1], net[2], net[3], net[4], net[5], net[6], net[7],
-    );
-    u128::from(ip) & mask == u128::from(net) & mask
+    let groups = (0..)
+        .zip(net)
+        .map(|(i, g)| u128::from(*g) << (112 - 16 * i));
+    u128::from(ip) & mask == groups.fold(0, |net, g| net | g) & mask
 }
 
 fn classify_v4(ip: Ipv4Addr) -> Class {
@@ -232,42 +234,42 @@ fn classify_v6(ip: Ipv6Addr) -> Verdict {
     if ip.is_loopback() {
         return Verdict::direct(Class::Loopback);
     }
-    if in_v6(ip, [0, 0, 0, 0, 0, 0xffff, 0, 0], 96) {
+    if in_v6(ip, &[0, 0, 0, 0, 0, 0xffff], 96) {
         return embedded(Form::Mapped);
     }
-    if in_v6(ip, [0, 0, 0, 0, 0xffff, 0, 0, 0], 96) {
+    if in_v6(ip, &[0, 0, 0, 0, 0xffff], 96) {
         return embedded(Form::Translated);
     }
-    if in_v6(ip, [0; 8], 96) {
+    if in_v6(ip, &[], 96) {
         return embedded(Form::Compatible);
     }
-    if in_v6(ip, [0x64, 0xff9b, 0, 0, 0, 0, 0, 0], 96) {
+    if in_v6(ip, &[0x64, 0xff9b], 96) {
         return embedded(Form::Nat64);
     }
-    if in_v6(ip, [0x2002, 0, 0, 0, 0, 0, 0, 0], 16) {
+    if in_v6(ip, &[0x2002], 16) {
         return Verdict {
             class: classify_v4(Ipv4Addr::from((bits >> 80) as u32)),
             form: Form::SixToFour,
         };
     }
-    const TABLE: &[([u16; 8], u32, Class)] = &[
-        ([0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48, Class::Nat64LocalUse),
-        ([0x100, 0, 0, 0, 0, 0, 0, 0], 64, Class::DiscardOnly),
-        ([0x2001, 0, 0, 0, 0, 0, 0, 0], 32, Class::Teredo),
-        ([0x2001, 2, 0, 0, 0, 0, 0, 0], 48, Class::Benchmarking),
-        ([0x2001, 0, 0, 0, 0, 0, 0, 0], 23, Class::IetfProtocol),
-        ([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32, Class::Documentation),
-        ([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20, Class::Documentation),
-        ([0x5f00, 0, 0, 0, 0, 0, 0, 0], 16, Class::Reserved),
-        ([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7, Class::UniqueLocal),
-        ([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10, Class::LinkLocal),
-        ([0xfec0, 0, 0, 0, 0, 0, 0, 0], 10, Class::SiteLocal),
-        ([0xff00, 0, 0, 0, 0, 0, 0, 0], 8, Class::Multicast),
+    const TABLE: &[(&[u16], u32, Class)] = &[
+        (&[0x64, 0xff9b, 1], 48, Class::Nat64LocalUse),
+        (&[0x100], 64, Class::DiscardOnly),
+        (&[0x2001], 32, Class::Teredo),
+        (&[0x2001, 2], 48, Class::Benchmarking),
+        (&[0x2001], 23, Class::IetfProtocol),
+        (&[0x2001, 0xdb8], 32, Class::Documentation),
+        (&[0x3fff], 20, Class::Documentation),
+        (&[0x5f00], 16, Class::Reserved),
+        (&[0xfc00], 7, Class::UniqueLocal),
+        (&[0xfe80], 10, Class::LinkLocal),
+        (&[0xfec0], 10, Class::SiteLocal),
+        (&[0xff00], 8, Class::Multicast),
     ];
-    if let Some((_, _, class)) = TABLE.iter().find(|(net, len, _)| in_v6(ip, *net, *len)) {
+    if let Some((_, _, class)) = TABLE.iter().find(|(net, len, _)| in_v6(ip, net, *len)) {
         return Verdict::direct(*class);
     }
-    if in_v6(ip, [0x2000, 0, 0, 0, 0, 0, 0, 0], 3) {
+    if in_v6(ip, &[0x2000], 3) {
         Verdict::direct(Class::Public)
     } else {
         Verdict::direct(Class::Reserved)

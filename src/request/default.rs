@@ -17,31 +17,28 @@
 //! The shapes are declared as serde types: `Arg` is what an edit's value
 //! may be (`true`, a number, a list or an object of its options), and each
 //! edit's options are a struct of `Field`s, so unknown options are ignored.
-//! Converting them checks every value. Conventions: a JSON `null` means the
-//! same as an absent field; numbers must be finite JSON numbers unless a
-//! field says numeric strings are taken too; every bad value is a 400 whose
-//! message names the field by its path, such as `resize.width`. The response
-//! headers a request may ask for are filtered by [`header_allowed`].
+//! Each value is then checked by the validated constructors of
+//! [`super::edit`], in a fixed order, under its path (`resize.width`).
+//! Conventions: a JSON `null` means the same as an absent field; numbers
+//! must be finite JSON numbers unless a field says numeric strings are taken
+//! too; every bad value is a 400 whose message names the field by its path.
+//! The response headers a request may ask for are filtered by [`header_allowed`].
 
 use base64::Engine;
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
 use super::edit::{
     BLUR_SIGMA, CHANNEL, CLAHE_SIZE, COEFFICIENT, DEFAULT_GAMMA, ENSURE_ALPHA, PERCENT,
     SHARPEN_SIGMA, THRESHOLD, TRIM_THRESHOLD, kernel_side, pixels, quality,
 };
 use super::{
-    Color, Edit, Extend, Fit, FormatNames, ImageRequest, Kernel, Metadata, NumberArg, Offset,
-    Output, OutputFormat, Overlay, Position, Range, Region, Resize, Rotation, RoundCrop, Rules,
-    Source, Stage, Trim, TrimBackground,
+    Color, Edit, Extend, Fit, FormatNames, ImageRequest, Kernel, Metadata, Modulate, NumberArg,
+    Offset, Output, OutputFormat, Overlay, Position, Range, Region, Resize, Rotation, RoundCrop,
+    Rules, Source, Stage, Trim, TrimBackground,
 };
 use crate::error::{Error, Result};
-
-// Only the unit tests name it, through their `use super::*`.
-#[cfg(test)]
-use super::Modulate;
 
 mod headers;
 
@@ -58,10 +55,8 @@ const COLOURS: &str = "is not a colour: use hex (#ff0000), a CSS colour name, rg
 
 /// sharp's default background: opaque black.
 const BLACK: Color = Color {
-    r: 0,
-    g: 0,
-    b: 0,
     a: 255,
+    ..Color::TRANSPARENT
 };
 /// A colour's opacity, 0 to 1 (the range of an added alpha channel).
 const OPACITY: Range = ENSURE_ALPHA;
@@ -98,7 +93,7 @@ type Field = Option<Value>;
 enum Arg<O> {
     Null,
     Bool(bool),
-    Number(Number),
+    Number(f64),
     List(Vec<Value>),
     Object(O),
     Other(IgnoredAny),
@@ -111,57 +106,37 @@ impl<O: DeserializeOwned> Arg<O> {
     }
 }
 
-/// Declares the options object of an edit: a struct of [`Field`]s named as
-/// sharp names them (camelCase); options not listed are ignored.
+/// Declares the options objects: one struct of [`Field`]s per edit (or
+/// edits sharing options), each named as sharp names it (camelCase), and the
+/// top-level `Request`. Options not listed are ignored.
 macro_rules! options {
-    ($($(#[$doc:meta])* $name:ident { $($field:ident),* })*) => {$(
-        $(#[$doc])*
-        #[derive(Deserialize)]
+    ($($name:ident { $($field:ident),* })*) => {$(
+        #[derive(Deserialize, Default)]
         #[serde(rename_all = "camelCase")]
         struct $name { $($field: Field),* }
     )*};
 }
 
 options! {
-    /// An edit that takes no options.
     NoOptions {}
-    /// The top-level request object.
     Request { bucket, key, edits, output_format, effort, metadata, headers }
-    /// `resize`.
     ResizeOptions { width, height, fit, position, background, without_enlargement }
-    /// `extract` and `crop`.
-    RegionOptions { left, top, width, height }
-    /// `extend`.
+    ExtractOptions { left, top, width, height }
     ExtendOptions { top, bottom, left, right, background, extend_with }
-    /// `trim`.
     TrimOptions { threshold, background, line_art }
-    /// `blur` and `sharpen`.
-    Sigma { sigma }
-    /// `flatten`.
-    Background { background }
-    /// `negate`.
-    Alpha { alpha }
-    /// `linear`.
+    SigmaOptions { sigma }
+    FlattenOptions { background }
+    NegateOptions { alpha }
     LinearOptions { a, b }
-    /// `convolve`.
-    KernelOptions { width, height, kernel, scale, offset }
-    /// `modulate`.
+    ConvolveOptions { width, height, kernel, scale, offset }
     ModulateOptions { brightness, saturation, hue, lightness }
-    /// `gamma`.
     GammaOptions { gamma, gamma_out }
-    /// `threshold`.
     ThresholdOptions { threshold, grayscale }
-    /// `clahe`.
     ClaheOptions { width, height, max_slope }
-    /// `roundCrop`.
     RoundCropOptions { rx, ry, left, top }
-    /// `smartCrop`.
     SmartCropOptions { face_index, padding }
-    /// `overlayWith`.
     OverlayOptions { bucket, key, alpha, w_ratio, h_ratio, options }
-    /// `overlayWith.options`.
     OffsetOptions { left, top }
-    /// A format object (`{"webp": {...}}`).
     EncodeOptions { quality, lossless, near_lossless, progressive }
 }
 
@@ -174,28 +149,18 @@ options! {
 /// else gives `None`, and the caller tries the other URL styles.
 pub fn detect(path: &str) -> Option<Object> {
     let raw = path.strip_prefix('/').unwrap_or(path);
-    if !is_padded_base64(raw) {
+    let bytes = raw.as_bytes();
+    let pad = bytes.iter().rev().take_while(|b| **b == b'=').count();
+    let sih_base64 = !bytes.is_empty()
+        && bytes.len().is_multiple_of(4)
+        && pad <= 2
+        && (bytes[..bytes.len() - pad].iter())
+            .all(|b| b.is_ascii_alphanumeric() || b"+/".contains(b));
+    if !sih_base64 {
         return None;
     }
     let bytes = base64::engine::general_purpose::STANDARD.decode(raw).ok()?;
-    let text = std::str::from_utf8(&bytes).ok()?;
-    match serde_json::from_str::<Value>(text).ok()? {
-        Value::Object(object) => Some(object),
-        _ => None,
-    }
-}
-
-/// Whether `s` is non-empty and matches SIH's base64 regex.
-fn is_padded_base64(s: &str) -> bool {
-    let bytes = s.as_bytes();
-    if bytes.is_empty() || !bytes.len().is_multiple_of(4) {
-        return false;
-    }
-    let pad = bytes.iter().rev().take_while(|b| **b == b'=').count();
-    pad <= 2
-        && bytes[..bytes.len() - pad]
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Parses a default request's JSON object.
@@ -210,9 +175,7 @@ fn is_padded_base64(s: &str) -> bool {
 /// are kept if [`header_allowed`] and valid HTTP. Unknown top-level fields
 /// are ignored.
 pub fn parse(json: &Object, rules: &Rules) -> Result<ImageRequest> {
-    let Ok(request) = Request::deserialize(json) else {
-        return Err(Error::DecodeRequest("the request is not an object".into()));
-    };
+    let request = Request::deserialize(json).map_err(|e| Error::DecodeRequest(e.to_string()))?;
     let bucket = top("bucket", &request.bucket, Value::as_str)?;
     if let Some(bucket) = bucket {
         rules.check_bucket(bucket)?;
@@ -221,32 +184,26 @@ pub fn parse(json: &Object, rules: &Rules) -> Result<ImageRequest> {
         .filter(|k| !k.is_empty())
         .ok_or(Error::MissingKey)?;
     if key.contains('\0') {
+        let key = key.to_string();
         return Err(Error::InvalidKey {
-            key: key.to_string(),
+            key,
             reason: "it contains a NUL byte",
         });
     }
-    let mut formats = Formats::default();
-    let edits = match top("edits", &request.edits, Value::as_object)? {
-        Some(edits) => parse_edits(edits, rules, &mut formats)?,
-        None => Vec::new(),
-    };
-    let output_format = (request.output_format.as_ref())
-        .map(|v| format_name("outputFormat", v))
-        .transpose()?;
+    let mut out = Formats::default();
+    let edits = top("edits", &request.edits, Value::as_object)?;
+    let edits = edits.map_or(Ok(Vec::new()), |edits| parse_edits(edits, rules, &mut out))?;
+    let output_format = read(&request.output_format, "outputFormat", format_name)?;
     let headers = top("headers", &request.headers, Value::as_object)?;
-    let metadata = top("metadata", &request.metadata, Value::as_str)?
-        .map(|v| Metadata::parse("metadata", v))
-        .transpose()?
-        .unwrap_or_default();
+    let metadata = (top("metadata", &request.metadata, Value::as_str)?)
+        .map_or(Ok(Metadata::default()), |v| Metadata::parse("metadata", v))?;
 
     // SIH: toFormat is forced; outputFormat (or a format object, as sharp
     // selects it) only applies when automatic WebP does not.
-    let format = formats.to_format;
-    let preferred = output_format.or(formats.last_object);
-    let options = (formats.options.iter().rev())
-        .find(|o| Some(o.format) == format.or(preferred))
-        .copied();
+    let format = out.to_format;
+    let preferred = output_format.or(out.last_object);
+    let chosen = format.or(preferred);
+    let encoder = out.options.into_iter().find(|(f, _)| Some(*f) == chosen);
     Ok(ImageRequest {
         source: Source {
             bucket: bucket.map(str::to_string),
@@ -256,17 +213,12 @@ pub fn parse(json: &Object, rules: &Rules) -> Result<ImageRequest> {
         output: Output {
             format,
             preferred,
-            quality: options.and_then(|o| o.quality),
-            auto_quality: false,
-            best: false,
-            lossless: options.is_some_and(|o| o.lossless),
-            near_lossless: options.is_some_and(|o| o.near_lossless),
-            progressive: options.is_some_and(|o| o.progressive),
             effort: request.effort.as_ref().map(webp_effort),
-            max_bytes: None,
-            still: formats.still,
+            still: out.still,
             // SIH 8.0.3's stripExif and stripIcc apply after the mode.
-            metadata: metadata.stripped(formats.strip_exif, formats.strip_icc),
+            metadata: metadata.stripped(out.strip_exif, out.strip_icc),
+            // the chosen format's encoder options, from its format object
+            ..encoder.map(|(_, o)| o).unwrap_or_default()
         },
         headers: headers.map(filter_headers).unwrap_or_default(),
     })
@@ -279,13 +231,10 @@ fn top<'a, T>(name: &str, value: &'a Field, get: fn(&'a Value) -> Option<T>) -> 
     } else {
         "a string"
     };
-    (value.as_ref())
-        .map(|v| {
-            get(v).ok_or_else(|| {
-                Error::DecodeRequest(format!("{name} must be {want}, not {}", show(v)))
-            })
-        })
-        .transpose()
+    read(value, name, |_, v| {
+        get(v)
+            .ok_or_else(|| Error::DecodeRequest(format!("{name} must be {want}, not {}", show(v))))
+    })
 }
 
 /// SIH's WebP effort: the number truncated toward zero if that is 0 to 6,
@@ -297,15 +246,17 @@ fn webp_effort(value: &Value) -> u8 {
     }
 }
 
-/// What the format edits (`toFormat`, `jpeg`, `webp`, ...) asked for.
+/// What the output edits (`toFormat`, `jpeg`, `webp`, ..., `animated`,
+/// `stripExif`, `stripIcc`) asked for.
 #[derive(Default)]
 struct Formats {
     /// `toFormat`.
     to_format: Option<OutputFormat>,
     /// The last format object, which sharp would encode to.
     last_object: Option<OutputFormat>,
-    /// Options of each format object, in key order.
-    options: Vec<FormatOptions>,
+    /// The encoder options of each format object (quality, lossless,
+    /// near-lossless, progressive), in key order.
+    options: Vec<(OutputFormat, Output)>,
     /// `animated: false`: only the first frame (SIH's override of sharp's `animated`).
     still: bool,
     /// `stripExif: true` (SIH 8.0.3).
@@ -314,14 +265,50 @@ struct Formats {
     strip_icc: bool,
 }
 
-/// A format object's options this service honours.
-#[derive(Clone, Copy)]
-struct FormatOptions {
-    format: OutputFormat,
-    quality: Option<u8>,
-    lossless: bool,
-    near_lossless: bool,
-    progressive: bool,
+impl Formats {
+    /// Takes the output edit `name`; `false` if it is not one.
+    fn take(&mut self, name: &str, value: &Value) -> Result<bool> {
+        match name {
+            "animated" => self.still = !flag(name, value)?,
+            "stripExif" => self.strip_exif = flag(name, value)?,
+            "stripIcc" => self.strip_icc = flag(name, value)?,
+            "toFormat" => self.to_format = Some(format_name(name, value)?),
+            _ => {
+                // a format object (`{"webp": {"quality": 80}}`) selects its
+                // format as sharp's `webp()` does, with the options it takes
+                let Some(format) = OutputFormat::parse_name(name, name, FormatNames::SHARP)
+                    .ok()
+                    .flatten()
+                    .filter(|f| f.name() == name)
+                else {
+                    return Ok(false);
+                };
+                let o = match Arg::<EncodeOptions>::of(value) {
+                    Arg::Bool(false) => return Ok(true),
+                    Arg::Bool(true) => EncodeOptions::default(),
+                    Arg::Object(o) => o,
+                    _ => return Err(object_wanted(name, value)),
+                };
+                let at = |key: &str| format!("{name}.{key}");
+                let option = |field: &Field, key: &str, formats: &[OutputFormat]| {
+                    let on = read(field, &at(key), flag)?.unwrap_or(false);
+                    Ok::<_, Error>(on && formats.contains(&format))
+                };
+                use OutputFormat::{Avif, Jpeg, Png, Webp};
+                let options = Output {
+                    quality: read(&o.quality, &at("quality"), quality)?,
+                    lossless: option(&o.lossless, "lossless", &[Webp, Avif])?,
+                    near_lossless: option(&o.near_lossless, "nearLossless", &[Webp])?,
+                    progressive: option(&o.progressive, "progressive", &[Jpeg, Png])?,
+                    ..Output::default()
+                };
+                self.last_object = Some(format);
+                self.options.retain(|(f, _)| *f != format);
+                self.options.push((format, options));
+            }
+        }
+        Ok(true)
+    }
 }
 
 /// Maps the `edits` object into sharp's order (see the module docs).
@@ -329,18 +316,18 @@ fn parse_edits(edits: &Object, rules: &Rules, formats: &mut Formats) -> Result<V
     let mut out = Vec::new();
     for (name, value) in edits {
         let name = name.as_str();
+        let off = matches!(value, Value::Null | Value::Bool(false));
         // SIH's custom edits do nothing when `false` or `null`.
-        if CUSTOM_EDITS.contains(&name) && matches!(value, Value::Null | Value::Bool(false)) {
+        if off && CUSTOM_EDITS.contains(&name) {
             continue;
         }
         if UNSUPPORTED_EDITS.contains(&name) {
             return Err(Error::UnsupportedEdit(name.to_string()));
         }
-        if let Some(format) = format_method(name) {
-            format_object(format, name, value, formats)?;
+        if value.is_null() && name != "heif" || formats.take(name, value)? {
             continue;
         }
-        out.extend(edit(name, value, rules, formats)?);
+        out.extend(edit(name, value, rules)?);
     }
     // SIH's smartCrop with a two-sided resize: the resize's crop becomes content-aware.
     let two_sided = out
@@ -361,21 +348,20 @@ fn parse_edits(edits: &Object, rules: &Rules, formats: &mut Formats) -> Result<V
 }
 
 /// One entry of `edits`: `None` for an edit turned off and for unknown names.
-fn edit(name: &str, value: &Value, rules: &Rules, formats: &mut Formats) -> Result<Option<Edit>> {
+fn edit(name: &str, value: &Value, rules: &Rules) -> Result<Option<Edit>> {
     use Arg::{Bool, List, Number, Object};
-    if value.is_null() && name != "heif" {
-        return Ok(None);
-    }
     let at = |field: &str| format!("{name}.{field}");
     let or = |field: Field, default: f64| field.unwrap_or_else(|| Value::from(default));
     let refuse = |what: &str| Err(invalid(name, value, what));
+    let sigma = |range| format!("is not a {name}: use true or a sigma from {}", span(range));
     let not_an_object = || Err(object_wanted(name, value));
-    let background =
-        |field: Option<&Value>| field.map_or(Ok(BLACK), |v| color(&at("background"), v));
+    let background = |field: &Field| Ok(read(field, &at("background"), color)?.unwrap_or(BLACK));
+    let flagged = |edit: Edit| Ok(flag(name, value)?.then_some(edit));
+    let (max_w, max_h) = (rules.limits.max_width, rules.limits.max_height);
     Ok(Some(match name {
         "resize" => match Arg::of(value) {
             Number(_) => {
-                let width = Some(dimension(name, value, rules.limits.max_width)?);
+                let width = Some(dimension(name, value, max_w)?);
                 Edit::Resize(Resize {
                     width,
                     ..Resize::default()
@@ -385,49 +371,49 @@ fn edit(name: &str, value: &Value, rules: &Rules, formats: &mut Formats) -> Resu
             _ => return not_an_object(),
         },
         "rotate" => match Arg::<NoOptions>::of(value) {
-            Number(n) => {
-                let degrees = n.as_f64().unwrap_or(f64::NAN);
-                return Ok(Rotation::from_degrees(name, degrees)?.map(Edit::Rotate));
-            }
+            Number(degrees) => return Ok(Rotation::from_degrees(name, degrees)?.map(Edit::Rotate)),
             _ => return refuse("is not an angle: use a number of degrees"),
         },
-        "flip" => return Ok(flag(name, value)?.then_some(Edit::Flip)),
-        "flop" => return Ok(flag(name, value)?.then_some(Edit::Flop)),
-        "grayscale" | "greyscale" => return Ok(flag(name, value)?.then_some(Edit::Grayscale)),
-        "normalize" | "normalise" => return Ok(flag(name, value)?.then_some(Edit::Normalize)),
-        "removeAlpha" => return Ok(flag(name, value)?.then_some(Edit::RemoveAlpha)),
-        "extract" | "crop" => match Arg::<RegionOptions>::of(value) {
+        "flip" => return flagged(Edit::Flip),
+        "flop" => return flagged(Edit::Flop),
+        "grayscale" | "greyscale" => return flagged(Edit::Grayscale),
+        "normalize" | "normalise" => return flagged(Edit::Normalize),
+        "removeAlpha" => return flagged(Edit::RemoveAlpha),
+        "extract" | "crop" => match Arg::<ExtractOptions>::of(value) {
             Object(o) => {
                 let side = |field: Field, side: &str, min: f64| {
                     let hint = format!(": {name} needs left, top, width and height");
                     let v = required(&at(side), field, &hint)?;
                     Range::new(min, f64::from(u32::MAX)).check_whole(&at(side), &v)
                 };
+                let (left, top) = (side(o.left, "left", 0.0)?, side(o.top, "top", 0.0)?);
+                let (width, height) =
+                    (side(o.width, "width", 1.0)?, side(o.height, "height", 1.0)?);
                 Edit::Extract(Region {
-                    left: side(o.left, "left", 0.0)?,
-                    top: side(o.top, "top", 0.0)?,
-                    width: side(o.width, "width", 1.0)?,
-                    height: side(o.height, "height", 1.0)?,
+                    left,
+                    top,
+                    width,
+                    height,
                 })
             }
             _ => return not_an_object(),
         },
         "extend" => {
-            let (max_w, max_h) = (rules.limits.max_width, rules.limits.max_height);
-            let side = |field: Field, side: &str, max: u32| {
+            let side = |field: &Field, side: &str, max: u32| {
                 let range = Range::new(0.0, f64::from(max));
-                field.map_or(Ok(0), |v| range.check_whole(&at(side), &v))
+                Ok(read(field, &at(side), |p, v| range.check_whole(p, v))?.unwrap_or(0))
             };
             let e = match Arg::<ExtendOptions>::of(value) {
                 Number(_) => {
                     let n =
                         Range::new(0.0, f64::from(max_w.min(max_h))).check_whole(name, value)?;
+                    let background = Some(BLACK);
                     Extend {
                         top: n,
                         bottom: n,
                         left: n,
                         right: n,
-                        background: Some(BLACK),
+                        background,
                     }
                 }
                 Object(o) => {
@@ -436,11 +422,11 @@ fn edit(name: &str, value: &Value, rules: &Rules, formats: &mut Formats) -> Resu
                         return Err(Error::UnsupportedEdit(what));
                     }
                     Extend {
-                        top: side(o.top, "top", max_h)?,
-                        bottom: side(o.bottom, "bottom", max_h)?,
-                        left: side(o.left, "left", max_w)?,
-                        right: side(o.right, "right", max_w)?,
-                        background: Some(background(o.background.as_ref())?),
+                        top: side(&o.top, "top", max_h)?,
+                        bottom: side(&o.bottom, "bottom", max_h)?,
+                        left: side(&o.left, "left", max_w)?,
+                        right: side(&o.right, "right", max_w)?,
+                        background: Some(background(&o.background)?),
                     }
                 }
                 _ => return not_an_object(),
@@ -449,48 +435,44 @@ fn edit(name: &str, value: &Value, rules: &Rules, formats: &mut Formats) -> Resu
             return Ok((!nothing).then_some(Edit::Extend(e)));
         }
         "trim" => {
-            let mut t = Trim {
-                threshold: 10.0,
-                background: TrimBackground::TopLeft,
-            };
-            match Arg::<TrimOptions>::of(value) {
+            let o = match Arg::<TrimOptions>::of(value) {
                 Bool(false) => return Ok(None),
-                Bool(true) => {}
-                Number(_) => t.threshold = TRIM_THRESHOLD.check(name, value)?,
-                Object(o) => {
-                    if let Some(v) = o.threshold {
-                        t.threshold = TRIM_THRESHOLD.check(&at("threshold"), &v)?;
-                    }
-                    if let Some(v) = o.background {
-                        t.background = TrimBackground::Color(color(&at("background"), &v)?);
-                    }
-                    if let Some(v) = o.line_art
-                        && flag(&at("lineArt"), &v)?
-                    {
-                        return Err(Error::UnsupportedEdit(at("lineArt")));
-                    }
-                }
+                Bool(true) => TrimOptions::default(),
+                Number(_) => TrimOptions {
+                    threshold: Some(value.clone()),
+                    ..Default::default()
+                },
+                Object(o) => o,
                 _ => {
                     return refuse(
                         "is not a trim: use true, a threshold or {\"threshold\", \"background\"}",
                     );
                 }
+            };
+            // a bare threshold is named by the edit itself
+            let param = if value.is_number() {
+                name.to_string()
+            } else {
+                at("threshold")
+            };
+            let threshold = read(&o.threshold, &param, |p, v| TRIM_THRESHOLD.check(p, v))?;
+            let background = read(&o.background, &at("background"), color)?;
+            if read(&o.line_art, &at("lineArt"), flag)? == Some(true) {
+                return Err(Error::UnsupportedEdit(at("lineArt")));
             }
-            Edit::Trim(t)
+            Edit::Trim(Trim {
+                threshold: threshold.unwrap_or(10.0),
+                background: background.map_or(TrimBackground::TopLeft, TrimBackground::Color),
+            })
         }
-        "blur" => match Arg::<Sigma>::of(value) {
+        "blur" => match Arg::<SigmaOptions>::of(value) {
             Bool(false) => return Ok(None),
-            Bool(true) | Object(Sigma { sigma: None }) => Edit::Blur(1.0),
+            Bool(true) | Object(SigmaOptions { sigma: None }) => Edit::Blur(1.0),
             Number(_) => Edit::blur(name, value)?,
-            Object(Sigma { sigma: Some(v) }) => Edit::blur(&at("sigma"), &v)?,
-            _ => {
-                return refuse(&format!(
-                    "is not a blur: use true or a sigma from {}",
-                    span(BLUR_SIGMA)
-                ));
-            }
+            Object(SigmaOptions { sigma: Some(v) }) => Edit::blur(&at("sigma"), &v)?,
+            _ => return refuse(&sigma(BLUR_SIGMA)),
         },
-        "sharpen" => match Arg::<Sigma>::of(value) {
+        "sharpen" => match Arg::<SigmaOptions>::of(value) {
             Bool(false) => return Ok(None),
             Bool(true) => Edit::Sharpen(None),
             Number(_) => Edit::sharpen(name, value)?,
@@ -498,25 +480,20 @@ fn edit(name: &str, value: &Value, rules: &Rules, formats: &mut Formats) -> Resu
                 let hint = format!(": use a sigma from {}", span(SHARPEN_SIGMA));
                 Edit::sharpen(&at("sigma"), &required(&at("sigma"), o.sigma, &hint)?)?
             }
-            _ => {
-                return refuse(&format!(
-                    "is not a sharpen: use true or a sigma from {}",
-                    span(SHARPEN_SIGMA)
-                ));
-            }
+            _ => return refuse(&sigma(SHARPEN_SIGMA)),
         },
-        "flatten" => match Arg::<Background>::of(value) {
+        "flatten" => match Arg::<FlattenOptions>::of(value) {
             Bool(false) => return Ok(None),
             Bool(true) => Edit::Flatten(BLACK),
-            Object(o) => Edit::Flatten(background(o.background.as_ref())?),
+            Object(o) => Edit::Flatten(background(&o.background)?),
             _ => return not_an_object(),
         },
         "tint" => Edit::Tint(color(name, value)?),
-        "negate" => match Arg::<Alpha>::of(value) {
+        "negate" => match Arg::<NegateOptions>::of(value) {
             Bool(false) => return Ok(None),
-            Bool(true) | Object(Alpha { alpha: None }) => Edit::Negate { alpha: true },
-            Object(Alpha { alpha: Some(v) }) => Edit::Negate {
-                alpha: flag(&at("alpha"), &v)?,
+            Bool(true) => Edit::Negate { alpha: true },
+            Object(o) => Edit::Negate {
+                alpha: read(&o.alpha, &at("alpha"), flag)?.unwrap_or(true),
             },
             _ => return not_an_object(),
         },
@@ -534,12 +511,15 @@ fn edit(name: &str, value: &Value, rules: &Rules, formats: &mut Formats) -> Resu
         },
         "modulate" => match Arg::<ModulateOptions>::of(value) {
             Bool(false) => return Ok(None),
-            Object(o) => Edit::modulate(
-                (&at("brightness"), &or(o.brightness, 1.0)),
-                (&at("saturation"), &or(o.saturation, 1.0)),
-                (&at("hue"), &or(o.hue, 0.0)),
-                (&at("lightness"), &or(o.lightness, 0.0)),
-            )?,
+            Object(o) => {
+                let d = Modulate::default();
+                Edit::modulate(
+                    (&at("brightness"), &or(o.brightness, d.brightness)),
+                    (&at("saturation"), &or(o.saturation, d.saturation)),
+                    (&at("hue"), &or(o.hue, d.hue)),
+                    (&at("lightness"), &or(o.lightness, d.lightness)),
+                )?
+            }
             _ => return not_an_object(),
         },
         "median" => match value {
@@ -562,16 +542,11 @@ fn edit(name: &str, value: &Value, rules: &Rules, formats: &mut Formats) -> Resu
         },
         "threshold" => match Arg::<ThresholdOptions>::of(value) {
             Bool(false) => return Ok(None),
-            Bool(true) => Edit::Threshold {
-                value: 128,
-                grayscale: true,
-            },
+            Bool(true) => Edit::threshold(name, 128_u32, true)?,
             Object(o) => {
                 let level = or(o.threshold, 128.0);
                 THRESHOLD.check_whole(&at("threshold"), &level)?;
-                let grayscale = o
-                    .grayscale
-                    .map_or(Ok(true), |v| flag(&at("grayscale"), &v))?;
+                let grayscale = read(&o.grayscale, &at("grayscale"), flag)?.unwrap_or(true);
                 Edit::threshold(&at("threshold"), &level, grayscale)?
             }
             _ => Edit::threshold(name, value, true)?,
@@ -586,10 +561,11 @@ fn edit(name: &str, value: &Value, rules: &Rules, formats: &mut Formats) -> Resu
                     CLAHE_SIZE.check_whole(&at(side), &v).map(|_| v)
                 };
                 let (width, height) = (size(o.width, "width")?, size(o.height, "height")?);
+                let slope = or(o.max_slope, 3.0);
                 Edit::clahe(
                     (&at("width"), &width),
                     (&at("height"), &height),
-                    (&at("maxSlope"), &or(o.max_slope, 3.0)),
+                    (&at("maxSlope"), &slope),
                 )?
             }
             _ => return not_an_object(),
@@ -599,32 +575,27 @@ fn edit(name: &str, value: &Value, rules: &Rules, formats: &mut Formats) -> Resu
             Value::Bool(true) => Edit::EnsureAlpha(1.0),
             _ => Edit::ensure_alpha(name, value)?,
         },
-        "roundCrop" => match Arg::<RoundCropOptions>::of(value) {
-            Bool(true) => Edit::RoundCrop(RoundCrop::Ellipse {
-                rx: None,
-                ry: None,
-                left: None,
-                top: None,
-            }),
-            Object(o) => {
-                // SIH: a missing, falsy or non-positive value falls back to its default.
-                let get = |field: Field, key: &str| -> Result<Option<u32>> {
-                    let n = field.map(|v| pixels(&at(key), &v)).transpose()?;
-                    Ok(n.filter(|n| *n > 0))
-                };
-                let (rx, ry) = (get(o.rx, "rx")?, get(o.ry, "ry")?);
-                let (left, top) = (get(o.left, "left")?, get(o.top, "top")?);
-                Edit::RoundCrop(RoundCrop::Ellipse { rx, ry, left, top })
-            }
-            _ => return not_an_object(),
-        },
+        "roundCrop" => {
+            let o = match Arg::<RoundCropOptions>::of(value) {
+                Bool(true) => RoundCropOptions::default(),
+                Object(o) => o,
+                _ => return not_an_object(),
+            };
+            // SIH: a missing, falsy or non-positive value falls back to its default.
+            let get = |field: &Field, key: &str| -> Result<Option<u32>> {
+                Ok(read(field, &at(key), pixels)?.filter(|n| *n > 0))
+            };
+            let (rx, ry) = (get(&o.rx, "rx")?, get(&o.ry, "ry")?);
+            let (left, top) = (get(&o.left, "left")?, get(&o.top, "top")?);
+            Edit::RoundCrop(RoundCrop::Ellipse { rx, ry, left, top })
+        }
         "smartCrop" => match Arg::<SmartCropOptions>::of(value) {
             Bool(true) => Edit::SmartCrop { padding: 0 },
             Object(o) => {
                 // faceIndex is accepted and ignored: there is no face detection (docs/url-api.md).
-                if let Some(v) = o.face_index {
-                    FACE_INDEX.check_whole(&at("faceIndex"), &v)?;
-                }
+                read(&o.face_index, &at("faceIndex"), |p, v| {
+                    FACE_INDEX.check_whole(p, v)
+                })?;
                 Edit::smart_crop(&at("padding"), &or(o.padding, 0.0))?
             }
             _ => return not_an_object(),
@@ -633,22 +604,6 @@ fn edit(name: &str, value: &Value, rules: &Rules, formats: &mut Formats) -> Resu
             Object(o) => Edit::Overlay(overlay(o, rules)?),
             _ => return not_an_object(),
         },
-        "animated" => {
-            formats.still = !flag(name, value)?;
-            return Ok(None);
-        }
-        "stripExif" => {
-            formats.strip_exif = flag(name, value)?;
-            return Ok(None);
-        }
-        "stripIcc" => {
-            formats.strip_icc = flag(name, value)?;
-            return Ok(None);
-        }
-        "toFormat" => {
-            formats.to_format = Some(format_name(name, value)?);
-            return Ok(None);
-        }
         "heif" => {
             let why = "heif output is not supported: use avif, webp, jpeg, png, gif or tiff";
             return Err(Error::param(name, why));
@@ -659,39 +614,22 @@ fn edit(name: &str, value: &Value, rules: &Rules, formats: &mut Formats) -> Resu
 
 /// `resize`'s options; `None` when it gives neither width nor height.
 fn resize(o: ResizeOptions, rules: &Rules) -> Result<Option<Resize>> {
-    let without_enlargement = (o.without_enlargement.as_ref())
-        .map_or(Ok(false), |v| flag("resize.withoutEnlargement", v))?;
+    let without_enlargement =
+        read(&o.without_enlargement, "resize.withoutEnlargement", flag)?.unwrap_or(false);
     let (max_w, max_h) = Resize::box_limits(without_enlargement, &rules.limits);
-    let width = o
-        .width
-        .map(|v| dimension("resize.width", &v, max_w))
-        .transpose()?;
-    let height = o
-        .height
-        .map(|v| dimension("resize.height", &v, max_h))
-        .transpose()?;
-    let fit = match &o.fit {
-        None => Fit::default(),
-        Some(v) => (v.as_str())
-            .and_then(|s| Fit::parse("resize.fit", s).ok())
-            .ok_or_else(|| invalid("resize.fit", v, FITS))?,
-    };
-    let position = o
-        .position
-        .as_ref()
-        .map_or(Ok(Position::default()), position)?;
-    let background = o
-        .background
-        .map(|v| color("resize.background", &v))
-        .transpose()?;
+    let width = read(&o.width, "resize.width", |p, v| dimension(p, v, max_w))?;
+    let height = read(&o.height, "resize.height", |p, v| dimension(p, v, max_h))?;
+    let fit = read(&o.fit, "resize.fit", |p, v| name_of(p, v, Fit::parse, FITS))?;
+    let position = read(&o.position, "resize.position", position)?;
+    let background = read(&o.background, "resize.background", color)?;
     if width.is_none() && height.is_none() {
         return Ok(None);
     }
     Ok(Some(Resize {
         width,
         height,
-        fit,
-        position,
+        fit: fit.unwrap_or_default(),
+        position: position.unwrap_or_default(),
         background,
         without_enlargement,
         adaptive: false,
@@ -701,47 +639,51 @@ fn resize(o: ResizeOptions, rules: &Rules) -> Result<Option<Resize>> {
 /// A resize width or height as SIH reads it: `Math.round(Number(x))`, so
 /// numeric strings count; `<= 0` is SIH's `InvalidResizeException`.
 fn dimension(param: &str, value: &Value, max: u32) -> Result<u32> {
-    let Some(n) = number_like(value).map(f64::round) else {
-        let what = format!("is not a number of pixels: use a whole number from 1 to {max}");
-        return Err(invalid(param, value, &what));
-    };
-    if n <= 0.0 {
-        return Err(Error::InvalidResize);
-    }
-    if n > f64::from(max) {
-        return Err(invalid(
+    match number_like(value).map(f64::round) {
+        None => {
+            let what = format!("is not a number of pixels: use a whole number from 1 to {max}");
+            Err(invalid(param, value, &what))
+        }
+        Some(n) if n <= 0.0 => Err(Error::InvalidResize),
+        Some(n) if n > f64::from(max) => Err(invalid(
             param,
             value,
             &format!("is above the maximum of {max}"),
-        ));
+        )),
+        Some(n) => Ok(n as u32),
     }
-    Ok(n as u32)
 }
 
 /// sharp's `position` (`resize.position`): a gravity, position or strategy
 /// name, or sharp's number for it.
-fn position(value: &Value) -> Result<Position> {
+fn position(param: &str, value: &Value) -> Result<Position> {
     use Position::*;
-    const PARAM: &str = "resize.position";
     // sharp's `gravity` numbers 0 to 8, then its `strategy` numbers
     const GRAVITY: [Position; 9] = [
         Centre, North, East, South, West, NorthEast, SouthEast, SouthWest, NorthWest,
     ];
-    let found = match value {
-        Value::String(s) => Position::parse(PARAM, s).ok(),
-        Value::Number(n) => match n.as_u64() {
-            Some(g @ 0..=8) => Some(GRAVITY[g as usize]),
-            Some(16) => Some(Entropy),
-            Some(17) => Some(Attention),
-            _ => None,
-        },
-        _ => None,
-    };
-    found.ok_or_else(|| invalid(PARAM, value, POSITIONS))
+    match value.as_u64() {
+        Some(g @ 0..=8) => Ok(GRAVITY[g as usize]),
+        Some(16) => Ok(Entropy),
+        Some(17) => Ok(Attention),
+        _ => name_of(param, value, Position::parse, POSITIONS),
+    }
+}
+
+/// A string `parse` takes, or a 400 saying that the value `is not` one.
+fn name_of<T>(
+    param: &str,
+    value: &Value,
+    parse: fn(&str, &str) -> Result<T>,
+    what: &str,
+) -> Result<T> {
+    (value.as_str())
+        .and_then(|s| parse(param, s).ok())
+        .ok_or_else(|| invalid(param, value, what))
 }
 
 /// `convolve`'s options: `{width, height, kernel, scale, offset}`.
-fn convolve(o: KernelOptions) -> Result<Kernel> {
+fn convolve(o: ConvolveOptions) -> Result<Kernel> {
     let side = |field: Field, side: &str| {
         let param = format!("convolve.{side}");
         kernel_side(&param, &required(&param, field, "")?)
@@ -752,31 +694,29 @@ fn convolve(o: KernelOptions) -> Result<Kernel> {
         Some(Value::Array(items)) if items.len() == cells => (items.iter().enumerate())
             .map(|(i, v)| COEFFICIENT.check(&format!("convolve.kernel[{i}]"), v))
             .collect::<Result<Vec<f64>>>()?,
-        Some(Value::Array(items)) => {
-            let n = items.len();
-            let msg =
-                format!("convolve.kernel has {n} weights: a {width}x{height} kernel needs {cells}");
-            return Err(Error::param("convolve.kernel", msg));
-        }
         other => {
-            let shown = other.as_ref().map_or_else(|| "(missing)".to_string(), show);
-            let msg = format!("convolve.kernel={shown} is not an array of {cells} numbers");
+            let msg = match other {
+                Some(Value::Array(items)) => format!(
+                    "convolve.kernel has {} weights: a {width}x{height} kernel needs {cells}",
+                    items.len()
+                ),
+                other => {
+                    let shown = other.as_ref().map_or_else(|| "(missing)".to_string(), show);
+                    format!("convolve.kernel={shown} is not an array of {cells} numbers")
+                }
+            };
             return Err(Error::param("convolve.kernel", msg));
         }
     };
-    let scale = o
-        .scale
-        .map(|v| COEFFICIENT.check("convolve.scale", &v))
-        .transpose()?;
+    let coefficient = |p: &str, v: &Value| COEFFICIENT.check(p, v);
+    let scale = read(&o.scale, "convolve.scale", coefficient)?;
     if scale == Some(0.0) {
         return Err(Error::param(
             "convolve.scale",
             "convolve.scale=0 would divide by zero",
         ));
     }
-    let offset = o
-        .offset
-        .map_or(Ok(0.0), |v| COEFFICIENT.check("convolve.offset", &v))?;
+    let offset = read(&o.offset, "convolve.offset", coefficient)?.unwrap_or(0.0);
     Ok(Kernel {
         width,
         height,
@@ -791,20 +731,10 @@ fn convolve(o: KernelOptions) -> Result<Kernel> {
 /// ratios other than whole numbers 0 to 100 are ignored, `left`/`top` are
 /// pixels (negative from the far edge) or `Np` percentages.
 fn overlay(o: OverlayOptions, rules: &Rules) -> Result<Overlay> {
-    let bucket = match o.bucket {
-        None => None,
-        Some(Value::String(b)) => {
-            rules.check_bucket(&b)?;
-            Some(b)
-        }
-        Some(other) => {
-            return Err(invalid(
-                "overlayWith.bucket",
-                &other,
-                "is not a bucket name",
-            ));
-        }
-    };
+    let bucket = read(&o.bucket, "overlayWith.bucket", |p, v| match v.as_str() {
+        Some(b) => rules.check_bucket(b).map(|()| b.to_string()),
+        None => Err(invalid(p, v, "is not a bucket name")),
+    })?;
     let key = match o.key {
         Some(Value::String(k)) if !k.is_empty() && !k.contains('\0') => k,
         other => {
@@ -822,12 +752,9 @@ fn overlay(o: OverlayOptions, rules: &Rules) -> Result<Overlay> {
         let r = field.and_then(text)?.trim().parse::<u8>().ok();
         r.filter(|r| PERCENT.contains(f64::from(*r)))
     };
-    let offsets = match o.options.as_ref().map(Arg::<OffsetOptions>::of) {
+    let offsets = match o.options.as_ref().map(Arg::of) {
         Some(Arg::Object(offsets)) => offsets,
-        _ => OffsetOptions {
-            left: None,
-            top: None,
-        },
+        _ => OffsetOptions::default(),
     };
     let offset = |field: Field, key: &str| match field.and_then(text) {
         Some(v) => Offset::parse(&format!("overlayWith.options.{key}"), &v),
@@ -845,51 +772,6 @@ fn overlay(o: OverlayOptions, rules: &Rules) -> Result<Overlay> {
     })
 }
 
-/// The format sharp's method `name` (`jpeg()`, `webp()`, ...) encodes to.
-fn format_method(name: &str) -> Option<OutputFormat> {
-    let format = OutputFormat::parse_name(name, name, FormatNames::SHARP).ok()??;
-    (format.name() == name).then_some(format)
-}
-
-/// A format object (`{"webp": {"quality": 80, "lossless": false}}`): selects
-/// that format as sharp's `webp()` does, with its quality and lossless options.
-fn format_object(
-    format: OutputFormat,
-    name: &str,
-    value: &Value,
-    formats: &mut Formats,
-) -> Result<()> {
-    let options = match Arg::of(value) {
-        Arg::Null | Arg::Bool(false) => return Ok(()),
-        Arg::Bool(true) => EncodeOptions {
-            quality: None,
-            lossless: None,
-            near_lossless: None,
-            progressive: None,
-        },
-        Arg::Object(options) => options,
-        _ => return Err(object_wanted(name, value)),
-    };
-    let quality = (options.quality)
-        .map(|v| quality(&format!("{name}.quality"), &v))
-        .transpose()?;
-    let option =
-        |field: Field, key: &str| field.map_or(Ok(false), |v| flag(&format!("{name}.{key}"), &v));
-    let lossless = option(options.lossless, "lossless")?;
-    let near_lossless = option(options.near_lossless, "nearLossless")?;
-    let progressive = option(options.progressive, "progressive")?;
-    formats.last_object = Some(format);
-    formats.options.retain(|o| o.format != format);
-    formats.options.push(FormatOptions {
-        format,
-        quality,
-        lossless: lossless && matches!(format, OutputFormat::Webp | OutputFormat::Avif),
-        near_lossless: near_lossless && format == OutputFormat::Webp,
-        progressive: progressive && matches!(format, OutputFormat::Jpeg | OutputFormat::Png),
-    });
-    Ok(())
-}
-
 /// An output format name as sharp's `toFormat` takes it (no `auto`, `heif` or `raw`).
 fn format_name(param: &str, value: &Value) -> Result<OutputFormat> {
     let names = FormatNames::SHARP;
@@ -905,8 +787,7 @@ fn flag(param: &str, value: &Value) -> Result<bool> {
         Value::Bool(b) => Ok(*b),
         Value::Null => Ok(false),
         // SIH hands these to sharp, which takes the strings too (issue 20)
-        Value::String(s) if s == "true" => Ok(true),
-        Value::String(s) if s == "false" => Ok(false),
+        Value::String(s) if s == "true" || s == "false" => Ok(s == "true"),
         other => Err(invalid(param, other, "is not a boolean: use true or false")),
     }
 }
@@ -925,11 +806,10 @@ fn color(param: &str, value: &Value) -> Result<Color> {
     match value {
         Value::String(s) => {
             let lower = s.trim().to_ascii_lowercase();
-            let args = (lower
+            let rest = lower
                 .strip_prefix("rgba(")
-                .or_else(|| lower.strip_prefix("rgb(")))
-            .and_then(|rest| rest.strip_suffix(')'));
-            let Some(args) = args else {
+                .or_else(|| lower.strip_prefix("rgb("));
+            let Some(args) = rest.and_then(|rest| rest.strip_suffix(')')) else {
                 return Color::parse(param, s).map_err(|_| bad());
             };
             let parts: Vec<&str> = args.split(',').map(str::trim).collect();
@@ -959,6 +839,15 @@ fn color(param: &str, value: &Value) -> Result<Color> {
     }
 }
 
+/// The option `field` read by `read` under the name `param`, if it is given.
+fn read<'v, T>(
+    field: &'v Field,
+    param: &str,
+    read: impl FnOnce(&str, &'v Value) -> Result<T>,
+) -> Result<Option<T>> {
+    field.as_ref().map(|v| read(param, v)).transpose()
+}
+
 /// A required option, or a 400 saying it is missing (and `hint`).
 fn required(param: &str, field: Field, hint: &str) -> Result<Value> {
     field.ok_or_else(|| Error::param(param, format!("{param} is missing{hint}")))
@@ -980,10 +869,7 @@ fn numeric_str(s: &str) -> Option<f64> {
     let decimal = !t.is_empty()
         && t.bytes()
             .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'));
-    if !decimal {
-        return None;
-    }
-    t.parse::<f64>().ok().filter(|v| v.is_finite())
+    t.parse::<f64>().ok().filter(|v| decimal && v.is_finite())
 }
 
 /// A JSON value as the validated constructors read it: only JSON numbers are

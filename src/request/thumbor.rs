@@ -186,23 +186,17 @@ const PARTS: [Part; 9] = [
     Part::Tail,
 ];
 
-/// Horizontal alignment of a crop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum HAlign {
-    Left,
-    #[default]
-    Center,
-    Right,
-}
-
-/// Vertical alignment of a crop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum VAlign {
-    Top,
-    #[default]
-    Middle,
-    Bottom,
-}
+/// The horizontal alignment words, by column of [`ALIGNED`].
+const HALIGN: [&str; 3] = ["left", "center", "right"];
+/// The vertical alignment words, by row of [`ALIGNED`].
+const VALIGN: [&str; 3] = ["top", "middle", "bottom"];
+/// The crop position of each alignment: the row is the vertical one, the
+/// column the horizontal one; either left out is the middle.
+const ALIGNED: [[Position; 3]; 3] = [
+    [Position::NorthWest, Position::North, Position::NorthEast],
+    [Position::West, Position::Centre, Position::East],
+    [Position::SouthWest, Position::South, Position::SouthEast],
+];
 
 /// A `WxH` segment.
 #[derive(Debug, Clone, Copy)]
@@ -223,8 +217,10 @@ struct Options {
     /// The fit of a `fit-in` flavour, and whether it is adaptive.
     fit_in: Option<(Fit, bool)>,
     size: Option<Size>,
-    halign: Option<HAlign>,
-    valign: Option<VAlign>,
+    /// The column of [`ALIGNED`] a horizontal alignment chose.
+    halign: Option<usize>,
+    /// The row of [`ALIGNED`] a vertical alignment chose.
+    valign: Option<usize>,
     smart: bool,
     /// `filters:` segments, percent-decoded, in URL order.
     filters: Vec<String>,
@@ -284,27 +280,14 @@ impl Options {
                     return Ok(true);
                 }
             }
-            Part::HAlign => {
-                let halign = match segment {
-                    "left" => Some(HAlign::Left),
-                    "center" => Some(HAlign::Center),
-                    "right" => Some(HAlign::Right),
-                    _ => None,
+            Part::HAlign | Part::VAlign => {
+                let (words, chosen) = if part == Part::HAlign {
+                    (HALIGN, &mut self.halign)
+                } else {
+                    (VALIGN, &mut self.valign)
                 };
-                if halign.is_some() {
-                    self.halign = halign;
-                    return Ok(true);
-                }
-            }
-            Part::VAlign => {
-                let valign = match segment {
-                    "top" => Some(VAlign::Top),
-                    "middle" => Some(VAlign::Middle),
-                    "bottom" => Some(VAlign::Bottom),
-                    _ => None,
-                };
-                if valign.is_some() {
-                    self.valign = valign;
+                if let Some(i) = words.iter().position(|w| *w == segment) {
+                    *chosen = Some(i);
                     return Ok(true);
                 }
             }
@@ -390,20 +373,7 @@ impl Options {
         if self.smart {
             return Position::Attention;
         }
-        match (
-            self.halign.unwrap_or_default(),
-            self.valign.unwrap_or_default(),
-        ) {
-            (HAlign::Left, VAlign::Top) => Position::NorthWest,
-            (HAlign::Center, VAlign::Top) => Position::North,
-            (HAlign::Right, VAlign::Top) => Position::NorthEast,
-            (HAlign::Left, VAlign::Middle) => Position::West,
-            (HAlign::Center, VAlign::Middle) => Position::Centre,
-            (HAlign::Right, VAlign::Middle) => Position::East,
-            (HAlign::Left, VAlign::Bottom) => Position::SouthWest,
-            (HAlign::Center, VAlign::Bottom) => Position::South,
-            (HAlign::Right, VAlign::Bottom) => Position::SouthEast,
-        }
+        ALIGNED[self.valign.unwrap_or(1)][self.halign.unwrap_or(1)]
     }
 }
 

@@ -477,92 +477,54 @@ mod tests {
 
     #[test]
     fn negotiation_order() {
-        let both = Accepted {
-            avif: true,
-            webp: true,
+        use OutputFormat::{Avif, Gif, Jpeg, Png, Svg, Webp};
+        use SourceFormat as S;
+        let accepted = |avif, webp| Accepted {
+            avif,
+            webp,
             ..Default::default()
         };
-        let webp = Accepted {
-            avif: false,
-            webp: true,
-            ..Default::default()
-        };
-        let none = Accepted::default();
-        assert_eq!(
-            negotiate(
-                Some(OutputFormat::Png),
-                None,
-                both,
-                still(SourceFormat::Jpeg, false)
-            ),
-            OutputFormat::Png
+        let (both, webp, none) = (
+            accepted(true, true),
+            accepted(false, true),
+            accepted(false, false),
         );
-        assert_eq!(
-            negotiate(None, None, both, still(SourceFormat::Jpeg, false)),
-            OutputFormat::Avif
-        );
-        assert_eq!(
-            negotiate(None, None, webp, still(SourceFormat::Jpeg, false)),
-            OutputFormat::Webp
-        );
-        assert_eq!(
-            negotiate(None, None, none, still(SourceFormat::Gif, false)),
-            OutputFormat::Gif
-        );
-        assert_eq!(
-            negotiate(None, None, none, still(SourceFormat::Heic, false)),
-            OutputFormat::Jpeg
-        );
-        assert_eq!(
-            negotiate(None, None, none, still(SourceFormat::Heic, true)),
-            OutputFormat::Png
-        );
-        assert_eq!(
-            negotiate(None, None, none, still(SourceFormat::Jxl, false)),
-            OutputFormat::Jpeg
-        );
-        // SIH's outputFormat: below automatic WebP, above the source format
-        let jpeg = Some(OutputFormat::Jpeg);
-        assert_eq!(
-            negotiate(None, jpeg, webp, still(SourceFormat::Png, false)),
-            OutputFormat::Webp
-        );
-        assert_eq!(
-            negotiate(None, jpeg, none, still(SourceFormat::Png, false)),
-            OutputFormat::Jpeg
-        );
-        // an animation kept is never made AVIF automatically; WebP keeps its frames
         let animated = Original {
             animated: true,
-            ..still(SourceFormat::Gif, false)
+            ..still(S::Gif, false)
         };
-        assert_eq!(negotiate(None, None, both, animated), OutputFormat::Webp);
-        assert_eq!(
-            negotiate(
-                None,
-                None,
-                Accepted {
-                    avif: true,
-                    webp: false,
-                    ..Default::default()
-                },
-                animated
-            ),
-            OutputFormat::Gif
-        );
-        // an unedited SVG stays SVG whatever the client accepts; edited, it is rasterised
-        let svg = still(SourceFormat::Svg, true);
-        assert_eq!(negotiate(None, None, both, svg), OutputFormat::Svg);
+        let svg = still(S::Svg, true);
         let edited = Original {
             edited: true,
             ..svg
         };
-        assert_eq!(negotiate(None, None, none, edited), OutputFormat::Png);
-        assert_eq!(negotiate(None, None, both, edited), OutputFormat::Avif);
-        assert_eq!(
-            negotiate(Some(OutputFormat::Webp), None, none, svg),
-            OutputFormat::Webp
-        );
+        // (forced, SIH's outputFormat, what the client accepts, the original) -> the output
+        for (forced, preferred, accepts, original, want) in [
+            (Some(Png), None, both, still(S::Jpeg, false), Png),
+            (None, None, both, still(S::Jpeg, false), Avif),
+            (None, None, webp, still(S::Jpeg, false), Webp),
+            (None, None, none, still(S::Gif, false), Gif),
+            (None, None, none, still(S::Heic, false), Jpeg),
+            (None, None, none, still(S::Heic, true), Png),
+            (None, None, none, still(S::Jxl, false), Jpeg),
+            // SIH's outputFormat: below automatic WebP, above the source format
+            (None, Some(Jpeg), webp, still(S::Png, false), Webp),
+            (None, Some(Jpeg), none, still(S::Png, false), Jpeg),
+            // an animation kept is never made AVIF automatically; WebP keeps its frames
+            (None, None, both, animated, Webp),
+            (None, None, accepted(true, false), animated, Gif),
+            // an unedited SVG stays SVG whatever the client accepts; edited, it is rasterised
+            (None, None, both, svg, Svg),
+            (None, None, none, edited, Png),
+            (None, None, both, edited, Avif),
+            (Some(Webp), None, none, svg, Webp),
+        ] {
+            let got = negotiate(forced, preferred, accepts, original);
+            assert_eq!(
+                got, want,
+                "{forced:?} {preferred:?} {accepts:?} {original:?}"
+            );
+        }
     }
 
     fn still(format: SourceFormat, alpha: bool) -> Original {

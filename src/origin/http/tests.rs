@@ -671,6 +671,20 @@ async fn redirects_to_refused_addresses_are_refused_before_connecting() {
     );
 }
 
+/// Fetching from `base` without `allow_private` is refused as loopback, before connecting.
+async fn refused_as_loopback(base: &str) {
+    let (origin, attempts) = gated(settings(base), None);
+    let e = origin.fetch(&src("a.jpg"), None).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::OriginRefused { class, .. } if class.starts_with("loopback")),
+        "{base}: {e:?}"
+    );
+    assert!(
+        attempts.lock().unwrap().is_empty(),
+        "{base}: refused before connecting"
+    );
+}
+
 #[tokio::test]
 async fn loopback_is_refused_without_allow_private_and_fetched_with_it() {
     let one = Server::start(Ipv4Addr::LOCALHOST).await;
@@ -681,32 +695,14 @@ async fn loopback_is_refused_without_allow_private_and_fetched_with_it() {
         format!("http://[::1]:{}/img/", one.addr.port()),
         format!("http://2130706433:{}/img/", one.addr.port()),
     ] {
-        let (origin, attempts) = gated(settings(&base), None);
-        let e = origin.fetch(&src("a.jpg"), None).await.unwrap_err();
-        assert!(
-            matches!(&e, Error::OriginRefused { class, .. } if class.starts_with("loopback")),
-            "{base}: {e:?}"
-        );
-        assert!(
-            attempts.lock().unwrap().is_empty(),
-            "{base}: refused before connecting"
-        );
+        refused_as_loopback(&base).await;
     }
     let bases = [
         two.url("/img/"),
         format!("http://localhost:{}/img/", one.addr.port()),
     ];
     for base in &bases {
-        let (origin, attempts) = gated(settings(base), None);
-        let e = origin.fetch(&src("a.jpg"), None).await.unwrap_err();
-        assert!(
-            matches!(&e, Error::OriginRefused { class, .. } if class.starts_with("loopback")),
-            "{base}: {e:?}"
-        );
-        assert!(
-            attempts.lock().unwrap().is_empty(),
-            "{base}: refused before connecting"
-        );
+        refused_as_loopback(base).await;
         let mut s = settings(base);
         s.allow_private = true;
         let (origin, attempts) = gated(s, None);
