@@ -48,6 +48,8 @@ struct Outcome {
     bytes: usize,
     score: f64,
     time: Duration,
+    /// Encodes the search scored (0: no search).
+    probes: u8,
 }
 
 fn run(
@@ -55,7 +57,7 @@ fn run(
     query_string: &str,
     accepted: Accepted,
     auto: AutoQuality,
-) -> (Vec<u8>, Duration) {
+) -> (Vec<u8>, Duration, u8) {
     let request = query::parse("/x", Some(query_string), &Limits::default()).expect("query");
     let job = Job {
         bytes: Bytes::copy_from_slice(original),
@@ -73,7 +75,8 @@ fn run(
     };
     let started = Instant::now();
     let out = pipeline::run(&job).expect("pipeline");
-    (out.bytes.to_vec(), started.elapsed())
+    let probes = out.chosen.map_or(0, |c| c.probes);
+    (out.bytes.to_vec(), started.elapsed(), probes)
 }
 
 /// Packed 8-bit sRGB of an encoded image, transparency over white.
@@ -140,6 +143,7 @@ fn summary(name: &str, outcomes: &[Outcome], base: Option<&[Outcome]>, extra: se
         "min_score": min,
         "median_ms": median(&mut times),
         "time_ratio_median": ratio,
+        "mean_probes": outcomes.iter().map(|o| f64::from(o.probes)).sum::<f64>() / outcomes.len() as f64,
         "extra": extra,
     });
     println!("{line}");
@@ -170,7 +174,7 @@ pub fn run_all(corpus: PathBuf) {
     let mut references = Vec::new();
     for (_, original) in &originals {
         for w in WIDTHS {
-            let (png, _) = run(
+            let (png, _, _) = run(
                 original,
                 &format!("width={w}&format=png"),
                 Accepted::default(),
@@ -185,11 +189,12 @@ pub fn run_all(corpus: PathBuf) {
         for (_, original) in &originals {
             for w in WIDTHS {
                 let q = format!("width={w}&{}", row.query);
-                let (bytes, time) = run(original, &q, row.accepted, row.auto);
+                let (bytes, time, probes) = run(original, &q, row.accepted, row.auto);
                 out.push(Outcome {
                     bytes: bytes.len(),
                     score: score(&references[i], &bytes),
                     time,
+                    probes,
                 });
                 i += 1;
             }
@@ -332,6 +337,7 @@ pub fn run_all(corpus: PathBuf) {
                     bytes: out.len(),
                     score: score(&reference, &out),
                     time: Duration::ZERO,
+                    probes: 0,
                 });
             }
         }

@@ -99,6 +99,8 @@ pub struct Chosen {
     pub quality: Option<u8>,
     /// The SSIMULACRA2 score of the output.
     pub score: f64,
+    /// Encodes scored to find it.
+    pub probes: u8,
 }
 
 /// The qualities searched per lossy format, lowest to highest.
@@ -320,7 +322,7 @@ pub fn encode_auto(
         return Ok(None);
     };
     let mut outputs: Vec<(u8, Vec<u8>)> = Vec::new();
-    let (best, _) = search(
+    let (best, probes) = search(
         range,
         start,
         target,
@@ -350,6 +352,7 @@ pub fn encode_auto(
         Chosen {
             quality: Some(best.quality),
             score: best.score,
+            probes: probes.len() as u8,
         },
     )))
 }
@@ -491,6 +494,7 @@ pub fn encode_best(
                     (Some(reference), true) => Some(Chosen {
                         quality: None,
                         score: reference.score(&bytes, candidate.format)?,
+                        probes: 1,
                     }),
                     _ => None,
                 };

@@ -156,8 +156,18 @@ fn lambda_cost_per_m(ms: f64, mb: f64) -> f64 {
 fn main() -> Res<()> {
     let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
     let (raw, out) = match args.as_slice() {
+        // One section alone, for a step run by itself (`run.sh` with
+        // BENCH_SKIP of the others): printed, to be placed in RESULTS.md.
+        [mode, file] if mode.as_os_str() == "bytes" => {
+            let mut md = String::new();
+            bytes_section(&mut md, &lines(file))?;
+            print!("{md}");
+            return Ok(());
+        }
         [raw, out] => (raw.clone(), out.clone()),
-        _ => return Err("usage: bench-report <raw dir> <results dir>".into()),
+        _ => {
+            return Err("usage: bench-report <raw dir> <results dir> | bytes <bytes.jsonl>".into());
+        }
     };
     std::fs::create_dir_all(&out)?;
     let env: Value = serde_json::from_str(&std::fs::read_to_string(raw.join("env.json"))?)?;
@@ -929,22 +939,34 @@ fn bytes_section(md: &mut String, rows: &[Value]) -> std::fmt::Result {
         md,
         "The corpus's six still images (four 2560×1600 JPEG photos, a 3840×2160 PNG, a PNG with transparency) at widths 320, 800 and 1600: 18 variants a row. Every output is decoded and scored with SSIMULACRA2 against the same request encoded losslessly (sharp's own lossless resize for SIH's rows). Time is the median whole transform per variant (decode, resize, encode, and for `auto` the search), one at a time; ×fixed is the median of each variant's time over the fixed row's.\n"
     )?;
-    writeln!(md, "| row | total bytes | mean score | min score | time per variant | ×fixed |")?;
+    writeln!(
+        md,
+        "| row | total bytes | mean score | min score | time per variant | ×fixed |"
+    )?;
     writeln!(md, "|---|--:|--:|--:|--:|--:|")?;
     let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     for r in rows {
         let ms = f(&r["median_ms"]);
         writeln!(
             md,
-            "| {} | {} | {:.1} | {:.1} | {} | {} |",
+            "| {} | {} | {:.1} | {:.1} | {} | {} | {} |",
             r["row"].as_str().unwrap_or_default(),
             r["total_bytes"],
             f(&r["mean_score"]),
             f(&r["min_score"]),
-            if ms > 0.0 { format!("{ms:.0} ms") } else { "—".into() },
+            if ms > 0.0 {
+                format!("{ms:.0} ms")
+            } else {
+                "—".into()
+            },
             r["time_ratio_median"]
                 .as_f64()
                 .map(|x| format!("{x:.2}"))
+                .unwrap_or("—".into()),
+            r["mean_probes"]
+                .as_f64()
+                .filter(|p| *p > 0.0)
+                .map(|p| format!("{p:.1}"))
                 .unwrap_or("—".into())
         )?;
     }
@@ -977,7 +999,8 @@ fn bytes_section(md: &mut String, rows: &[Value]) -> std::fmt::Result {
                 -f(&r["extra"]["bytes_saved"]) * 100.0
             )?;
         }
-        if name.contains("auto (target") && !name.contains("as fixed") && !name.starts_with("best") {
+        if name.contains("auto (target") && !name.contains("as fixed") && !name.starts_with("best")
+        {
             let ratio = f(&r["time_ratio_median"]);
             writeln!(
                 md,
