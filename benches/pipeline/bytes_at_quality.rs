@@ -186,16 +186,24 @@ pub fn run_all(corpus: PathBuf) {
     let measure = |row: &Row| -> Vec<Outcome> {
         let mut out = Vec::new();
         let mut i = 0;
-        for (_, original) in &originals {
+        for (name, original) in &originals {
             for w in WIDTHS {
                 let q = format!("width={w}&{}", row.query);
                 let (bytes, time, probes) = run(original, &q, row.accepted, row.auto);
-                out.push(Outcome {
+                let o = Outcome {
                     bytes: bytes.len(),
                     score: score(&references[i], &bytes),
                     time,
                     probes,
-                });
+                };
+                // Each variant too, for a closer look (the report reads only the rows).
+                let target = f64::from(row.auto.target_tenths) / 10.0;
+                println!(
+                    "{}",
+                    json!({"kind": "variant", "image": name, "width": w, "query": row.query, "target": target,
+                           "bytes": o.bytes, "score": o.score, "ms": o.time.as_secs_f64() * 1e3, "probes": probes})
+                );
+                out.push(o);
                 i += 1;
             }
         }
@@ -211,7 +219,12 @@ pub fn run_all(corpus: PathBuf) {
         });
     let shown = f64::from(default.target_tenths) / 10.0;
     let mut chrome_auto: Option<Vec<Outcome>> = None;
+    // BENCH_BYTES_FORMATS narrows the formats (a comma-separated list).
+    let only = std::env::var("BENCH_BYTES_FORMATS").unwrap_or_default();
     for format in ["jpeg", "webp", "avif"] {
+        if !only.is_empty() && !only.split(',').any(|f| f == format) {
+            continue;
+        }
         let fixed_query: &'static str = match format {
             "jpeg" => "format=jpeg",
             "webp" => "format=webp",
@@ -317,7 +330,10 @@ pub fn run_all(corpus: PathBuf) {
         return;
     };
     let dir = PathBuf::from(dir);
-    let ours = chrome_auto.expect("avif auto row");
+    let Some(ours) = chrome_auto else {
+        eprintln!("no AVIF rows: no SIH comparison");
+        return;
+    };
     let ours_total: usize = ours.iter().map(|o| o.bytes).sum();
     for (name, suffix) in [
         ("SIH, AUTO_WEBP=Yes (WebP q80, metadata kept)", "webp"),

@@ -934,6 +934,7 @@ fn chart(path: &Path, ip: &InProc, http: &[Value], concurrencies: &[u64]) -> Res
 /// targets.
 fn bytes_section(md: &mut String, rows: &[Value]) -> std::fmt::Result {
     use std::fmt::Write;
+    let rows: Vec<&Value> = rows.iter().filter(|r| r["kind"] == "bytes").collect();
     writeln!(md, "## Bytes at equal quality\n")?;
     writeln!(
         md,
@@ -945,7 +946,7 @@ fn bytes_section(md: &mut String, rows: &[Value]) -> std::fmt::Result {
     )?;
     writeln!(md, "|---|--:|--:|--:|--:|--:|")?;
     let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
-    for r in rows {
+    for r in &rows {
         let ms = f(&r["median_ms"]);
         writeln!(
             md,
@@ -973,7 +974,7 @@ fn bytes_section(md: &mut String, rows: &[Value]) -> std::fmt::Result {
     writeln!(md)?;
     writeln!(md, "| target | measured | |")?;
     writeln!(md, "|---|---|---|")?;
-    for r in rows {
+    for r in &rows {
         let name = r["row"].as_str().unwrap_or_default();
         if name.ends_with("mean as fixed)") {
             let saved = f(&r["extra"]["bytes_saved"]);
