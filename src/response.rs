@@ -23,7 +23,7 @@ use crate::transform::{Accepted, Encoded, OutputSettings};
 
 /// Bumped whenever the engine's output for the same request may change, so
 /// that ETags change with it.
-const ENGINE_REVISION: &str = "1";
+const ENGINE_REVISION: &str = "2";
 
 /// What the configuration says about every response's headers
 /// (`CACHE_CONTROL`, `ERROR_MAX_AGE`, `CORS_ORIGIN`). The functions below

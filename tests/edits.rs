@@ -1412,6 +1412,13 @@ async fn progressive_and_near_lossless_encoding() {
     assert!(has(&progressive.body, 0xC2) && !has(&progressive.body, 0xC0));
     let baseline = s.get("/dune.jpg?width=200").await;
     assert!(has(&baseline.body, 0xC0) && !has(&baseline.body, 0xC2));
+    // chroma 4:2:0 at every quality, as sharp encodes (libvips' own default
+    // stops subsampling from quality 90)
+    for q in [50, 89, 90, 100] {
+        let reply = s.get(&format!("/dune.jpg?width=200&quality={q}")).await;
+        let sampling = reply.image("image/jpeg").get_string("jpeg-chroma-subsample");
+        assert!(sampling.unwrap_or_default().starts_with("4:2:0"), "q{q}");
+    }
     let json = s
         .get(&edit(
             "dune.jpg",
