@@ -5,7 +5,8 @@
 //! (the original's identity plus the normalised request, what the client
 //! accepts when the format was negotiated, the output settings and the
 //! engine), `Last-Modified`, `Vary: Accept` when the format depended on it,
-//! CORS headers when enabled and `Server-Timing`. Errors are JSON
+//! `Vary` naming the client hints `auto` values were read from (and no hint
+//! otherwise), CORS headers when enabled and `Server-Timing`. Errors are JSON
 //! `{"status","code","message"}` with a short `max-age` for 4xx and
 //! `no-store` for 5xx.
 
@@ -18,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::origin::Meta;
-use crate::request::ImageRequest;
+use crate::request::{HintSet, ImageRequest};
 use crate::transform::{Accepted, Encoded, OutputSettings};
 
 /// Bumped whenever the engine's output for the same request may change, so
@@ -131,6 +132,8 @@ pub struct Variant<'a> {
     pub meta: &'a Meta,
     /// The format depended on `Accept`.
     pub vary_accept: bool,
+    /// The client-hint headers the request was read with.
+    pub hints: HintSet,
     /// Response headers the request asked for (already filtered).
     pub headers: &'a [(String, String)],
     /// A signed URL's expiry, which caps the cache lifetime.
@@ -270,19 +273,34 @@ fn caching_headers(h: &mut HeaderMap, config: HeaderSettings, variant: &Variant)
     if variant.vary_accept {
         vary_on_accept(h);
     }
+    vary_on_hints(h, variant.hints);
+}
+
+/// Adds each client-hint header of `hints` to `Vary` (none for an empty
+/// set): `auto` values were read from them, so caches must keep one answer
+/// per value. Names already listed are not repeated.
+pub fn vary_on_hints(h: &mut HeaderMap, hints: HintSet) {
+    for name in hints.names() {
+        vary_on(h, name);
+    }
 }
 
 /// Adds `Vary: Accept`: the answer (an image or an error) depended on the
 /// request's `Accept`, so caches must keep one answer per `Accept`.
 pub fn vary_on_accept(h: &mut HeaderMap) {
+    vary_on(h, "Accept");
+}
+
+/// Adds `name` to `Vary` unless it (or `*`) is already listed.
+fn vary_on(h: &mut HeaderMap, name: &'static str) {
     let listed = h
         .get_all(header::VARY)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("accept") || t.trim() == "*");
+        .any(|t| t.trim().eq_ignore_ascii_case(name) || t.trim() == "*");
     if !listed {
-        h.append(header::VARY, HeaderValue::from_static("Accept"));
+        h.append(header::VARY, HeaderValue::from_static(name));
     }
 }
 

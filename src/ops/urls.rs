@@ -18,7 +18,7 @@ use crate::origin::{Fetched, Origin};
 use crate::request::assemble::PRESET_PARAM;
 use crate::request::rewrite::Rewrite;
 use crate::request::{
-    Edit, ImageRequest, Limits, Output, Presets, Rules, Settings, Source, Url, query,
+    Breakpoints, Edit, ImageRequest, Limits, Output, Presets, Rules, Settings, Source, Url, query,
 };
 use crate::signature::{self, Keyring, SigningKey};
 use crate::transform::edits::plan_resize;
@@ -80,6 +80,7 @@ pub struct UrlWriter {
     rewrite: Option<Rewrite>,
     presets: Presets,
     max_edits: usize,
+    breakpoints: Breakpoints,
 }
 
 impl UrlWriter {
@@ -116,6 +117,7 @@ impl UrlWriter {
             rewrite: None,
             presets: Presets::default(),
             max_edits: crate::request::DEFAULT_MAX_EDITS,
+            breakpoints: Breakpoints::default(),
         })
     }
 
@@ -128,6 +130,7 @@ impl UrlWriter {
         self.rewrite = service.rewrite.cloned();
         self.presets = service.presets.clone();
         self.max_edits = service.max_edits;
+        self.breakpoints = service.breakpoints.clone();
         self
     }
 
@@ -204,6 +207,7 @@ impl UrlWriter {
             rewrite: self.rewrite.as_ref(),
             presets: &self.presets,
             max_edits: self.max_edits,
+            breakpoints: &self.breakpoints,
         };
         // The server's reading of the URL, through the server's own assembly.
         let url = Url::read(&path, Some(&checked), &settings).map_err(invalid)?;
@@ -219,7 +223,8 @@ impl UrlWriter {
                 from_path.source.key
             )));
         }
-        let request = url.finish(&settings).map_err(invalid)?.request;
+        // No request, no hints: `auto` reads as for a browser sending none.
+        let request = url.finish(&settings, None).map_err(invalid)?.request;
         let target = if query.is_empty() {
             path
         } else {

@@ -271,7 +271,7 @@ impl Playground {
         path: &str,
         query: Option<&str>,
     ) -> crate::error::Result<crate::request::ImageRequest> {
-        Ok(crate::request::assemble(path, query, &self.handler.config().assembly())?.request)
+        Ok(crate::request::assemble(path, query, None, &self.handler.config().assembly())?.request)
     }
 
     fn writer(&self) -> Result<UrlWriter, PlaygroundError> {
