@@ -35,7 +35,7 @@ pub const DEFAULT_WIDTHS: &[u32] = &[
 pub const DEFAULT_DPRS: &[f64] = &[1.0, 1.5, 2.0, 3.0];
 
 /// Most entries a breakpoint list may have: each is a variant per original.
-pub const MAX_BREAKPOINTS: usize = 64;
+pub const MAX_BREAKPOINTS: usize = 32;
 
 /// What hints may become: the width breakpoints and the DPR set, each sorted
 /// ascending without duplicates and never empty.
