@@ -337,6 +337,26 @@ pub struct Srcset {
     pub client_hints: bool,
 }
 
+impl Srcset {
+    /// The edit parameters every URL gets: `format=auto`, the default, is left out.
+    fn edits(&self) -> Vec<(String, String)> {
+        self.params
+            .iter()
+            .filter(|(n, v)| !(n == "format" && v.eq_ignore_ascii_case("auto")))
+            .cloned()
+            .collect()
+    }
+
+    /// The `<img>` attributes after its size: `alt`, `loading`, `decoding`.
+    fn closing_attrs(&self, attrs: &mut Vec<(&str, String)>) {
+        attrs.push(("alt", self.alt.clone()));
+        if let Some(loading) = &self.loading {
+            attrs.push(("loading", loading.clone()));
+        }
+        attrs.push(("decoding", "async".into()));
+    }
+}
+
 /// The client hints `width=auto` and `dpr=auto` read that a page must ask
 /// for (the legacy `Width` and `DPR` are sent without asking).
 pub const PAGE_HINTS: &[&str] = &["Sec-CH-DPR", "Sec-CH-Width", "Sec-CH-Viewport-Width"];
@@ -442,12 +462,7 @@ pub fn srcset(
             "--aspect must be two positive numbers, such as 16:9".into(),
         ));
     }
-    let mut params: Vec<(String, String)> = spec
-        .params
-        .iter()
-        .filter(|(n, v)| !(n == "format" && v.eq_ignore_ascii_case("auto")))
-        .cloned()
-        .collect();
+    let mut params = spec.edits();
     let explicit_format = params
         .iter()
         .rev()
@@ -544,11 +559,7 @@ pub fn srcset(
         img_attrs.push(("width", w.to_string()));
         img_attrs.push(("height", h.to_string()));
     }
-    img_attrs.push(("alt", spec.alt.clone()));
-    if let Some(loading) = &spec.loading {
-        img_attrs.push(("loading", loading.clone()));
-    }
-    img_attrs.push(("decoding", "async".into()));
+    spec.closing_attrs(&mut img_attrs);
 
     let html = if spec.picture {
         let mut lines = vec!["<picture>".to_string()];
@@ -586,13 +597,7 @@ fn hinted(
             "--client-hints writes one <img src=\"...?width=auto\">: --aspect (which needs a height per width) and --picture (the stack varies on Accept) do not apply".into(),
         ));
     }
-    // format=auto is the default: left out, as in a srcset
-    let mut params: Vec<(String, String)> = spec
-        .params
-        .iter()
-        .filter(|(n, v)| !(n == "format" && v.eq_ignore_ascii_case("auto")))
-        .cloned()
-        .collect();
+    let mut params = spec.edits();
     params.push(("width".into(), "auto".into()));
     let (url, request) = writer.url(&spec.key, &params)?;
     let delegation = hint_delegation(writer.origin());
@@ -604,11 +609,7 @@ fn hinted(
         attrs.push(("width", w.to_string()));
         attrs.push(("height", h.to_string()));
     }
-    attrs.push(("alt", spec.alt.clone()));
-    if let Some(loading) = &spec.loading {
-        attrs.push(("loading", loading.clone()));
-    }
-    attrs.push(("decoding", "async".into()));
+    spec.closing_attrs(&mut attrs);
     let mut comment = vec![
         "<!-- Chromium sends client hints once the page asks for them: send".to_string(),
         format!("     Accept-CH: {}", delegation.accept_ch),

@@ -300,18 +300,24 @@ mod tests {
         .unwrap()
     }
 
-    fn read(path: &str, query: Option<&str>, presets: &Presets) -> Result<Assembled> {
-        let settings = Settings {
+    static BREAKPOINTS: std::sync::LazyLock<Breakpoints> =
+        std::sync::LazyLock::new(Breakpoints::default);
+
+    fn settings(presets: &Presets, max_edits: usize) -> Settings<'_> {
+        Settings {
             rules: Rules {
                 limits: Limits::default(),
                 buckets: &[],
             },
             rewrite: None,
             presets,
-            max_edits: 3,
-            breakpoints: &Breakpoints::default(),
-        };
-        assemble(path, query, None, &settings)
+            max_edits,
+            breakpoints: &BREAKPOINTS,
+        }
+    }
+
+    fn read(path: &str, query: Option<&str>, presets: &Presets) -> Result<Assembled> {
+        assemble(path, query, None, &settings(presets, 3))
     }
 
     fn width(a: &Assembled) -> Option<u32> {
@@ -334,16 +340,8 @@ mod tests {
 
     #[test]
     fn the_signature_is_the_styles() {
-        let s = Settings {
-            rules: Rules {
-                limits: Limits::default(),
-                buckets: &[],
-            },
-            rewrite: None,
-            presets: &Presets::default(),
-            max_edits: 3,
-            breakpoints: &Breakpoints::default(),
-        };
+        let none = Presets::default();
+        let s = settings(&none, 3);
         let url = Url::read("/AAAAAAAAAAAAAAAAAAAAAAAAAAA=/a.jpg", None, &s).unwrap();
         assert!(matches!(
             url.signature(),
@@ -399,17 +397,7 @@ mod tests {
             headers.append(*k, http::HeaderValue::from_static(v));
         }
         let p = presets();
-        let settings = Settings {
-            rules: Rules {
-                limits: Limits::default(),
-                buckets: &[],
-            },
-            rewrite: None,
-            presets: &p,
-            max_edits: 32,
-            breakpoints: &Breakpoints::default(),
-        };
-        assemble(path, Some(query), Some(&headers), &settings).unwrap()
+        assemble(path, Some(query), Some(&headers), &settings(&p, 32)).unwrap()
     }
 
     fn resize(a: &Assembled) -> Option<Resize> {
@@ -501,16 +489,7 @@ mod tests {
             "{e}"
         );
 
-        let settings = Settings {
-            rules: Rules {
-                limits: Limits::default(),
-                buckets: &[],
-            },
-            rewrite: None,
-            presets: &p,
-            max_edits: 32,
-            breakpoints: &Breakpoints::default(),
-        };
+        let settings = settings(&p, 32);
         let marks = |n: usize| format!("/filters{}/a.jpg", ":watermark(w.png,0,0,0)".repeat(n));
         assert!(assemble(&marks(MAX_OVERLAYS), None, None, &settings).is_ok());
         let e = assemble(&marks(MAX_OVERLAYS + 1), None, None, &settings).unwrap_err();

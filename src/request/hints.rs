@@ -328,7 +328,7 @@ mod tests {
     #[test]
     fn widths_round_up_to_the_next_breakpoint_and_stop_at_the_last() {
         let b = Breakpoints::default();
-        for (px, want) in [
+        let cases = [
             (1.0, 320),
             (320.0, 320),
             (320.5, 480),
@@ -340,9 +340,8 @@ mod tests {
             (3840.0, 3840),
             (3841.0, 3840),
             (1e20, 3840),
-        ] {
-            assert_eq!(b.width(px), want, "{px}");
-        }
+        ];
+        assert_eq!(cases.map(|(px, _)| b.width(px)), cases.map(|(_, w)| w));
         let custom = Breakpoints::default()
             .with_widths("800, 400,400", 4096)
             .unwrap();
@@ -356,7 +355,7 @@ mod tests {
     #[test]
     fn ratios_round_up_to_the_set_and_stop_at_the_largest() {
         let b = Breakpoints::default();
-        for (ratio, want) in [
+        let cases = [
             (0.5, 1.0),
             (1.0, 1.0),
             (1.000_000_1, 1.0),
@@ -368,9 +367,8 @@ mod tests {
             (2.625, 3.0),
             (3.5, 3.0),
             (8.0, 3.0),
-        ] {
-            assert_eq!(b.dpr(ratio), want, "{ratio}");
-        }
+        ];
+        assert_eq!(cases.map(|(r, _)| b.dpr(r)), cases.map(|(_, d)| d));
     }
 
     #[test]
