@@ -193,6 +193,18 @@ test('the playground edits, shows and copies working URLs', async () => {
   assert.match(snippet, /srcset="http:\/\/127\.0\.0\.1:\d+\/dune\.jpg\?format=webp&amp;width=320 320w/);
   assert.doesNotMatch(snippet, /3000w/);
   assert.match(await page.textContent('#srcset-notes'), /at most 1600 px/);
+  // With client hints: one width=auto image and the markup delegating the hints to this server.
+  await page.check('#client-hints');
+  await page.click('#srcset-generate');
+  await page.waitForFunction(() => document.getElementById('srcset-out').textContent.includes('width=auto'));
+  const hinted = await page.textContent('#srcset-out');
+  assert.match(hinted, /<meta http-equiv="Delegate-CH" content="sec-ch-dpr http:\/\/127\.0\.0\.1:\d+; /);
+  assert.match(hinted, /Accept-CH: Sec-CH-DPR, Sec-CH-Width, Sec-CH-Viewport-Width/);
+  assert.match(hinted, /src="http:\/\/127\.0\.0\.1:\d+\/dune\.jpg\?format=webp&amp;width=auto"/);
+  assert.match(await page.textContent('#srcset-notes'), /Safari, Firefox/);
+  await page.uncheck('#client-hints');
+  await page.click('#srcset-generate');
+  await page.waitForFunction(() => document.getElementById('srcset-out').textContent.includes('1600w'));
 
   mkdirSync(artefacts, { recursive: true });
   await page.screenshot({ path: join(artefacts, 'screenshot.png'), fullPage: true });
