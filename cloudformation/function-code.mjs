@@ -5,7 +5,7 @@
 //   node cloudformation/function-code.mjs --write  copy viewer-request.js into the template
 //
 // The template holds the file verbatim under `FunctionCode: !Sub |`, except
-// the AUTO_FORMAT line, which reads the AutoFormat parameter.
+// the lines of SUBSTITUTED, which read the template's parameters.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,8 +15,23 @@ export const TEMPLATE = join(here, 'image-handler.yaml');
 export const FUNCTION = join(here, 'viewer-request.js');
 
 const KEY = /^( *)FunctionCode: !Sub \|$/;
-const AUTO_FORMAT_LINE = /^var AUTO_FORMAT = '[^']*';$/m;
-const TEMPLATE_AUTO_FORMAT = "var AUTO_FORMAT = '${AutoFormat}';";
+
+// The function's variables that the template fills from its parameters.
+export const SUBSTITUTED = {
+    AUTO_FORMAT: 'AutoFormat',
+    WIDTH_BREAKPOINTS: 'WidthBreakpoints',
+    DPR_BREAKPOINTS: 'DprBreakpoints',
+};
+const line = (variable) => new RegExp(`^var ${variable} = '[^']*';$`, 'm');
+
+// A template parameter's Default (unquoted).
+export function parameterDefault(template, name) {
+    const m = new RegExp(`\n  ${name}:\n(?: {4}.*\n)*? {4}Default: (.*)\n`).exec(template);
+    if (!m) {
+        throw new Error(`image-handler.yaml has no Default for the parameter ${name}`);
+    }
+    return m[1].trim().replace(/^'(.*)'$/, '$1');
+}
 
 // The block scalar: where its lines are in the template and its text.
 export function templateBlock(template) {
@@ -49,23 +64,36 @@ export function templateBlock(template) {
     return { start: at + 1, end, indent, body, lines };
 }
 
-// The function as the template deploys it for one AutoFormat value.
-export function templateFunction(template, autoFormat) {
-    return templateBlock(template).body.split('${AutoFormat}').join(autoFormat);
+// The function as the template deploys it for one AutoFormat value (and
+// the given, else the default, WidthBreakpoints and DprBreakpoints).
+export function templateFunction(template, autoFormat, values = {}) {
+    let body = templateBlock(template).body;
+    for (const param of Object.values(SUBSTITUTED)) {
+        const value = param === 'AutoFormat' ? autoFormat : values[param] ?? parameterDefault(template, param);
+        body = body.split('${' + param + '}').join(value);
+    }
+    return body;
 }
 
 // The template with viewer-request.js inlined.
 export function inline(template, source) {
-    if (!AUTO_FORMAT_LINE.test(source)) {
-        throw new Error("viewer-request.js needs its line var AUTO_FORMAT = '...';");
+    let code = source;
+    for (const [variable, param] of Object.entries(SUBSTITUTED)) {
+        if (!line(variable).test(code)) {
+            throw new Error(`viewer-request.js needs its line var ${variable} = '...';`);
+        }
+        code = code.replace(line(variable), `var ${variable} = '\${${param}}';`);
     }
-    if (source.replace(AUTO_FORMAT_LINE, '').includes('${')) {
+    let unsubstituted = code;
+    for (const param of Object.values(SUBSTITUTED)) {
+        unsubstituted = unsubstituted.split('${' + param + '}').join('');
+    }
+    if (unsubstituted.includes('${')) {
         throw new Error('viewer-request.js must not contain "${" (Fn::Sub would read it)');
     }
     const block = templateBlock(template);
     const pad = ' '.repeat(block.indent);
-    const code = source
-        .replace(AUTO_FORMAT_LINE, TEMPLATE_AUTO_FORMAT)
+    code = code
         .replace(/\n$/, '')
         .split('\n')
         .map((l) => (l === '' ? '' : pad + l));

@@ -1,23 +1,27 @@
 // image-handler: CloudFront viewer-request function (runtime cloudfront-js-2.0).
 //
-// Its output is the cache key, so that one variant of an image is cached once:
-// - `Accept` becomes `image/avif`, `image/webp` or nothing: the one format the
-//   service would pick from it (same rule as src/transform/format.rs, with
-//   AUTO_FORMAT applied), so the thousands of browser Accept strings make at
-//   most three cache entries;
-// - the query keeps only the parameters the service reads, sorted by name, one
-//   value each (the last, as the service and its signatures read them);
-// - `x-viewer-host` (VIEWER_HOST) carries the viewer's `Host` for the service's
-//   host mappings (VIEWER_HOST_HEADER): the service never sees that `Host`,
-//   since CloudFront sends API Gateway or the Function URL their own. It is
-//   always rewritten from `Host`, so a viewer cannot choose it. The cache key
-//   holds it only when the stack has Origins (the template's CachePolicy).
+// Its output is the cache key, so that each variant is cached once:
+// - Accept becomes image/avif, image/webp or nothing: the one format the
+//   service would pick (src/transform/format.rs, with AUTO_FORMAT), so the
+//   many browser Accept strings make at most three cache entries;
+// - the query keeps only the parameters the service reads, sorted, the last
+//   value of each (as the service and its signatures read them);
+// - x-viewer-host (VIEWER_HOST) carries the viewer's Host for the service's
+//   host mappings (VIEWER_HOST_HEADER), since the service gets CloudFront's
+//   own Host. It is always rewritten, so a viewer cannot choose it; the cache
+//   key holds it only when the stack has Origins (the template's CachePolicy);
+// - client hints, only for URLs with width=auto or dpr=auto (otherwise
+//   removed), become sec-ch-width and sec-ch-dpr, rounded up to
+//   WIDTH_BREAKPOINTS and DPR_BREAKPOINTS as the service does
+//   (src/request/hints.rs): one variant per breakpoint at most.
 //
-// The template inlines this file; AUTO_FORMAT is filled from the AutoFormat
-// parameter there. cloudformation/test/viewer-request.test.mjs keeps the two
-// in sync and runs both under Node.
+// The template inlines this file, filling AUTO_FORMAT and the breakpoints
+// from its parameters (which set the service's variables too);
+// cloudformation/test/viewer-request.test.mjs keeps the two in sync.
 
 var AUTO_FORMAT = 'avif,webp';
+var WIDTH_BREAKPOINTS = '320,480,640,750,828,1080,1200,1600,1920,2048,2560,3840';
+var DPR_BREAKPOINTS = '1,1.5,2,3';
 
 // The header the service reads the viewer's host from (the template's
 // VIEWER_HOST_HEADER and CachePolicy name it too).
@@ -33,6 +37,17 @@ var PARAMS = ['animated', 'background', 'blur', 'dpr', 'expires', 'fit', 'flip',
 var LISTS = [];
 
 var NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+// Hint values as the service reads them: one unsigned sf-integer or sf-decimal.
+var HINTS = ['sec-ch-width', 'width', 'sec-ch-viewport-width', 'sec-ch-dpr', 'dpr'];
+var HINT = /^(\d{1,15}|\d{1,12}\.\d{1,3})$/;
+
+function numbers(text) {
+    return text.split(',').map(Number).sort(function (a, b) { return a - b; });
+}
+
+var WIDTHS = numbers(WIDTH_BREAKPOINTS);
+var DPRS = numbers(DPR_BREAKPOINTS);
 
 // Whether an Accept value accepts `type`: a media range equal to it whose
 // parameters hold no `q=` of zero or less (a refusal).
@@ -130,7 +145,71 @@ function pairs(request) {
     return out;
 }
 
-function normalQuery(request) {
+// The first of `list` at least `value` (less `slack`), else the last.
+function roundUp(list, value, slack) {
+    for (var i = 0; i < list.length; i++) {
+        if (list[i] + slack >= value) {
+            return list[i];
+        }
+    }
+    return list[list.length - 1];
+}
+
+// The first of these hints the service would read, else undefined.
+function hint(headers, names) {
+    for (var i = 0; i < names.length; i++) {
+        var h = headers[names[i]];
+        var v = h && !(h.multiValue && h.multiValue.length > 1) ? (h.value || '').trim() : '';
+        if (HINT.test(v) && Number(v) > 0) {
+            return Number(v);
+        }
+    }
+    return undefined;
+}
+
+function dprHint(headers) {
+    var d = hint(headers, ['sec-ch-dpr', 'dpr']);
+    return d === undefined ? d : roundUp(DPRS, d, 0.001);
+}
+
+// A parameter's last value, decoded.
+function param(kept, name) {
+    return kept[name] ? decodeName(kept[name][kept[name].length - 1]) : undefined;
+}
+
+// Replaces the hints by those the URL's `auto` values read, normalised:
+// width=auto one width (Sec-CH-Width, else Width, else the viewport times
+// the URL's dpr or the DPR hint); dpr=auto the ratio, only with an explicit
+// width or height (not '', 0 or auto) to multiply.
+function normalHints(headers, kept) {
+    var width = param(kept, 'width');
+    var dpr = param(kept, 'dpr');
+    var autoDpr = /^auto$/i.test(dpr);
+    var out = {};
+    if (/^auto$/i.test(width)) {
+        var w = hint(headers, ['sec-ch-width', 'width']);
+        var viewport = hint(headers, ['sec-ch-viewport-width']);
+        if (w === undefined && viewport !== undefined) {
+            w = viewport * ((dpr === undefined || autoDpr ? dprHint(headers) : Number(dpr)) || 1);
+        }
+        if (w !== undefined) {
+            out['sec-ch-width'] = String(roundUp(WIDTHS, w, 0));
+        }
+    }
+    var sides = [width, param(kept, 'height')].filter(function (v) { return v !== undefined && !/^(auto|0*)$/i.test(v); });
+    if (autoDpr && sides.length && dprHint(headers) !== undefined) {
+        out['sec-ch-dpr'] = String(dprHint(headers));
+    }
+    for (var i = 0; i < HINTS.length; i++) {
+        delete headers[HINTS[i]];
+    }
+    for (var name in out) {
+        headers[name] = { value: out[name] };
+    }
+}
+
+// The parameters the service reads: name -> raw values (the last only, as LISTS is empty).
+function knownParams(request) {
     var kept = {};
     var all = pairs(request);
     for (var i = 0; i < all.length; i++) {
@@ -144,6 +223,10 @@ function normalQuery(request) {
             kept[name] = [all[i][1]];
         }
     }
+    return kept;
+}
+
+function normalQuery(kept) {
     var names = Object.keys(kept).sort();
     var parts = [];
     for (var j = 0; j < names.length; j++) {
@@ -168,6 +251,8 @@ function handler(event) {
     } else {
         delete request.headers[VIEWER_HOST];
     }
-    request.querystring = normalQuery(request);
+    var kept = knownParams(request);
+    normalHints(request.headers, kept);
+    request.querystring = normalQuery(kept);
     return request;
 }

@@ -207,8 +207,19 @@ pub struct SrcsetArgs {
     /// The original's object key (a leading `/` is ignored).
     pub key: String,
     /// Candidate widths in pixels, comma-separated.
-    #[arg(long, value_delimiter = ',', required = true, value_name = "W,W,...")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        required_unless_present = "client_hints",
+        value_name = "W,W,..."
+    )]
     pub widths: Vec<u32>,
+    /// One `<img src="...?width=auto">` sized by the browser's client hints
+    /// instead of a srcset, after the markup that lets the page delegate the
+    /// hints to `--base` (`Accept-CH` and `Permissions-Policy`, or a
+    /// `<meta http-equiv="Delegate-CH">`).
+    #[arg(long)]
+    pub client_hints: bool,
     /// The `sizes` attribute.
     #[arg(long, default_value = "100vw")]
     pub sizes: String,
@@ -749,6 +760,7 @@ pub async fn srcset(args: SrcsetArgs) -> ExitCode {
         alt: args.alt,
         loading: (args.loading != "none").then_some(args.loading),
         picture: args.picture,
+        client_hints: args.client_hints,
     };
     match urls::srcset(&writer, &spec, original) {
         Ok(markup) => {

@@ -9,7 +9,7 @@ use crate::ops::events::ChangeInvalidation;
 use crate::ops::invalidate::{UrlStyles, distribution_id};
 use crate::origin::mapping::Routes;
 use crate::request::rewrite::Rewrite;
-use crate::request::{Limits, Rules};
+use crate::request::{Breakpoints, Limits, Rules};
 use crate::response::HeaderSettings;
 use crate::signature::{Keyring, Secret, SigningKey};
 pub use crate::transform::OutputSettings;
@@ -113,6 +113,9 @@ pub struct Config {
     /// Warm the presets' variants of uploaded originals through CloudFront
     /// (Lambda, with invalidation on change; `WARM_PRESETS`).
     pub warm: Option<crate::ops::warm::WarmSettings>,
+    /// What `width=auto` and `dpr=auto` may become (`WIDTH_BREAKPOINTS`,
+    /// `DPR_BREAKPOINTS`).
+    pub breakpoints: Breakpoints,
 }
 
 /// The binary body that fits API Gateway's and Lambda's 6 MB response once
@@ -202,6 +205,7 @@ impl Config {
             rewrite: self.rewrite.as_ref(),
             presets: &self.presets,
             max_edits: self.max_edits,
+            breakpoints: &self.breakpoints,
         }
     }
 }
@@ -304,6 +308,7 @@ impl Default for Config {
             presets: crate::request::Presets::default(),
             invalidate_on_change: None,
             warm: None,
+            breakpoints: Breakpoints::default(),
         }
     }
 }
@@ -680,6 +685,26 @@ impl Config {
             c.effort.gif = number(var, &v, 1, 10)? as u8;
         }
         c.warm = warm_settings(&get, &c, styles)?;
+        // After MAX_OUTPUT_WIDTH, which bounds the width breakpoints.
+        if let Some((var, v)) = get("WIDTH_BREAKPOINTS") {
+            c.breakpoints =
+                c.breakpoints
+                    .with_widths(&v, c.limits.max_width)
+                    .map_err(|problem| ConfigError {
+                        var,
+                        value: v.clone(),
+                        problem,
+                    })?;
+        } else {
+            c.breakpoints = c.breakpoints.within(c.limits.max_width);
+        }
+        if let Some((var, v)) = get("DPR_BREAKPOINTS") {
+            c.breakpoints = c.breakpoints.with_dprs(&v).map_err(|problem| ConfigError {
+                var,
+                value: v.clone(),
+                problem,
+            })?;
+        }
         Ok(c)
     }
 }
@@ -979,6 +1004,9 @@ mod tests {
             ("PRESETS", "[1]"),
             ("PRESETS_ONLY", "Yes"),
             ("ENABLE_DEFAULT_FALLBACK_IMAGE", "Yes"),
+            ("WIDTH_BREAKPOINTS", "320,wide"),
+            ("WIDTH_BREAKPOINTS", "5000"),
+            ("DPR_BREAKPOINTS", "1,2,5"),
         ] {
             let e = cfg(&[(k, v)]).unwrap_err().to_string();
             let named = if k == "ENABLE_DEFAULT_FALLBACK_IMAGE" {
@@ -988,6 +1016,30 @@ mod tests {
             };
             assert!(e.contains(named), "{k}: {e}");
         }
+    }
+
+    #[test]
+    fn breakpoints() {
+        let d = cfg(&[]).unwrap().breakpoints;
+        assert_eq!(d, Breakpoints::default());
+        let c = cfg(&[
+            ("WIDTH_BREAKPOINTS", "1600, 400 ,800"),
+            ("DPR_BREAKPOINTS", "2,1"),
+        ])
+        .unwrap();
+        assert_eq!(c.breakpoints.widths(), [400, 800, 1600]);
+        assert_eq!(c.breakpoints.dprs(), [1.0, 2.0]);
+        // the default widths stop at a smaller MAX_OUTPUT_WIDTH, which is the last
+        let small = cfg(&[("MAX_OUTPUT_WIDTH", "1000")]).unwrap().breakpoints;
+        assert_eq!(small.widths(), [320, 480, 640, 750, 828, 1000]);
+        // an explicit list must stay within it, and the error names the entry
+        let e = cfg(&[
+            ("MAX_OUTPUT_WIDTH", "1000"),
+            ("WIDTH_BREAKPOINTS", "640,1200"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "WIDTH_BREAKPOINTS");
+        assert!(e.to_string().contains("\"1200\""), "{e}");
     }
 
     #[test]

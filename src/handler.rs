@@ -46,6 +46,8 @@ pub struct Authorised {
     pub grant: Grant,
     /// The original's metadata is asked for (`/info/<key>` or `?info`), not an image.
     pub info: bool,
+    /// The client-hint headers `auto` values were read from (`Vary`).
+    pub hints: request::HintSet,
 }
 
 /// The host a request was made to, which host mappings match: the header
@@ -66,6 +68,8 @@ struct Seen {
     accept: bool,
     /// The signed URL's expiry: no answer is cached past it.
     expires: Option<std::time::SystemTime>,
+    /// The client hints the request was read with: errors from then on vary on them too.
+    hints: request::HintSet,
 }
 
 /// Answers image requests.
@@ -180,6 +184,7 @@ impl Handler {
                 if seen.accept {
                     response::vary_on_accept(res.headers_mut());
                 }
+                response::vary_on_hints(res.headers_mut(), seen.hints);
                 response::cap_lifetime(res.headers_mut(), seen.expires);
                 res
             }
@@ -243,8 +248,9 @@ impl Handler {
             request,
             grant,
             info,
+            hints,
         } = self
-            .authorise_url(req.uri().path(), req.uri().query(), seen)
+            .authorise_url(req.uri().path(), req.uri().query(), req.headers(), seen)
             .await?;
         log.request(&request);
         let host = request_host(req, config.viewer_host_header.as_ref());
@@ -284,6 +290,7 @@ impl Handler {
                     .unwrap_or(header::HeaderValue::from_static("no-store")),
             );
             response::cap_lifetime(res.headers_mut(), grant.expires);
+            response::vary_on_hints(res.headers_mut(), hints);
             return Ok(res);
         }
 
@@ -347,6 +354,7 @@ impl Handler {
             meta: &meta,
             vary_accept,
             vary_save_data,
+            hints,
             headers: &request.headers,
             expires: grant.expires,
         };
@@ -403,28 +411,39 @@ impl Handler {
     /// canonical form ([`Target`]), the style's parse, the signature over that
     /// same canonical form, presets and query parameters, the edit count and
     /// the grant's bucket and prefix. `path` and `query` are raw, as in a URL.
+    /// No client hints are read: `auto` is resolved as for a browser sending none.
     pub async fn authorised(&self, path: &str, query: Option<&str>) -> Result<Authorised> {
-        self.authorise_url(path, query, &mut Seen::default()).await
+        self.authorise_url(path, query, &http::HeaderMap::new(), &mut Seen::default())
+            .await
     }
 
-    /// [`Handler::authorised`], noting the URL's expiry in `seen` as soon as
-    /// it is known, so that a later refusal is not cached past it either.
+    /// [`Handler::authorised`] with the request's `headers` (client hints),
+    /// noting the URL's expiry and the hints read in `seen` as soon as they
+    /// are known, so that a later refusal is not cached past the expiry and
+    /// varies on the same hints.
     async fn authorise_url(
         &self,
         path: &str,
         query: Option<&str>,
+        headers: &http::HeaderMap,
         seen: &mut Seen,
     ) -> Result<Authorised> {
         let settings = self.config.assembly();
         let url = request::Url::read(path, query, &settings)?;
         let grant = self.authorise(url.signature()).await?;
         seen.expires = grant.expires;
-        let request::Assembled { request, info } = url.finish(&settings)?;
+        let request::Assembled {
+            request,
+            info,
+            hints,
+        } = url.finish(&settings, Some(headers))?;
+        seen.hints = hints;
         grant.allows(&request.source, settings.rules.default_bucket())?;
         Ok(Authorised {
             request,
             grant,
             info,
+            hints,
         })
     }
 

@@ -5,7 +5,8 @@
 //! (the original's identity plus the normalised request, what the client
 //! accepts when the format was negotiated, the output settings and the
 //! engine), `Last-Modified`, `Vary: Accept` when the format depended on it,
-//! CORS headers when enabled and `Server-Timing`. Errors are JSON
+//! `Vary` naming the client hints `auto` values were read from (and no hint
+//! otherwise), CORS headers when enabled and `Server-Timing`. Errors are JSON
 //! `{"status","code","message"}` with a short `max-age` for 4xx and
 //! `no-store` for 5xx.
 
@@ -18,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::origin::Meta;
-use crate::request::ImageRequest;
+use crate::request::{HintSet, ImageRequest};
 use crate::transform::{Accepted, Encoded, OutputSettings};
 
 /// Bumped whenever the engine's output for the same request may change, so
@@ -133,6 +134,8 @@ pub struct Variant<'a> {
     pub vary_accept: bool,
     /// Automatic quality's target depended on `Save-Data`.
     pub vary_save_data: bool,
+    /// The client-hint headers the request was read with.
+    pub hints: HintSet,
     /// Response headers the request asked for (already filtered).
     pub headers: &'a [(String, String)],
     /// A signed URL's expiry, which caps the cache lifetime.
@@ -285,6 +288,16 @@ fn caching_headers(h: &mut HeaderMap, config: HeaderSettings, variant: &Variant)
     }
     if variant.vary_save_data {
         vary_on(h, "Save-Data");
+    }
+    vary_on_hints(h, variant.hints);
+}
+
+/// Adds each client-hint header of `hints` to `Vary` (none for an empty
+/// set): `auto` values were read from them, so caches must keep one answer
+/// per value. Names already listed are not repeated.
+pub fn vary_on_hints(h: &mut HeaderMap, hints: HintSet) {
+    for name in hints.names() {
+        vary_on(h, name);
     }
 }
 

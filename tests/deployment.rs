@@ -240,9 +240,23 @@ fn the_template_with_origins_is_valid_configuration() {
 
 #[test]
 fn the_template_defaults_are_valid_configuration() {
+    // The breakpoint lists, as the template's parameters default them.
+    let template = read("cloudformation/image-handler.yaml");
+    let default = |param: &str| {
+        Regex::new(&format!(
+            r"\n  {param}:\n(?: {{4}}.*\n)*? {{4}}Default: '([^']*)'\n"
+        ))
+        .unwrap()
+        .captures(&template)
+        .unwrap_or_else(|| panic!("the template has no quoted Default for {param}"))[1]
+            .to_string()
+    };
+    let (widths, dprs) = (default("WidthBreakpoints"), default("DprBreakpoints"));
     // The values the template passes by default, read by the real parser.
     let config = image_handler::Config::from_lookup(|name| {
         match name {
+            "WIDTH_BREAKPOINTS" => Some(widths.as_str()),
+            "DPR_BREAKPOINTS" => Some(dprs.as_str()),
             "SOURCE_BUCKETS" => Some("photos-bucket"),
             "AUTO_FORMAT" => Some("avif,webp"),
             "CORS_ENABLED"
@@ -270,6 +284,11 @@ fn the_template_defaults_are_valid_configuration() {
     .expect("the template's defaults are a valid configuration");
     assert_eq!(config.source_buckets, ["photos-bucket"]);
     assert_eq!(config.error_max_age, 10);
+    // the service's own defaults are the template's (the function uses the template's)
+    assert_eq!(
+        config.breakpoints,
+        image_handler::request::Breakpoints::default()
+    );
     // the invalidation function with WarmPresets (and WarmAccept left empty)
     let warming = image_handler::Config::from_lookup(|name| {
         match name {

@@ -1416,7 +1416,9 @@ async fn progressive_and_near_lossless_encoding() {
     // stops subsampling from quality 90)
     for q in [50, 89, 90, 100] {
         let reply = s.get(&format!("/dune.jpg?width=200&quality={q}")).await;
-        let sampling = reply.image("image/jpeg").get_string("jpeg-chroma-subsample");
+        let sampling = reply
+            .image("image/jpeg")
+            .get_string("jpeg-chroma-subsample");
         assert!(sampling.unwrap_or_default().starts_with("4:2:0"), "q{q}");
     }
     let json = s

@@ -374,6 +374,25 @@ async fn the_original_and_srcset_follow_the_cli() {
             .unwrap()
             .contains("at most 32")
     );
+    // client hints: one width=auto image and the page's delegation markup, as the CLI writes them
+    let hinted = server
+        .get("/_playground/api/srcset?key=dune.jpg&client_hints=yes&sizes=50vw&base=http%3A%2F%2F127.0.0.1%3A9")
+        .await;
+    assert_eq!(hinted.status, 200, "{}", hinted.text());
+    let html = hinted.json()["html"].as_str().unwrap().to_string();
+    assert!(
+        html.contains(r#"src="http://127.0.0.1:9/dune.jpg?width=auto""#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<meta http-equiv="Delegate-CH" content="sec-ch-dpr http://127.0.0.1:9; "#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"ch-width=(self "http://127.0.0.1:9")"#),
+        "{html}"
+    );
+    assert!(!html.contains("srcset="), "{html}");
 }
 
 fn signing_config() -> Config {

@@ -634,7 +634,9 @@ class Behaviour(unittest.TestCase):
         policy = stack().resources["CachePolicy"]["Properties"]["CachePolicyConfig"]
         self.assertEqual((policy["MinTTL"], policy["DefaultTTL"], policy["MaxTTL"]), (0, 86400, 31536000))
         key = policy["ParametersInCacheKeyAndForwardedToOrigin"]
-        self.assertEqual(key["HeadersConfig"], {"HeaderBehavior": "whitelist", "Headers": ["accept"]})
+        # the client hints as the viewer-request function normalises them (only for auto URLs)
+        hints = ["sec-ch-dpr", "sec-ch-width"]
+        self.assertEqual(key["HeadersConfig"], {"HeaderBehavior": "whitelist", "Headers": ["accept", *hints]})
         self.assertEqual(key["QueryStringsConfig"], {"QueryStringBehavior": "all"})
         self.assertEqual(key["CookiesConfig"], {"CookieBehavior": "none"})
         self.assertIs(key["EnableAcceptEncodingGzip"], False)
@@ -642,15 +644,39 @@ class Behaviour(unittest.TestCase):
         # with Origins the viewer's host is in the key, and so reaches the function
         for variant in ("origins", "origins-everything", "origins-http-only"):
             key = stack(**VARIANTS[variant]).resources["CachePolicy"]["Properties"]["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"]
-            self.assertEqual(key["HeadersConfig"], {"HeaderBehavior": "whitelist", "Headers": ["accept", "x-viewer-host"]}, variant)
+            self.assertEqual(key["HeadersConfig"], {"HeaderBehavior": "whitelist", "Headers": ["accept", *hints, "x-viewer-host"]}, variant)
         # without, every domain of the distribution shares one entry per variant
         key = stack(**VARIANTS["everything"]).resources["CachePolicy"]["Properties"]["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"]
-        self.assertEqual(key["HeadersConfig"]["Headers"], ["accept"])
+        self.assertEqual(key["HeadersConfig"]["Headers"], ["accept", *hints])
+        # the origin sees nothing beyond the key, and the normalised hints are named there too
         origin = stack().resources["OriginRequestPolicy"]["Properties"]["OriginRequestPolicyConfig"]
+        self.assertEqual(origin["HeadersConfig"], {"HeaderBehavior": "whitelist", "Headers": hints})
         self.assertEqual(
-            [origin["HeadersConfig"]["HeaderBehavior"], origin["QueryStringsConfig"]["QueryStringBehavior"], origin["CookiesConfig"]["CookieBehavior"]],
-            ["none"] * 3,
+            [origin["QueryStringsConfig"]["QueryStringBehavior"], origin["CookiesConfig"]["CookieBehavior"]],
+            ["none"] * 2,
         )
+
+    def test_client_hint_breakpoints(self):
+        # one set of lists for the service and the viewer-request function
+        env = stack().resources["ImageFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(env["WIDTH_BREAKPOINTS"], "320,480,640,750,828,1080,1200,1600,1920,2048,2560,3840")
+        self.assertEqual(env["DPR_BREAKPOINTS"], "1,1.5,2,3")
+        s = stack(WidthBreakpoints="400,800", DprBreakpoints="1,2")
+        env = s.resources["ImageFunction"]["Properties"]["Environment"]["Variables"]
+        code = s.resources["ViewerRequestFunction"]["Properties"]["FunctionCode"]
+        self.assertEqual((env["WIDTH_BREAKPOINTS"], env["DPR_BREAKPOINTS"]), ("400,800", "1,2"))
+        self.assertIn("var WIDTH_BREAKPOINTS = '400,800';", code)
+        self.assertIn("var DPR_BREAKPOINTS = '1,2';", code)
+        # the patterns keep the lists numbers (they are written into the function's code)
+        for name, good, bad in [
+            ("WidthBreakpoints", ["320", "320,640,1280", ",".join(["65535"] * 32)], ["", "320,", "a", "320;alert(1)", "3.5", ",".join(["1"] * 33), "320, 640"]),
+            ("DprBreakpoints", ["1", "1,1.5,2,3", "1.125"], ["", "1,", "1.", "1.1234", "'", "10", "1,2'"]),
+        ]:
+            pattern = re.compile(TEMPLATE["Parameters"][name]["AllowedPattern"])
+            for v in good:
+                self.assertTrue(pattern.fullmatch(v), (name, v))
+            for v in bad:
+                self.assertFalse(pattern.fullmatch(v), (name, v))
 
     def test_distribution(self):
         for variant in ("defaults", "function-url", "everything"):

@@ -9,7 +9,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
-import { FUNCTION, TEMPLATE, inline, templateBlock, templateFunction } from '../function-code.mjs';
+import { FUNCTION, TEMPLATE, inline, parameterDefault, templateBlock, templateFunction } from '../function-code.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const source = readFileSync(FUNCTION, 'utf8');
@@ -46,13 +46,19 @@ test('the template inlines viewer-request.js verbatim (node cloudformation/funct
     assert.equal(inline(template, source), template);
     assert.equal(templateFunction(template, 'avif,webp'), source);
     const block = templateBlock(template).body;
-    assert.deepEqual(block.match(/\$\{[^}]*\}/g), ['${AutoFormat}'], 'Fn::Sub sees only ${AutoFormat}');
+    assert.deepEqual(block.match(/\$\{[^}]*\}/g), ['${AutoFormat}', '${WidthBreakpoints}', '${DprBreakpoints}'],
+        'Fn::Sub sees only the three parameters');
 });
 
 test('the code fits CloudFront Functions\' 10 KB limit', () => {
     for (const f of AUTO_FORMATS) {
         assert.ok(Buffer.byteLength(templateFunction(template, f)) < 10240);
     }
+    // the longest breakpoint lists the parameters allow
+    const widths = Array.from({ length: 32 }, () => '65535').join(',');
+    const dprs = Array.from({ length: 32 }, () => '3.125').join(',');
+    const longest = templateFunction(template, 'avif,webp', { WidthBreakpoints: widths, DprBreakpoints: dprs });
+    assert.ok(Buffer.byteLength(longest) < 10240, `${Buffer.byteLength(longest)} bytes`);
 });
 
 test('the template offers the AutoFormat values the function understands', () => {
@@ -193,7 +199,8 @@ test('the template names the function\'s viewer-host header to the service and t
     const name = /^var VIEWER_HOST = '([^']*)';$/m.exec(source)[1];
     assert.equal(name, 'x-viewer-host');
     assert.ok(template.includes(`VIEWER_HOST_HEADER: !If [HasOrigins, ${name}, !Ref 'AWS::NoValue']`), 'VIEWER_HOST_HEADER');
-    assert.ok(template.includes(`Headers: !If [HasOrigins, [accept, ${name}], [accept]]`), 'CachePolicy headers');
+    assert.ok(template.includes(`Headers: !If [HasOrigins, [accept, sec-ch-dpr, sec-ch-width, ${name}], [accept, sec-ch-dpr, sec-ch-width]]`),
+        'CachePolicy headers');
 });
 
 test('with rawQueryString(), request order decides between spellings of one name', () => {
@@ -233,4 +240,142 @@ test('Accept refusals follow the service: q=0 in any spelling refuses, other q v
     assert.equal(accept('image/avifx,image/webpx'), undefined);
     assert.equal(accept(' Image/WebP '), 'image/webp');
     assert.equal(accept('image/avif', 'No'), undefined);
+});
+
+// ---------------------------------------------------------------- client hints
+
+// Runs the function on a request for `query` with these hint headers
+// ({name: value} or {name: [values]}); returns the hint headers it leaves.
+function hinted(code, query, hints) {
+    const ev = event('no-accept.json');
+    for (const [name, value] of Object.entries(hints)) {
+        ev.request.headers[name] = Array.isArray(value)
+            ? { value: value[0], multiValue: value.map((v) => ({ value: v })) }
+            : { value };
+    }
+    const out = runRaw(code, ev, query);
+    const left = {};
+    for (const name of ['sec-ch-width', 'width', 'sec-ch-viewport-width', 'sec-ch-dpr', 'dpr']) {
+        if (name in out.headers) {
+            left[name] = out.headers[name].value;
+        }
+    }
+    return left;
+}
+
+const PHONE = { 'sec-ch-width': '700', 'sec-ch-dpr': '2.625', 'sec-ch-viewport-width': '390', width: '1000', dpr: '2' };
+
+// [query, hints, what the origin gets]: the same cases as src/request/hints.rs,
+// src/request/assemble.rs and tests/hints.rs, so both sides round alike.
+const HINT_CASES = [
+    // width=auto: one width, rounded up to a breakpoint
+    ['width=auto', PHONE, { 'sec-ch-width': '750' }],
+    ['width=auto', { width: '1000' }, { 'sec-ch-width': '1080' }],
+    ['width=auto', { 'sec-ch-viewport-width': '390', 'sec-ch-dpr': '2.625' }, { 'sec-ch-width': '1200' }],
+    ['width=auto', { 'sec-ch-viewport-width': '400', 'sec-ch-dpr': 'x', dpr: '3' }, { 'sec-ch-width': '1200' }],
+    ['width=auto', { 'sec-ch-viewport-width': '400' }, { 'sec-ch-width': '480' }],
+    ['width=auto&dpr=1', { 'sec-ch-viewport-width': '400', 'sec-ch-dpr': '3' }, { 'sec-ch-width': '480' }],
+    ['width=AUTO', { 'sec-ch-width': '3000' }, { 'sec-ch-width': '3840' }],
+    ['width=auto', { 'sec-ch-width': '99999999999999' }, { 'sec-ch-width': '3840' }],
+    ['width=auto', { 'sec-ch-width': '320' }, { 'sec-ch-width': '320' }],
+    ['width=auto', { 'sec-ch-width': '321' }, { 'sec-ch-width': '480' }],
+    // width=auto alone never needs the DPR at the origin
+    ['width=auto&dpr=auto', PHONE, { 'sec-ch-width': '750' }],
+    // ... unless a height is there for dpr to multiply
+    ['width=auto&height=100&dpr=auto', PHONE, { 'sec-ch-width': '750', 'sec-ch-dpr': '3' }],
+    // dpr=auto: the ratio rounded up to the set, with an explicit side only
+    ['width=300&dpr=auto', PHONE, { 'sec-ch-dpr': '3' }],
+    ['height=300&dpr=auto', { dpr: '1.3' }, { 'sec-ch-dpr': '1.5' }],
+    ['width=300&dpr=auto', { 'sec-ch-dpr': '1.100000' }, {}],
+    ['width=300&dpr=auto', { 'sec-ch-dpr': '1.1' }, { 'sec-ch-dpr': '1.5' }],
+    ['width=300&dpr=auto', { 'sec-ch-dpr': '1.001' }, { 'sec-ch-dpr': '1' }],
+    ['width=300&dpr=auto', { 'sec-ch-dpr': '1.0001' }, {}],
+    ['width=300&dpr=auto', { 'sec-ch-dpr': '9' }, { 'sec-ch-dpr': '3' }],
+    ['dpr=auto', PHONE, {}],
+    ['width=0&dpr=auto', PHONE, {}],
+    ['width=&dpr=auto', PHONE, {}],
+    // no auto: every hint is removed, so the cache is not split
+    ['width=300', PHONE, {}],
+    ['width=300&dpr=2', PHONE, {}],
+    ['', PHONE, {}],
+    ['preset=hero', PHONE, {}],
+    // unreadable hints are not forwarded; the next one is read
+    ['width=auto', { 'sec-ch-width': '-700', width: '800' }, { 'sec-ch-width': '828' }],
+    ['width=auto', { 'sec-ch-width': ['700', '800'] }, {}],
+    ['width=auto', { 'sec-ch-width': '700, 800' }, {}],
+    ['width=auto', { 'sec-ch-width': '1e3' }, {}],
+    ['width=auto', { 'sec-ch-width': 'NaN' }, {}],
+    ['width=auto', { 'sec-ch-width': '0' }, {}],
+    ['width=auto', { 'sec-ch-width': '９００' }, {}],
+    ['width=auto', { 'sec-ch-width': ' 412 ' }, { 'sec-ch-width': '480' }],
+    ['width=auto', {}, {}],
+    // the last width wins, as in the service
+    ['width=auto&width=300', PHONE, {}],
+    ['width=300&width=auto', PHONE, { 'sec-ch-width': '750' }],
+    ['wid%74h=auto', PHONE, { 'sec-ch-width': '750' }],
+];
+
+test('client hints: only for auto, normalised to the breakpoints, as the service reads them', () => {
+    for (const code of [source, templateFunction(template, 'avif,webp'), templateFunction(template, 'No')]) {
+        for (const [query, hints, want] of HINT_CASES) {
+            assert.deepEqual(hinted(code, query, hints), want, `${query} ${JSON.stringify(hints)}`);
+        }
+    }
+});
+
+test('client hints: the output is a fixed point and a breakpoint, whatever the viewer sends', () => {
+    // a seeded generator, so that every run sees the same cases
+    let seed = 18;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const alphabet = '0123456789.,-+eE ;="xXnaNif\u0661\uff14';
+    const widths = parameterDefault(template, 'WidthBreakpoints').split(',');
+    const dprs = parameterDefault(template, 'DprBreakpoints').split(',').map((d) => String(Number(d)));
+    const queries = ['width=auto', 'width=auto&dpr=auto', 'width=300&dpr=auto', 'width=auto&height=50&dpr=auto', 'width=auto&dpr=2'];
+    for (let n = 0; n < 3000; n++) {
+        const hints = {};
+        for (const name of ['sec-ch-width', 'width', 'sec-ch-viewport-width', 'sec-ch-dpr', 'dpr']) {
+            if (next() < 0.5) {
+                const len = Math.floor(next() * 8);
+                const value = next() < 0.5
+                    ? String(Math.floor(next() * 5000) / (next() < 0.5 ? 1 : 7)).slice(0, 8)
+                    : Array.from({ length: len }, () => alphabet[Math.floor(next() * alphabet.length)]).join('');
+                hints[name] = value;
+            }
+        }
+        for (const query of queries) {
+            const out = hinted(source, query, hints);
+            if ('sec-ch-width' in out) {
+                assert.ok(widths.includes(out['sec-ch-width']), `${query} ${JSON.stringify(hints)} -> ${out['sec-ch-width']}`);
+            }
+            if ('sec-ch-dpr' in out) {
+                assert.ok(dprs.includes(out['sec-ch-dpr']), `${query} ${JSON.stringify(hints)} -> ${out['sec-ch-dpr']}`);
+            }
+            assert.deepEqual(hinted(source, query, out), out, `${query}: normalising twice changes nothing`);
+        }
+    }
+});
+
+test('client hints: the template passes one set of breakpoints to the function and the service', () => {
+    // the file's lists are the template's defaults and the service's (src/request/hints.rs)
+    const fileList = (name) => new RegExp(`^var ${name} = '([^']*)';$`, 'm').exec(source)[1];
+    assert.equal(fileList('WIDTH_BREAKPOINTS'), parameterDefault(template, 'WidthBreakpoints'));
+    assert.equal(fileList('DPR_BREAKPOINTS'), parameterDefault(template, 'DprBreakpoints'));
+    const rust = readFileSync(join(here, '..', '..', 'src', 'request', 'hints.rs'), 'utf8');
+    const rustList = (name) => new RegExp(`pub const ${name}: &\\[\\w+\\] = &\\[([^\\]]*)\\]`).exec(rust)[1]
+        .split(',').map((v) => v.trim()).filter(Boolean).map(Number).join(',');
+    assert.equal(rustList('DEFAULT_WIDTHS'), fileList('WIDTH_BREAKPOINTS'));
+    assert.equal(rustList('DEFAULT_DPRS'), fileList('DPR_BREAKPOINTS'));
+    assert.ok(template.includes('WIDTH_BREAKPOINTS: !Ref WidthBreakpoints'), 'the service gets WidthBreakpoints');
+    assert.ok(template.includes('DPR_BREAKPOINTS: !Ref DprBreakpoints'), 'the service gets DprBreakpoints');
+    // the origin-request policy names the normalised headers too
+    assert.match(template, /OriginRequestPolicyConfig:[\s\S]*?HeaderBehavior: whitelist\n {10}Headers: \[sec-ch-dpr, sec-ch-width\]/);
+    // custom lists reach the deployed function
+    const custom = load(templateFunction(template, 'avif,webp', { WidthBreakpoints: '400,800', DprBreakpoints: '1,2' }));
+    const ev = event('no-accept.json');
+    ev.request.querystring = { width: { value: 'auto' } };
+    ev.request.headers['sec-ch-width'] = { value: '500' };
+    assert.deepEqual(custom(ev).headers['sec-ch-width'], { value: '800' });
+    ev.request.querystring = { width: { value: '100' }, dpr: { value: 'auto' } };
+    ev.request.headers['sec-ch-dpr'] = { value: '1.5' };
+    assert.deepEqual(custom(ev).headers['sec-ch-dpr'], { value: '2' });
 });

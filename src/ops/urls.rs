@@ -9,7 +9,9 @@
 //! code ([`crate::signature::sign_url`]). It also writes responsive-image
 //! markup (`<img srcset sizes width height>`, or a `<picture>` with AVIF and
 //! WebP sources), with each candidate's real output size computed from the
-//! original's dimensions the way the server will resize it.
+//! original's dimensions the way the server will resize it; or, for client
+//! hints, one `width=auto` `<img>` and the page-side markup that lets the
+//! browser send the hints to the image host ([`hint_delegation`]).
 
 use std::time::SystemTime;
 
@@ -18,7 +20,7 @@ use crate::origin::{Fetched, Origin};
 use crate::request::assemble::PRESET_PARAM;
 use crate::request::rewrite::Rewrite;
 use crate::request::{
-    Edit, ImageRequest, Limits, Output, Presets, Rules, Settings, Source, Url, query,
+    Breakpoints, Edit, ImageRequest, Limits, Output, Presets, Rules, Settings, Source, Url, query,
 };
 use crate::signature::{self, Keyring, SigningKey};
 use crate::transform::edits::plan_resize;
@@ -80,6 +82,7 @@ pub struct UrlWriter {
     rewrite: Option<Rewrite>,
     presets: Presets,
     max_edits: usize,
+    breakpoints: Breakpoints,
 }
 
 impl UrlWriter {
@@ -116,6 +119,7 @@ impl UrlWriter {
             rewrite: None,
             presets: Presets::default(),
             max_edits: crate::request::DEFAULT_MAX_EDITS,
+            breakpoints: Breakpoints::default(),
         })
     }
 
@@ -128,6 +132,7 @@ impl UrlWriter {
         self.rewrite = service.rewrite.cloned();
         self.presets = service.presets.clone();
         self.max_edits = service.max_edits;
+        self.breakpoints = service.breakpoints.clone();
         self
     }
 
@@ -140,6 +145,13 @@ impl UrlWriter {
     /// The server's limits.
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// The origin (`scheme://host[:port]`) URLs are written under, if a base is set.
+    pub fn origin(&self) -> Option<&str> {
+        let rest = self.base.split_once("://")?.1;
+        let host_end = rest.find('/').unwrap_or(rest.len());
+        Some(&self.base[..self.base.len() - rest.len() + host_end])
     }
 
     /// The URL of `key` with these query parameters (sorted by name),
@@ -204,6 +216,7 @@ impl UrlWriter {
             rewrite: self.rewrite.as_ref(),
             presets: &self.presets,
             max_edits: self.max_edits,
+            breakpoints: &self.breakpoints,
         };
         // The server's reading of the URL, through the server's own assembly.
         let url = Url::read(&path, Some(&checked), &settings).map_err(invalid)?;
@@ -219,7 +232,8 @@ impl UrlWriter {
                 from_path.source.key
             )));
         }
-        let request = url.finish(&settings).map_err(invalid)?.request;
+        // No request, no hints: `auto` reads as for a browser sending none.
+        let request = url.finish(&settings, None).map_err(invalid)?.request;
         let target = if query.is_empty() {
             path
         } else {
@@ -317,6 +331,85 @@ pub struct Srcset {
     /// A `<picture>` with AVIF and WebP sources and a JPEG (PNG when the
     /// original has alpha) `<img>`, for CDNs that do not vary on `Accept`.
     pub picture: bool,
+    /// One `<img src="...?width=auto">` sized by the browser's client hints
+    /// instead of a `srcset`, after the markup that delegates the hints to
+    /// the image host (`widths` are then not used).
+    pub client_hints: bool,
+}
+
+impl Srcset {
+    /// The edit parameters every URL gets: `format=auto`, the default, is left out.
+    fn edits(&self) -> Vec<(String, String)> {
+        self.params
+            .iter()
+            .filter(|(n, v)| !(n == "format" && v.eq_ignore_ascii_case("auto")))
+            .cloned()
+            .collect()
+    }
+
+    /// The `<img>` attributes after its size: `alt`, `loading`, `decoding`.
+    fn closing_attrs(&self, attrs: &mut Vec<(&str, String)>) {
+        attrs.push(("alt", self.alt.clone()));
+        if let Some(loading) = &self.loading {
+            attrs.push(("loading", loading.clone()));
+        }
+        attrs.push(("decoding", "async".into()));
+    }
+}
+
+/// The client hints `width=auto` and `dpr=auto` read that a page must ask
+/// for (the legacy `Width` and `DPR` are sent without asking).
+pub const PAGE_HINTS: &[&str] = &["Sec-CH-DPR", "Sec-CH-Width", "Sec-CH-Viewport-Width"];
+
+/// What a page sends so that Chromium sends [`PAGE_HINTS`] to `image_origin`
+/// (`https://host[:port]`; `None`: the page's own origin): the
+/// `Accept-CH` and `Permissions-Policy` response headers, and the
+/// equivalent `<meta http-equiv="Delegate-CH">` tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HintDelegation {
+    /// `Accept-CH` of the page's response.
+    pub accept_ch: String,
+    /// `Permissions-Policy` of the page's response (the page's own origin
+    /// may receive hints without one).
+    pub permissions_policy: Option<String>,
+    /// The `<meta>` tag, for pages whose headers cannot be set.
+    pub meta: String,
+}
+
+/// The markup delegating client hints to `image_origin` ([`HintDelegation`]).
+pub fn hint_delegation(image_origin: Option<&str>) -> HintDelegation {
+    let accept_ch = PAGE_HINTS.join(", ");
+    let feature = |hint: &str| hint.to_ascii_lowercase().replace("sec-ch-", "ch-");
+    let permissions_policy = image_origin.map(|o| {
+        PAGE_HINTS
+            .iter()
+            .map(|h| format!("{}=(self \"{o}\")", feature(h)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    // The page's own origin needs no delegation: Accept-CH alone, as a meta tag.
+    let meta = match image_origin {
+        Some(o) => {
+            let content = PAGE_HINTS
+                .iter()
+                .map(|h| format!("{} {o}", h.to_ascii_lowercase()))
+                .collect::<Vec<_>>()
+                .join("; ");
+            format!(
+                "<meta http-equiv=\"Delegate-CH\" content=\"{}\">",
+                html_escape(&content)
+            )
+        }
+        None => format!(
+            "<meta http-equiv=\"Accept-CH\" content=\"{}\">",
+            html_escape(&accept_ch)
+        ),
+    };
+    HintDelegation {
+        accept_ch,
+        permissions_policy,
+        meta,
+    }
 }
 
 /// Generated markup, and what the developer should know about it.
@@ -354,6 +447,9 @@ pub fn srcset(
             )));
         }
     }
+    if spec.client_hints {
+        return hinted(writer, spec, original);
+    }
     if spec.widths.is_empty() || spec.widths.contains(&0) {
         return Err(OpsError::Input(
             "--widths must list one or more widths in pixels, such as 320,640,1024".into(),
@@ -366,12 +462,7 @@ pub fn srcset(
             "--aspect must be two positive numbers, such as 16:9".into(),
         ));
     }
-    let mut params: Vec<(String, String)> = spec
-        .params
-        .iter()
-        .filter(|(n, v)| !(n == "format" && v.eq_ignore_ascii_case("auto")))
-        .cloned()
-        .collect();
+    let mut params = spec.edits();
     let explicit_format = params
         .iter()
         .rev()
@@ -468,11 +559,7 @@ pub fn srcset(
         img_attrs.push(("width", w.to_string()));
         img_attrs.push(("height", h.to_string()));
     }
-    img_attrs.push(("alt", spec.alt.clone()));
-    if let Some(loading) = &spec.loading {
-        img_attrs.push(("loading", loading.clone()));
-    }
-    img_attrs.push(("decoding", "async".into()));
+    spec.closing_attrs(&mut img_attrs);
 
     let html = if spec.picture {
         let mut lines = vec!["<picture>".to_string()];
@@ -495,6 +582,64 @@ pub fn srcset(
         element("img", &img_attrs, "")
     };
     Ok(Markup { html, warnings })
+}
+
+/// [`srcset`] with client hints: the delegation markup, then one `<img>`
+/// whose `src` asks for `width=auto` (and `dpr=auto` is not needed: the
+/// width hint is in device pixels).
+fn hinted(
+    writer: &UrlWriter,
+    spec: &Srcset,
+    original: Option<OriginalInfo>,
+) -> Result<Markup, OpsError> {
+    if spec.aspect.is_some() || spec.picture {
+        return Err(OpsError::Input(
+            "--client-hints writes one <img src=\"...?width=auto\">: --aspect (which needs a height per width) and --picture (the stack varies on Accept) do not apply".into(),
+        ));
+    }
+    let mut params = spec.edits();
+    params.push(("width".into(), "auto".into()));
+    let (url, request) = writer.url(&spec.key, &params)?;
+    let delegation = hint_delegation(writer.origin());
+    let mut attrs = vec![("src", url), ("sizes", spec.sizes.clone())];
+    // Without hints the answer is the original's size (width=auto as if
+    // absent): its shape is every answer's shape.
+    let limits = writer.limits();
+    if let Some((w, h)) = original.and_then(|o| output_size(o.width, o.height, &request, &limits)) {
+        attrs.push(("width", w.to_string()));
+        attrs.push(("height", h.to_string()));
+    }
+    spec.closing_attrs(&mut attrs);
+    let mut comment = vec![
+        "<!-- Chromium sends client hints once the page asks for them: send".to_string(),
+        format!("     Accept-CH: {}", delegation.accept_ch),
+    ];
+    match &delegation.permissions_policy {
+        Some(policy) => {
+            comment.push(format!("     Permissions-Policy: {policy}"));
+            comment.push(
+                "     with the page, or put the <meta> below in its <head>, before any image. -->"
+                    .into(),
+            );
+        }
+        None => comment.push(
+            "     with the page (images on its own origin), or put the <meta> below in its <head>. -->"
+                .into(),
+        ),
+    }
+    let html = [
+        comment.join("\n"),
+        delegation.meta,
+        element("img", &attrs, ""),
+    ]
+    .join("\n");
+    Ok(Markup {
+        html,
+        warnings: vec![
+            "browsers that send no client hints (Safari, Firefox) get the original's width: use a srcset (without --client-hints) where they matter"
+                .into(),
+        ],
+    })
 }
 
 fn srcset_attr(candidates: &[Candidate]) -> String {
@@ -647,6 +792,7 @@ mod tests {
             alt: "A \"cat\" & <friends>".into(),
             loading: Some("lazy".into()),
             picture: false,
+            client_hints: false,
         };
         let original = OriginalInfo {
             width: 1200,
@@ -685,6 +831,69 @@ mod tests {
                 ..spec.clone()
             };
             assert!(srcset(&writer(None), &spec, None).is_err());
+        }
+    }
+
+    #[test]
+    fn client_hints_markup_delegates_to_the_image_host() {
+        let spec = Srcset {
+            key: "dune.jpg".into(),
+            widths: Vec::new(),
+            params: p(&[("format", "auto")]),
+            aspect: None,
+            sizes: "50vw".into(),
+            alt: "Dunes".into(),
+            loading: None,
+            picture: false,
+            client_hints: true,
+        };
+        let original = OriginalInfo {
+            width: 1600,
+            height: 1000,
+            has_alpha: false,
+        };
+        let w = writer(Some("https://img.example.com/stage"));
+        assert_eq!(w.origin(), Some("https://img.example.com"));
+        let m = srcset(&w, &spec, Some(original)).unwrap();
+        assert!(
+            m.html
+                .contains("Accept-CH: Sec-CH-DPR, Sec-CH-Width, Sec-CH-Viewport-Width"),
+            "{}",
+            m.html
+        );
+        assert!(m.html.contains(r#"Permissions-Policy: ch-dpr=(self "https://img.example.com"), ch-width=(self "https://img.example.com"), ch-viewport-width=(self "https://img.example.com")"#), "{}", m.html);
+        assert!(m.html.contains(r#"<meta http-equiv="Delegate-CH" content="sec-ch-dpr https://img.example.com; sec-ch-width https://img.example.com; sec-ch-viewport-width https://img.example.com">"#), "{}", m.html);
+        assert!(
+            m.html
+                .contains(r#"src="https://img.example.com/stage/dune.jpg?width=auto""#),
+            "{}",
+            m.html
+        );
+        assert!(
+            m.html.contains(r#"sizes="50vw""#)
+                && m.html.contains(r#"width="1600""#)
+                && m.html.contains(r#"height="1000""#)
+        );
+        assert!(!m.html.contains("srcset="), "{}", m.html);
+        assert_eq!(m.warnings.len(), 1);
+        // on the page's own origin nothing is delegated
+        let own = hint_delegation(None);
+        assert_eq!(own.permissions_policy, None);
+        assert_eq!(
+            own.meta,
+            r#"<meta http-equiv="Accept-CH" content="Sec-CH-DPR, Sec-CH-Width, Sec-CH-Viewport-Width">"#
+        );
+        for bad in [
+            Srcset {
+                aspect: Some((16, 9)),
+                ..spec.clone()
+            },
+            Srcset {
+                picture: true,
+                ..spec.clone()
+            },
+        ] {
+            assert!(srcset(&w, &bad, None).is_err());
         }
     }
 

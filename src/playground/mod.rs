@@ -271,7 +271,7 @@ impl Playground {
         path: &str,
         query: Option<&str>,
     ) -> crate::error::Result<crate::request::ImageRequest> {
-        Ok(crate::request::assemble(path, query, &self.handler.config().assembly())?.request)
+        Ok(crate::request::assemble(path, query, None, &self.handler.config().assembly())?.request)
     }
 
     fn writer(&self) -> Result<UrlWriter, PlaygroundError> {
@@ -427,8 +427,9 @@ impl Playground {
         }))
     }
 
-    /// `api/srcset?key=&widths=320,640&sizes=&aspect=16:9&picture=yes&alt=&loading=lazy&base=<url>&<edits>`:
-    /// the same markup as `image-handler srcset --base <url>`, read against the served origin.
+    /// `api/srcset?key=&widths=320,640&sizes=&aspect=16:9&picture=yes&client_hints=yes&alt=&loading=lazy&base=<url>&<edits>`:
+    /// the same markup as `image-handler srcset --base <url>` (`--client-hints`
+    /// with `client_hints=yes`), read against the served origin.
     async fn srcset(
         &self,
         params: &[(String, String)],
@@ -460,11 +461,13 @@ impl Playground {
                     .ok_or_else(|| invalid(format!("aspect={a:?} is not a ratio such as 16:9")))?,
             ),
         };
-        let picture = match last(params, "picture") {
-            None => false,
-            Some(v) => crate::request::query::parse_bool("picture", v)
-                .map_err(|e| invalid(e.to_string()))?,
+        let flag = |name: &str| match last(params, name) {
+            None => Ok(false),
+            Some(v) => {
+                crate::request::query::parse_bool(name, v).map_err(|e| invalid(e.to_string()))
+            }
         };
+        let (picture, client_hints) = (flag("picture")?, flag("client_hints")?);
         let loading = match last(params, "loading").unwrap_or("lazy") {
             "none" | "" => None,
             l @ ("lazy" | "eager") => Some(l.to_string()),
@@ -475,7 +478,16 @@ impl Playground {
             }
         };
         let reserved = [
-            "sign", "expires", "widths", "sizes", "aspect", "picture", "alt", "loading", "base",
+            "sign",
+            "expires",
+            "widths",
+            "sizes",
+            "aspect",
+            "picture",
+            "client_hints",
+            "alt",
+            "loading",
+            "base",
         ];
         let spec = Srcset {
             key: key.clone(),
@@ -486,6 +498,7 @@ impl Playground {
             alt: last(params, "alt").unwrap_or("").to_string(),
             loading,
             picture,
+            client_hints,
         };
         // The page asks for URLs under its own origin, ready to paste into another site.
         let config = self.handler.config();

@@ -7,12 +7,17 @@
 //! the one point where authorisation must come between: [`Url::read`] takes
 //! the canonical form and parses the path's style (which is what tells whether
 //! a thumbor HMAC or SIH's query signature authorises it, see
-//! [`Url::signature`]); [`Url::finish`] then applies presets and the query.
-//! [`assemble`] does both, for callers that authorise nothing. Which style a
-//! path is written in is decided here too ([`parse`]).
+//! [`Url::signature`]); [`Url::finish`] then applies presets and the query,
+//! resolving `width=auto` and `dpr=auto` from the request's client hints
+//! ([`super::hints`]; the finished request says which hint headers were read,
+//! for `Vary`). [`assemble`] does both, for callers that authorise nothing.
+//! Which style a path is written in is decided here too ([`parse`]).
 
 use std::borrow::Cow;
 
+use http::HeaderMap;
+
+use super::hints::{Breakpoints, HintSet, Hints};
 use super::query::{self, Presets};
 use super::rewrite::Rewrite;
 use super::target::{self, Target};
@@ -100,6 +105,8 @@ pub struct Settings<'a> {
     pub presets: &'a Presets,
     /// Most edits one request may ask for (`MAX_EDITS`).
     pub max_edits: usize,
+    /// What client hints may become (`WIDTH_BREAKPOINTS`, `DPR_BREAKPOINTS`).
+    pub breakpoints: &'a Breakpoints,
 }
 
 /// What authorises a URL, as its style says.
@@ -133,12 +140,22 @@ pub struct Assembled {
     pub request: ImageRequest,
     /// The original's metadata is asked for (`/info/<key>` or `?info`), not an image.
     pub info: bool,
+    /// The client-hint headers `auto` values were read from (empty for a
+    /// URL without `auto`): the answer varies on exactly these.
+    pub hints: HintSet,
 }
 
 /// Reads a URL (`path` and `query` raw, as in the URL) into the finished
 /// request, authorising nothing: tools use it to see what a URL means.
-pub fn assemble(path: &str, query: Option<&str>, settings: &Settings) -> Result<Assembled> {
-    Url::read(path, query, settings)?.finish(settings)
+/// `headers` are the request's, for client hints; `None` reads `auto` as a
+/// browser sending no hints would have it read.
+pub fn assemble(
+    path: &str,
+    query: Option<&str>,
+    headers: Option<&HeaderMap>,
+    settings: &Settings,
+) -> Result<Assembled> {
+    Url::read(path, query, settings)?.finish(settings, headers)
 }
 
 impl Url {
@@ -181,20 +198,27 @@ impl Url {
 
     /// The finished request: the presets the path (`preset:<name>`) and then
     /// the query (`?preset=<name>`) name, then the query's edits, checked
-    /// against `PRESETS_ONLY`, `MAX_EDITS` and [`MAX_OVERLAYS`].
-    pub fn finish(&self, settings: &Settings) -> Result<Assembled> {
+    /// against `PRESETS_ONLY`, `MAX_EDITS` and [`MAX_OVERLAYS`]. `auto`
+    /// values (in the query or a preset) read the client hints of `headers`.
+    pub fn finish(&self, settings: &Settings, headers: Option<&HeaderMap>) -> Result<Assembled> {
         let params = self.params();
         let info = self.info_path || params.iter().any(|(k, _)| k == INFO_PARAM);
         let mut request = self.parsed.request.clone();
+        let mut hints = match headers {
+            Some(h) => Hints::new(h, settings.breakpoints),
+            None => Hints::none(settings.breakpoints),
+        };
+        let limits = &settings.rules.limits;
         for name in self.preset_names(settings.presets)? {
-            query::apply(
+            query::apply_hinted(
                 &mut request,
                 settings.presets.get(name)?,
-                &settings.rules.limits,
+                limits,
+                &mut hints,
             )?;
         }
         if !settings.presets.only {
-            query::apply(&mut request, params, &settings.rules.limits)?;
+            query::apply_hinted(&mut request, params, limits, &mut hints)?;
         }
         if request.edits.len() > settings.max_edits {
             return Err(Error::TooManyEdits {
@@ -213,7 +237,11 @@ impl Url {
                 format!("{overlays} overlays is too many: at most {MAX_OVERLAYS}"),
             ));
         }
-        Ok(Assembled { request, info })
+        Ok(Assembled {
+            request,
+            info,
+            hints: hints.used(),
+        })
     }
 
     /// The presets to apply, in order. With `PRESETS_ONLY`, a URL with any
@@ -272,17 +300,24 @@ mod tests {
         .unwrap()
     }
 
-    fn read(path: &str, query: Option<&str>, presets: &Presets) -> Result<Assembled> {
-        let settings = Settings {
+    static BREAKPOINTS: std::sync::LazyLock<Breakpoints> =
+        std::sync::LazyLock::new(Breakpoints::default);
+
+    fn settings(presets: &Presets, max_edits: usize) -> Settings<'_> {
+        Settings {
             rules: Rules {
                 limits: Limits::default(),
                 buckets: &[],
             },
             rewrite: None,
             presets,
-            max_edits: 3,
-        };
-        assemble(path, query, &settings)
+            max_edits,
+            breakpoints: &BREAKPOINTS,
+        }
+    }
+
+    fn read(path: &str, query: Option<&str>, presets: &Presets) -> Result<Assembled> {
+        assemble(path, query, None, &settings(presets, 3))
     }
 
     fn width(a: &Assembled) -> Option<u32> {
@@ -305,15 +340,8 @@ mod tests {
 
     #[test]
     fn the_signature_is_the_styles() {
-        let s = Settings {
-            rules: Rules {
-                limits: Limits::default(),
-                buckets: &[],
-            },
-            rewrite: None,
-            presets: &Presets::default(),
-            max_edits: 3,
-        };
+        let none = Presets::default();
+        let s = settings(&none, 3);
         let url = Url::read("/AAAAAAAAAAAAAAAAAAAAAAAAAAA=/a.jpg", None, &s).unwrap();
         assert!(matches!(
             url.signature(),
@@ -363,6 +391,94 @@ mod tests {
         }
     }
 
+    fn hinted(path: &str, query: &str, hints: &[(&'static str, &'static str)]) -> Assembled {
+        let mut headers = HeaderMap::new();
+        for (k, v) in hints {
+            headers.append(*k, http::HeaderValue::from_static(v));
+        }
+        let p = presets();
+        assemble(path, Some(query), Some(&headers), &settings(&p, 32)).unwrap()
+    }
+
+    fn resize(a: &Assembled) -> Option<Resize> {
+        a.request.edits.iter().find_map(|e| match e {
+            Edit::Resize(r) => Some(*r),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn auto_reads_hints_and_explicit_numbers_win() {
+        let phone = [("sec-ch-width", "700"), ("sec-ch-dpr", "2.625")];
+        // width=auto: the hint, rounded up to a breakpoint, never enlarging
+        let a = hinted("/a.jpg", "width=auto", &phone);
+        let r = resize(&a).unwrap();
+        assert_eq!((r.width, r.without_enlargement), (Some(750), true));
+        assert_eq!(a.hints, HintSet::SEC_CH_WIDTH);
+        // an explicit width never reads a hint, and may enlarge as before
+        let a = hinted("/a.jpg", "width=300", &phone);
+        let r = resize(&a).unwrap();
+        assert_eq!((r.width, r.without_enlargement), (Some(300), false));
+        assert!(a.hints.is_empty());
+        let a = hinted("/a.jpg", "width=300&dpr=2", &phone);
+        assert_eq!(resize(&a).unwrap().width, Some(600));
+        assert!(a.hints.is_empty());
+        // dpr=auto: the hint rounded up to the set (2.625 -> 3) multiplies explicit sides
+        let a = hinted("/a.jpg", "width=300&height=100&dpr=auto", &phone);
+        let r = resize(&a).unwrap();
+        assert_eq!((r.width, r.height), (Some(900), Some(300)));
+        assert!(r.without_enlargement);
+        assert_eq!(a.hints, HintSet::SEC_CH_DPR);
+        // ... but never past MAX_OUTPUT_WIDTH: a hint is not the URL's to refuse
+        let a = hinted("/a.jpg", "width=2000&dpr=auto", &phone);
+        assert_eq!(resize(&a).unwrap().width, Some(4096));
+        // a hinted width is already in device pixels: dpr does not multiply it, nor is read
+        let a = hinted("/a.jpg", "width=auto&dpr=auto", &phone);
+        assert_eq!(resize(&a).unwrap().width, Some(750));
+        assert_eq!(a.hints, HintSet::SEC_CH_WIDTH);
+        // the viewport times the DPR hint when there is no width hint
+        let a = hinted(
+            "/a.jpg",
+            "width=auto",
+            &[("sec-ch-viewport-width", "390"), ("sec-ch-dpr", "3")],
+        );
+        assert_eq!(resize(&a).unwrap().width, Some(1200));
+        assert_eq!(
+            a.hints,
+            HintSet::SEC_CH_WIDTH
+                | HintSet::WIDTH
+                | HintSet::SEC_CH_VIEWPORT_WIDTH
+                | HintSet::SEC_CH_DPR
+        );
+        // no hint: as if width were absent (the path's resize stays)
+        let a = hinted("/fit-in/100x100/a.jpg", "width=auto", &[]);
+        assert_eq!(resize(&a).unwrap().width, Some(100));
+        let a = hinted("/a.jpg", "width=auto&height=50", &[]);
+        let r = resize(&a).unwrap();
+        assert_eq!(
+            (r.width, r.height, r.without_enlargement),
+            (None, Some(50), true)
+        );
+        assert!(hinted("/a.jpg", "width=AUTO", &[]).request.edits.is_empty());
+        // a malformed hint is no error
+        let a = hinted(
+            "/a.jpg",
+            "width=auto&dpr=auto",
+            &[("sec-ch-width", "-5"), ("width", "NaN")],
+        );
+        assert!(a.request.edits.is_empty());
+        // thumbor's HMAC covers the path only: no query, so no hint is read
+        let a = hinted(
+            "/AAAAAAAAAAAAAAAAAAAAAAAAAAA=/100x100/a.jpg",
+            "width=auto",
+            &phone,
+        );
+        assert_eq!(
+            (resize(&a).unwrap().width, a.hints),
+            (Some(100), HintSet::empty())
+        );
+    }
+
     #[test]
     fn edits_and_overlays_are_bounded() {
         let p = presets();
@@ -373,18 +489,10 @@ mod tests {
             "{e}"
         );
 
-        let settings = Settings {
-            rules: Rules {
-                limits: Limits::default(),
-                buckets: &[],
-            },
-            rewrite: None,
-            presets: &p,
-            max_edits: 32,
-        };
+        let settings = settings(&p, 32);
         let marks = |n: usize| format!("/filters{}/a.jpg", ":watermark(w.png,0,0,0)".repeat(n));
-        assert!(assemble(&marks(MAX_OVERLAYS), None, &settings).is_ok());
-        let e = assemble(&marks(MAX_OVERLAYS + 1), None, &settings).unwrap_err();
+        assert!(assemble(&marks(MAX_OVERLAYS), None, None, &settings).is_ok());
+        let e = assemble(&marks(MAX_OVERLAYS + 1), None, None, &settings).unwrap_err();
         assert!(e.to_string().contains("overlays is too many"), "{e}");
     }
 }

@@ -9,6 +9,7 @@
 pub mod assemble;
 pub mod default;
 pub mod edit;
+pub mod hints;
 pub mod query;
 pub mod rewrite;
 pub mod target;
@@ -21,6 +22,7 @@ pub use assemble::{
 use serde::Serialize;
 
 pub use edit::{ExifKept, FormatNames, Metadata, NumberArg, Range, Stage};
+pub use hints::{Breakpoints, HintSet};
 pub use query::Presets;
 
 use crate::error::{Error, Result};

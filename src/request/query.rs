@@ -9,9 +9,12 @@
 //! rotate, flip, flop, resize, grayscale, blur, sharpen, flatten. The same
 //! parameters apply on top of the other URL styles ([`apply`]). Values are
 //! checked by the constructors of [`super::edit`], which own the ranges.
+//! `width=auto` and `dpr=auto` read client hints ([`apply_hinted`],
+//! [`super::hints`]).
 //! [`Presets`] (`PRESETS`) are named query strings of this style.
 
 use super::edit::{self, DPR, ROTATE_DEGREES};
+use super::hints::{Breakpoints, Hints, is_auto};
 use super::{
     Color, Edit, Fit, ImageRequest, Limits, Metadata, Offset, Output, OutputFormat, Overlay,
     Position, Resize, Rotation, Source, Stage,
@@ -77,6 +80,21 @@ pub fn apply(
     params: &[(String, String)],
     limits: &Limits,
 ) -> Result<()> {
+    let breakpoints = Breakpoints::default();
+    apply_hinted(request, params, limits, &mut Hints::none(&breakpoints))
+}
+
+/// [`apply`], reading `width=auto` and `dpr=auto` from `hints` (see
+/// [`super::hints`]): explicit numbers win; a resize with `auto` in it never
+/// enlarges (the original's size caps it); a `dpr` from a hint is lowered
+/// as far as needed (never below 1) for explicit sides to stay within
+/// `limits`, since a hint is not the URL's to be refused for.
+pub fn apply_hinted(
+    request: &mut ImageRequest,
+    params: &[(String, String)],
+    limits: &Limits,
+    hints: &mut Hints,
+) -> Result<()> {
     let get = |name: &str| super::target::last(params, name);
     let edits = &mut request.edits;
 
@@ -96,14 +114,27 @@ pub fn apply(
         }
     }
 
-    let dpr = get("dpr")
+    let auto_dpr = get("dpr").is_some_and(is_auto);
+    let explicit_dpr = get("dpr")
+        .filter(|_| !auto_dpr)
         .map(|v| DPR.check("dpr", v))
-        .transpose()?
-        .unwrap_or(1.0);
-    let width = get("width")
-        .map(|v| parse_dimension("width", v, limits.max_width))
-        .transpose()?
-        .flatten();
+        .transpose()?;
+    let auto_width = get("width").is_some_and(is_auto);
+    // `width=auto` without a readable hint is as if `width` were absent.
+    let hinted_width = if auto_width {
+        hints.width(explicit_dpr)
+    } else {
+        None
+    };
+    let width_given = get("width").is_some() && (!auto_width || hinted_width.is_some());
+    let width = match hinted_width {
+        Some(w) => Some(w),
+        None if auto_width => None,
+        None => get("width")
+            .map(|v| parse_dimension("width", v, limits.max_width))
+            .transpose()?
+            .flatten(),
+    };
     let height = get("height")
         .map(|v| parse_dimension("height", v, limits.max_height))
         .transpose()?
@@ -129,20 +160,41 @@ pub fn apply(
         .filter(|v| !v.is_empty())
         .map(|v| Color::parse("background", v))
         .transpose()?;
-    if get("width").is_some() || get("height").is_some() {
+    if width_given || get("height").is_some() {
+        // The explicit sides the dpr multiplies (a hinted width is already in device pixels).
+        let explicit_width = width.filter(|_| hinted_width.is_none());
+        let dpr = match explicit_dpr {
+            Some(d) => d,
+            None if auto_dpr && (explicit_width.is_some() || height.is_some()) => {
+                let fits = |side: Option<u32>, max: u32| {
+                    side.map_or(f64::INFINITY, |s| f64::from(max) / f64::from(s))
+                };
+                hints
+                    .dpr()
+                    .unwrap_or(1.0)
+                    .min(fits(explicit_width, limits.max_width))
+                    .min(fits(height, limits.max_height))
+                    .max(1.0)
+            }
+            None => 1.0,
+        };
         let resize = (width.is_some() || height.is_some())
             .then(|| -> Result<Edit> {
                 Ok(Edit::Resize(Resize {
-                    width: width
-                        .map(|w| scale_dimension("width", w, dpr, limits.max_width))
-                        .transpose()?,
+                    width: match hinted_width {
+                        Some(w) => Some(w),
+                        None => width
+                            .map(|w| scale_dimension("width", w, dpr, limits.max_width))
+                            .transpose()?,
+                    },
                     height: height
                         .map(|h| scale_dimension("height", h, dpr, limits.max_height))
                         .transpose()?,
                     fit: fit.unwrap_or_default(),
                     position: position.unwrap_or_default(),
                     background,
-                    without_enlargement: false,
+                    // what a hint sized is never larger than the original
+                    without_enlargement: auto_width || auto_dpr,
                     adaptive: false,
                 }))
             })

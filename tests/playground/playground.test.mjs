@@ -10,7 +10,11 @@
 // A second test exports the page (`image-handler playground export`), serves
 // the files from another origin as S3 and CloudFront would, and drives the
 // deployed form against a server with CORS on and no playground. A third
-// runs with signing required and the playground's signing endpoint on.
+// runs with signing required and the playground's signing endpoint on. A
+// fourth opens pages on another loopback origin, at device scale factors 1
+// and 2, that delegate client hints to `serve` with the markup
+// `image-handler srcset --client-hints` prints: an <img sizes src="?width=auto">
+// must come back at the breakpoint of its width times the DPR.
 //
 // Run after `cargo build` (or `cargo test`): node --test tests/playground/playground.test.mjs
 // IMAGE_HANDLER_BIN overrides the binary (default target/debug/image-handler),
@@ -189,6 +193,18 @@ test('the playground edits, shows and copies working URLs', async () => {
   assert.match(snippet, /srcset="http:\/\/127\.0\.0\.1:\d+\/dune\.jpg\?format=webp&amp;width=320 320w/);
   assert.doesNotMatch(snippet, /3000w/);
   assert.match(await page.textContent('#srcset-notes'), /at most 1600 px/);
+  // With client hints: one width=auto image and the markup delegating the hints to this server.
+  await page.check('#client-hints');
+  await page.click('#srcset-generate');
+  await page.waitForFunction(() => document.getElementById('srcset-out').textContent.includes('width=auto'));
+  const hinted = await page.textContent('#srcset-out');
+  assert.match(hinted, /<meta http-equiv="Delegate-CH" content="sec-ch-dpr http:\/\/127\.0\.0\.1:\d+; /);
+  assert.match(hinted, /Accept-CH: Sec-CH-DPR, Sec-CH-Width, Sec-CH-Viewport-Width/);
+  assert.match(hinted, /src="http:\/\/127\.0\.0\.1:\d+\/dune\.jpg\?format=webp&amp;width=auto"/);
+  assert.match(await page.textContent('#srcset-notes'), /Safari, Firefox/);
+  await page.uncheck('#client-hints');
+  await page.click('#srcset-generate');
+  await page.waitForFunction(() => document.getElementById('srcset-out').textContent.includes('1600w'));
 
   mkdirSync(artefacts, { recursive: true });
   await page.screenshot({ path: join(artefacts, 'screenshot.png'), fullPage: true });
@@ -263,4 +279,83 @@ test('with signing required, the page shows signed URLs that work', async () => 
     assert.equal((await fetch(url + '&width=601')).status, 403, url);
   }
   assert.match(await page.textContent('#srcset-out'), /signature=/);
+});
+
+test('a page delegating client hints gets each image at its breakpoint for the screen', async () => {
+  const images = await startServer(/serving .* on (http:\/\/127\.0\.0\.1:\d+)/, { PLAYGROUND: 'No' });
+  // the markup the CLI writes for this image host: headers in a comment, a <meta>, an <img>
+  const markup = execFileSync(binary, ['srcset', 'dune.jpg', '--client-hints', '--sizes', '400px',
+    '--loading', 'none', '--alt', 'Dunes', '--base', images],
+    { env: cleanEnv({}), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const header = (name) => new RegExp(`^\\s*${name}: (.*)$`, 'm').exec(markup)[1];
+  const meta = /^<meta .*>$/m.exec(markup)[0];
+  const img = /<img[\s\S]*?>/.exec(markup)[0].replace('<img', '<img id="hero"');
+  assert.match(img, /src="http:\/\/127\.0\.0\.1:\d+\/dune\.jpg\?width=auto"/);
+  // The page is on another origin (localhost, not 127.0.0.1): the hints must be
+  // delegated to reach the image host. Loopback HTTP is a secure context.
+  const style = '<style>#hero { width: 400px; height: auto; }</style>';
+  const pages = {
+    '/meta': { headers: {}, body: `<!doctype html><html lang="en"><head>${meta}${style}</head><body>${img}</body></html>` },
+    '/headers': {
+      headers: { 'accept-ch': header('Accept-CH'), 'permissions-policy': header('Permissions-Policy') },
+      body: `<!doctype html><html lang="en"><head>${style}</head><body>${img}</body></html>`,
+    },
+    '/none': { headers: {}, body: `<!doctype html><html lang="en"><head>${style}</head><body>${img}</body></html>` },
+  };
+  const site = createServer((req, res) => {
+    const page = pages[req.url];
+    if (!page) { res.writeHead(404); res.end(); return; }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', ...page.headers });
+    res.end(page.body);
+  });
+  await new Promise((resolve) => site.listen(0, '127.0.0.1', resolve));
+  const origin = `http://localhost:${site.address().port}`;
+  const browser = await chromium.launch({
+    executablePath: browserPath,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    // [page, device scale factor, the width served, the hints the image request carried]
+    const cases = [
+      ['/meta', 2, 828, { 'sec-ch-width': '800', 'sec-ch-dpr': '2' }],
+      ['/meta', 1, 480, { 'sec-ch-width': '400', 'sec-ch-dpr': '1' }],
+      ['/headers', 2, 828, { 'sec-ch-width': '800', 'sec-ch-dpr': '2' }],
+      ['/headers', 3, 1200, { 'sec-ch-width': '1200', 'sec-ch-dpr': '3' }],
+      // not delegated: no hint reaches the other origin, and the original comes back
+      ['/none', 2, 1600, {}],
+    ];
+    for (const [path, dpr, width, hints] of cases) {
+      // a fresh context each time: Chromium remembers an origin's Accept-CH
+      const context = await browser.newContext({ deviceScaleFactor: dpr, viewport: { width: 1000, height: 800 } });
+      try {
+        const page = await context.newPage();
+        const seen = page.waitForRequest((r) => r.url().startsWith(images + '/dune.jpg'));
+        const answered = page.waitForResponse((r) => r.url().startsWith(images + '/dune.jpg'));
+        await page.goto(origin + path);
+        const sent = await (await seen).allHeaders();
+        const response = await answered;
+        await page.waitForFunction(() => document.getElementById('hero').complete);
+        const label = `${path} at ${dpr}x`;
+        assert.equal(await page.evaluate(() => document.getElementById('hero').naturalWidth), width, label);
+        const got = Object.fromEntries(['sec-ch-width', 'sec-ch-dpr', 'sec-ch-viewport-width']
+          .filter((h) => h in sent && h in hints).map((h) => [h, sent[h]]));
+        assert.deepEqual(got, hints, `${label}: ${JSON.stringify(sent)}`);
+        if (!Object.keys(hints).length) {
+          assert.ok(!('sec-ch-width' in sent) && !('sec-ch-dpr' in sent), `${label}: ${JSON.stringify(sent)}`);
+        }
+        // Vary names exactly the hint read (Sec-CH-Width), beside Accept
+        const vary = (await response.allHeaders()).vary.split(',').map((v) => v.trim().toLowerCase());
+        const varied = vary.filter((v) => v.includes('width') || v.includes('dpr'));
+        assert.deepEqual(varied, Object.keys(hints).length ? ['sec-ch-width']
+          : ['sec-ch-width', 'width', 'sec-ch-viewport-width'], label);
+      } finally {
+        await context.close();
+      }
+    }
+  } finally {
+    await browser.close();
+    site.close();
+  }
 });

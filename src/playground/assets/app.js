@@ -338,7 +338,8 @@
     const edits = editParams().filter(([n]) => n !== 'width' && n !== 'height');
     const params = [['key', key], ['widths', f.widths.value], ['sizes', f.sizes.value],
       ['aspect', f.aspect.value], ['alt', f.alt.value], ['loading', f.loading.value],
-      ['picture', f.picture.checked ? 'yes' : 'no'], ['base', window.location.origin],
+      ['picture', f.picture.checked ? 'yes' : 'no'], ['client_hints', f.client_hints.checked ? 'yes' : 'no'],
+      ['base', window.location.origin],
       ...edits, ...signParams()];
     try {
       const answer = await getJSON(api('srcset', params));
