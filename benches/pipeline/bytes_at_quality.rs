@@ -109,11 +109,7 @@ struct Row {
     auto: AutoQuality,
 }
 
-const CHROME: Accepted = Accepted {
-    avif: true,
-    webp: true,
-    save_data: false,
-};
+const CHROME: Accepted = Accepted::formats(true, true);
 
 fn summary(name: &str, outcomes: &[Outcome], base: Option<&[Outcome]>, extra: serde_json::Value) {
     let total: usize = outcomes.iter().map(|o| o.bytes).sum();

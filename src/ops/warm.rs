@@ -606,29 +606,12 @@ mod tests {
 
     #[test]
     fn each_class_sends_what_its_cache_key_keeps() {
-        let all = AutoFormat {
-            avif: true,
-            webp: true,
-        };
+        let all = AutoFormat::ALL;
         // The service's own reading of each header (which the viewer-request
         // function mirrors): exactly that class.
         let read = |c: AcceptClass| Accepted::from_header(Some(c.accept()), all);
-        assert_eq!(
-            read(AcceptClass::Avif),
-            Accepted {
-                avif: true,
-                webp: false,
-                ..Default::default()
-            }
-        );
-        assert_eq!(
-            read(AcceptClass::Webp),
-            Accepted {
-                avif: false,
-                webp: true,
-                ..Default::default()
-            }
-        );
+        assert_eq!(read(AcceptClass::Avif), Accepted::formats(true, false));
+        assert_eq!(read(AcceptClass::Webp), Accepted::formats(false, true));
         assert_eq!(read(AcceptClass::Other), Accepted::default());
     }
 

@@ -294,6 +294,15 @@ pub struct Accepted {
 }
 
 impl Accepted {
+    /// Which automatic formats are accepted, without `Save-Data`.
+    pub const fn formats(avif: bool, webp: bool) -> Accepted {
+        Accepted {
+            avif,
+            webp,
+            save_data: false,
+        }
+    }
+
     /// Reads an `Accept` header value. Media ranges with `q=0` are refused ones.
     pub fn from_header(accept: Option<&str>, auto: AutoFormat) -> Accepted {
         let mut out = Accepted::default();
@@ -367,10 +376,7 @@ pub fn negotiate(
 mod tests {
     use super::*;
 
-    const ALL: AutoFormat = AutoFormat {
-        avif: true,
-        webp: true,
-    };
+    const ALL: AutoFormat = AutoFormat::ALL;
 
     #[test]
     fn sniffing() {
@@ -447,23 +453,9 @@ mod tests {
     #[test]
     fn accept_parsing() {
         let a = Accepted::from_header(Some("image/avif,image/webp,*/*;q=0.8"), ALL);
-        assert_eq!(
-            a,
-            Accepted {
-                avif: true,
-                webp: true,
-                ..Default::default()
-            }
-        );
+        assert_eq!(a, Accepted::formats(true, true));
         let a = Accepted::from_header(Some("image/avif;q=0, image/webp"), ALL);
-        assert_eq!(
-            a,
-            Accepted {
-                avif: false,
-                webp: true,
-                ..Default::default()
-            }
-        );
+        assert_eq!(a, Accepted::formats(false, true));
         let a = Accepted::from_header(
             Some("IMAGE/AVIF"),
             AutoFormat {
@@ -479,11 +471,7 @@ mod tests {
     fn negotiation_order() {
         use OutputFormat::{Avif, Gif, Jpeg, Png, Svg, Webp};
         use SourceFormat as S;
-        let accepted = |avif, webp| Accepted {
-            avif,
-            webp,
-            ..Default::default()
-        };
+        let accepted = Accepted::formats;
         let (both, webp, none) = (
             accepted(true, true),
             accepted(false, true),

@@ -148,11 +148,7 @@ fn scores_parse_in_tenths() {
 
 #[test]
 fn candidates_follow_accept_alpha_animation_and_content() {
-    let all = Accepted {
-        avif: true,
-        webp: true,
-        ..Default::default()
-    };
+    let all = Accepted::formats(true, true);
     let formats = |c: Vec<Candidate>| -> Vec<(OutputFormat, bool)> {
         c.into_iter().map(|c| (c.format, c.lossless)).collect()
     };
