@@ -566,7 +566,7 @@ fn common_headers(h: &mut HeaderMap, config: HeaderSettings) {
         set(
             h,
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            "ETag, Server-Timing, Content-Length",
+            "ETag, Server-Timing, Content-Length, X-Image-Quality, X-Image-Reduced",
         );
         // The allowed origin is one fixed value, the same whatever the
         // request's `Origin`: `Vary: Origin` would only split caches.

@@ -1269,6 +1269,13 @@ async fn cors_headers_when_enabled() {
     ];
     let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
     assert_eq!(statuses, [200, 400, 404, 200, 304, 405]);
+    // A page's script may read what automatic quality and the response cap did.
+    let exposed = replies[0]
+        .header("access-control-expose-headers")
+        .unwrap_or("");
+    for name in ["ETag", "X-Image-Quality", "X-Image-Reduced"] {
+        assert!(exposed.split(", ").any(|n| n == name), "{exposed}");
+    }
     for reply in &replies {
         assert_eq!(
             reply.header("access-control-allow-origin"),
