@@ -32,7 +32,7 @@ use super::encode::{self, Settings};
 use super::failure::vips;
 use super::format::{self, Accepted, SourceFormat};
 use crate::error::{Error, Result};
-use crate::request::{Color, Output, OutputFormat};
+use crate::request::{Output, OutputFormat};
 
 /// Automatic quality's configuration (`AUTO_QUALITY`, `QUALITY_TARGET`,
 /// `SAVE_DATA_STEP`, `AUTO_QUALITY_BUDGET`). Scores are held in tenths so
@@ -280,11 +280,21 @@ fn metric(e: impl std::fmt::Display) -> Error {
     }
 }
 
+/// `image` with its transparency over white, as the pipeline's `flatten`
+/// step gives a format without alpha (white is white in every colour
+/// space, so no conversion is needed: one background value per band).
+fn over_white(image: &VipsImage) -> Result<VipsImage> {
+    let bands = (image.get_bands() - 1).max(1) as usize;
+    image
+        .flatten_with_opts(VOption::new().set("background", &vec![255.0; bands][..]))
+        .map_err(vips)
+}
+
 /// `image` as packed 8-bit sRGB: alpha flattened onto white, gray expanded.
 fn rgb8(image: &VipsImage) -> Result<PixelBuffer> {
     let mut image = image.clone();
     if image.hasalpha() {
-        image = super::edits::flatten(&image, Color::WHITE)?;
+        image = over_white(&image)?;
     }
     if image.get_bands() < 3 {
         image = image
@@ -464,7 +474,7 @@ pub fn encode_best(
         }
         let flat;
         let image = if !candidate.format.has_alpha() && image.hasalpha() {
-            flat = super::edits::flatten(image, Color::WHITE)?;
+            flat = over_white(image)?;
             &flat
         } else {
             image
