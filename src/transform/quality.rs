@@ -82,14 +82,12 @@ impl AutoQuality {
 
 /// Whether a request's output is encoded at an automatic quality: asked for
 /// (`quality=auto`), or on by default (`AUTO_QUALITY`) for a request that
-/// names no quality, is not lossless and has no byte cap of its own.
+/// names no quality and has no byte cap of its own; never a lossless one,
+/// which has no quality to search.
 pub fn applies(output: &Output, settings: &AutoQuality) -> bool {
-    output.auto_quality
-        || (settings.default_on
-            && output.quality.is_none()
-            && !output.lossless
-            && !output.near_lossless
-            && output.max_bytes.is_none())
+    let asked = output.auto_quality
+        || (settings.default_on && output.quality.is_none() && output.max_bytes.is_none());
+    asked && !output.lossless && !output.near_lossless
 }
 
 /// What automatic quality chose, for `X-Image-Quality`.

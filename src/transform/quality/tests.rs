@@ -170,3 +170,42 @@ fn candidates_follow_accept_alpha_animation_and_content() {
         [(Webp, false), (Gif, false), (Webp, true)]
     );
 }
+
+#[test]
+fn applies_when_asked_or_by_default_never_losslessly() {
+    let off = AutoQuality::default();
+    let on = AutoQuality {
+        default_on: true,
+        ..off
+    };
+    let auto = Output {
+        auto_quality: true,
+        ..Output::default()
+    };
+    assert!(applies(&auto, &off) && applies(&auto, &on));
+    assert!(!applies(&Output::default(), &off) && applies(&Output::default(), &on));
+    for output in [
+        Output {
+            quality: Some(60),
+            ..Output::default()
+        },
+        Output {
+            max_bytes: Some(10_000),
+            ..Output::default()
+        },
+    ] {
+        assert!(!applies(&output, &on), "{output:?}");
+    }
+    for output in [
+        Output {
+            lossless: true,
+            ..auto
+        },
+        Output {
+            near_lossless: true,
+            ..auto
+        },
+    ] {
+        assert!(!applies(&output, &on), "{output:?}");
+    }
+}
