@@ -25,8 +25,7 @@ use crate::request;
 use crate::request::Source;
 use crate::response::{self, Timings, Variant};
 use crate::signature::{self, Grant};
-use crate::transform::format::AutoFormat;
-use crate::transform::{Accepted, Deadline, Engine, Job, quality};
+use crate::transform::{Deadline, Engine, Job, format, quality};
 
 /// The path answered with a libvips health check.
 pub const HEALTH_PATH: &str = "/health";
@@ -294,33 +293,21 @@ impl Handler {
             return Ok(res);
         }
 
-        // The format depends on Accept only when none was asked for and
-        // automatic format is on, or when the request asks for the best one
-        // (of every format the client accepts, whatever AUTO_FORMAT says).
-        let best = request.output.best;
-        let vary_accept = best || (request.output.format.is_none() && config.auto_format.enabled());
+        let client = format::Client::read(
+            &request.output,
+            config.auto_format,
+            quality::applies(&request.output, &config.auto_quality),
+            req.headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok()),
+            req.headers().get("save-data").map(|v| v.as_bytes()),
+        );
+        let format::Client {
+            accepted,
+            vary_accept,
+            vary_save_data,
+        } = client;
         seen.accept = vary_accept;
-        let mut accepted = if vary_accept {
-            Accepted::from_header(
-                req.headers()
-                    .get(header::ACCEPT)
-                    .and_then(|v| v.to_str().ok()),
-                if best {
-                    AutoFormat::ALL
-                } else {
-                    config.auto_format
-                },
-            )
-        } else {
-            Accepted::default()
-        };
-        // Save-Data lowers automatic quality's target, and matters only then.
-        let vary_save_data = quality::applies(&request.output, &config.auto_quality);
-        accepted.save_data = vary_save_data
-            && req
-                .headers()
-                .get("save-data")
-                .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"on"));
 
         // A client holding this variant's ETag lets the origin answer "unchanged" unread.
         let overlays = self.fetch_overlays(&request, host, &grant, &ticket).await?;

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::decoders::Decoder;
 use crate::error::{Error, Result};
-use crate::request::OutputFormat;
+use crate::request::{Output, OutputFormat};
 
 /// Formats accepted as originals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,6 +328,47 @@ impl Accepted {
     }
 }
 
+/// What a response takes from the client's headers, and whether it
+/// therefore varies on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Client {
+    /// What the transform may use of them.
+    pub accepted: Accepted,
+    /// The format depends on `Accept`: none was asked for and automatic
+    /// format is on, or `format=best` was asked for (which reads `Accept`
+    /// whatever `AUTO_FORMAT` says).
+    pub vary_accept: bool,
+    /// Automatic quality applies, so its target depends on `Save-Data`.
+    pub vary_save_data: bool,
+}
+
+impl Client {
+    /// Reads `Accept` and `Save-Data` (header values, if sent) for a
+    /// request's `output`, under the configured automatic formats; `auto_quality`
+    /// says whether automatic quality applies to it.
+    pub fn read(
+        output: &Output,
+        auto: AutoFormat,
+        auto_quality: bool,
+        accept: Option<&str>,
+        save_data: Option<&[u8]>,
+    ) -> Client {
+        let vary_accept = output.best || (output.format.is_none() && auto.enabled());
+        let mut accepted = if vary_accept {
+            Accepted::from_header(accept, if output.best { AutoFormat::ALL } else { auto })
+        } else {
+            Accepted::default()
+        };
+        accepted.save_data =
+            auto_quality && save_data.is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"on"));
+        Client {
+            accepted,
+            vary_accept,
+            vary_save_data: auto_quality,
+        }
+    }
+}
+
 /// What the output format depends on about the original.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Original {
@@ -465,6 +506,44 @@ mod tests {
         );
         assert_eq!(a, Accepted::default());
         assert_eq!(Accepted::from_header(None, ALL), Accepted::default());
+    }
+
+    #[test]
+    fn client_headers_are_read_only_where_the_answer_depends_on_them() {
+        let chrome = Some("image/avif,image/webp,*/*");
+        let on = Some(&b" On "[..]);
+        let read = |output: &Output, auto, quality| Client::read(output, auto, quality, chrome, on);
+        let none = AutoFormat {
+            avif: false,
+            webp: false,
+        };
+        // automatic format: Accept read, varied on
+        let c = read(&Output::default(), ALL, false);
+        assert_eq!(
+            (c.accepted, c.vary_accept, c.vary_save_data),
+            (Accepted::formats(true, true), true, false)
+        );
+        // an explicit format: neither
+        let webp = Output {
+            format: Some(OutputFormat::Webp),
+            ..Output::default()
+        };
+        assert_eq!(read(&webp, ALL, false), Client::default());
+        // best reads Accept even with AUTO_FORMAT off
+        let best = Output {
+            best: true,
+            ..Output::default()
+        };
+        let c = read(&best, none, false);
+        assert_eq!(
+            (c.accepted, c.vary_accept),
+            (Accepted::formats(true, true), true)
+        );
+        // Save-Data only under automatic quality, and only `on`
+        let c = read(&webp, ALL, true);
+        assert!(c.accepted.save_data && c.vary_save_data && !c.vary_accept);
+        let off = Client::read(&webp, ALL, true, chrome, Some(b"off"));
+        assert!(!off.accepted.save_data && off.vary_save_data);
     }
 
     #[test]
