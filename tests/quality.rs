@@ -231,6 +231,18 @@ async fn best_keeps_the_smallest_accepted_format() {
         let smallest = sizes.iter().min().unwrap();
         assert_eq!(best.body.len(), smallest.0, "{photo}: {sizes:?}");
         assert_eq!(best.header("content-type"), Some(smallest.1.as_str()));
+        // `max_bytes` still caps the winner (whose auto choice then no longer stands).
+        let capped = s
+            .get_with(
+                &format!(
+                    "/unsafe/480x0/filters:format(best):quality(auto):max_bytes(2500)/{photo}"
+                ),
+                &all,
+            )
+            .await;
+        assert_eq!(capped.status, 200);
+        assert!(capped.body.len() <= 2500, "{photo}: {}", capped.body.len());
+        assert!(capped.header("x-image-quality").is_none());
         // A client that accepts neither modern format gets the fallback.
         let plain = s
             .get_with(&format!("{base}&format=best"), &[("accept", "*/*")])

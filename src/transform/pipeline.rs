@@ -416,6 +416,18 @@ fn encode_output(ctx: &mut Ctx) -> Result<()> {
     let until = Instant::now() + auto.budget;
     if output.best {
         encode_best(ctx, settings, target, until)?;
+        // `max_bytes` still caps a lossy winner, from its own quality down;
+        // what automatic quality chose then no longer stands.
+        let lossless_winner = ctx.chosen.is_some_and(|c| c.quality.is_none());
+        let start = (ctx.chosen.and_then(|c| c.quality)).or(encode::default_quality(ctx.format));
+        if let (Some(max), Some(quality)) = (output.max_bytes, start)
+            && !settings.lossless
+            && !lossless_winner
+            && ctx.encoded.len() as u64 > max
+        {
+            ctx.encoded = encode_within(ctx, settings, quality, 1, max)?.0;
+            ctx.chosen = None;
+        }
     } else {
         let start_quality = settings.quality.or(encode::default_quality(ctx.format));
         ctx.encoded = match (output.max_bytes, start_quality, target) {
