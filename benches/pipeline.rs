@@ -25,6 +25,8 @@
 
 #[path = "pipeline/bytes_at_quality.rs"]
 mod bytes_at_quality;
+#[path = "../tests/common/score.rs"]
+mod score;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -7,12 +7,9 @@ mod common;
 // image the encoder was given.
 
 use common::*;
-use fast_ssim2::{PixelBuffer, PixelDescriptor, compute_ssimulacra2};
 use image_handler::Config;
 use image_handler::request::OutputFormat;
 use image_handler::transform::quality::{self, AutoQuality};
-use rs_vips::VipsImage;
-use rs_vips::voption::Setter;
 
 const PHOTOS: [&str; 3] = ["dune.jpg", "flower.jpg", "ladybird.jpg"];
 
@@ -31,34 +28,12 @@ async fn server(name: &str, auto: AutoQuality) -> (Server, TempDir) {
     (Server::fs(config, &dir).await, dir)
 }
 
-/// Packed 8-bit sRGB, transparency over white.
-fn rgb8(image: &VipsImage) -> PixelBuffer {
-    let mut image = image.clone();
-    if image.hasalpha() {
-        image = image
-            .flatten_with_opts(
-                rs_vips::voption::VOption::new().set("background", &[255.0, 255.0, 255.0][..]),
-            )
-            .expect("flatten");
-    }
-    if image.get_bands() < 3 {
-        image = image
-            .colourspace(rs_vips::enums::Interpretation::Srgb)
-            .expect("srgb");
-    }
-    let image = image.cast(rs_vips::enums::BandFormat::Uchar).expect("cast");
-    let (w, h) = (image.get_width() as u32, image.get_height() as u32);
-    PixelBuffer::from_vec(image.write_to_memory(), w, h, PixelDescriptor::RGB8_SRGB)
-        .expect("pixels")
-}
-
 /// The SSIMULACRA2 score of `output` against the lossless encode of the
 /// same request.
 async fn score(s: &Server, query: &str, output: &[u8]) -> f64 {
     let reference = s.get(&format!("{query}&format=png")).await;
-    let reference = reference.image("image/png");
-    let output = decode(output);
-    compute_ssimulacra2(&rgb8(&reference).as_slice(), &rgb8(&output).as_slice()).expect("score")
+    let reference = score::rgb8(&reference.image("image/png"));
+    score::ssimulacra2(&reference, &score::decoded(output))
 }
 
 /// `X-Image-Quality: quality=<q>, score=<s>` read back.

@@ -21,13 +21,12 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::score::{decoded, ssimulacra2};
 use bytes::Bytes;
-use fast_ssim2::{PixelBuffer, PixelDescriptor, compute_ssimulacra2};
+use fast_ssim2::PixelBuffer;
 use image_handler::request::{Limits, query};
 use image_handler::transform::quality::AutoQuality;
 use image_handler::transform::{Accepted, Job, encode::Effort, pipeline};
-use rs_vips::VipsImage;
-use rs_vips::voption::{Setter, VOption};
 use serde_json::json;
 
 /// The corpus's still images.
@@ -79,27 +78,8 @@ fn run(
     (out.bytes.to_vec(), started.elapsed(), probes)
 }
 
-/// Packed 8-bit sRGB of an encoded image, transparency over white.
-fn rgb8(encoded: &[u8]) -> PixelBuffer {
-    let mut image = VipsImage::new_from_buffer(encoded, "").expect("decode");
-    if image.hasalpha() {
-        image = image
-            .flatten_with_opts(VOption::new().set("background", &[255.0, 255.0, 255.0][..]))
-            .expect("flatten");
-    }
-    if image.get_bands() < 3 {
-        image = image
-            .colourspace(rs_vips::enums::Interpretation::Srgb)
-            .expect("srgb");
-    }
-    let image = image.cast(rs_vips::enums::BandFormat::Uchar).expect("cast");
-    let (w, h) = (image.get_width() as u32, image.get_height() as u32);
-    PixelBuffer::from_vec(image.write_to_memory(), w, h, PixelDescriptor::RGB8_SRGB)
-        .expect("pixels")
-}
-
 fn score(reference: &PixelBuffer, encoded: &[u8]) -> f64 {
-    compute_ssimulacra2(&reference.as_slice(), &rgb8(encoded).as_slice()).expect("score")
+    ssimulacra2(reference, &decoded(encoded))
 }
 
 /// A row: a name and how to make each variant.
@@ -176,7 +156,7 @@ pub fn run_all(corpus: PathBuf) {
                 Accepted::default(),
                 AutoQuality::default(),
             );
-            references.push(rgb8(&png));
+            references.push(decoded(&png));
         }
     }
     let measure = |row: &Row| -> Vec<Outcome> {
@@ -343,7 +323,7 @@ pub fn run_all(corpus: PathBuf) {
                 let read = |ext: &str| {
                     std::fs::read(dir.join(format!("{stem}-{w}.{ext}"))).expect("SIH output")
                 };
-                let reference = rgb8(&read("png"));
+                let reference = decoded(&read("png"));
                 let out = read(suffix);
                 outcomes.push(Outcome {
                     bytes: out.len(),
