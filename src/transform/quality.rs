@@ -6,7 +6,8 @@
 //! the encoder was given. The metric is `fast-ssim2`, a BSD/MIT-licensed port
 //! of Cloudinary's reference; DSSIM's reference implementation is AGPL and is
 //! not used. [`search`] finds the quality in a few encodes (interpolating
-//! between the qualities that passed and failed), bounded in encodes and by a
+//! between the qualities that passed and failed, and stopping at a pass close
+//! to the target), bounded in encodes and by a
 //! time budget, past which the best result found so far is kept.
 //!
 //! `format=best` encodes each candidate format the client accepts (see
@@ -141,6 +142,12 @@ const TOLERANCE: u8 = 2;
 /// next quality before both sides of the target have been seen.
 const SLOPE: f64 = 0.6;
 
+/// A passing score at most this far above the target ends the search
+/// without looking lower: at the typical slope that is within
+/// [`TOLERANCE`] quality steps of the answer, so looking lower would cost
+/// an encode and a comparison to save a step or two.
+const CLOSE: f64 = TOLERANCE as f64 * SLOPE;
+
 /// One probe of the search: a quality and the score its output reached.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Probe {
@@ -155,7 +162,7 @@ pub struct Probe {
 /// early when `more` says so (the time budget). Scores are taken to rise
 /// with quality. Returns the lowest passing probe, else the highest one
 /// tried (the target was out of reach or the budget ran out), with every
-/// probe made.
+/// probe made. A passing probe within [`CLOSE`] of the target ends it.
 pub fn search<E>(
     (lo, hi): (u8, u8),
     start: u8,
@@ -186,6 +193,7 @@ pub fn search<E>(
         let above = pass.map_or(hi.saturating_add(1), |p| p.quality);
         if above <= below.saturating_add(1)
             || (fail.is_some() && pass.is_some() && above - below <= TOLERANCE)
+            || (target..=target + CLOSE).contains(&s)
         {
             break;
         }

@@ -89,9 +89,31 @@ fn converges_close_to_the_answer_on_smooth_curves() {
         let lowest = truth(&curve, target).unwrap();
         let (best, _) = run(curve, target, 80);
         assert!(best.score >= target);
-        worst = worst.max(best.quality - lowest);
+        // Close to the answer: in quality, or in score (where the curve is
+        // shallow, a step moves the score little).
+        if best.score > target + CLOSE {
+            worst = worst.max(best.quality - lowest);
+        }
     }
-    assert!(worst <= 2, "up to {worst} qualities above the answer");
+    assert!(
+        worst <= TOLERANCE,
+        "up to {worst} qualities above the answer"
+    );
+}
+
+#[test]
+fn a_pass_close_to_the_target_ends_the_search() {
+    // A start that lands just above the target needs no second encode;
+    // one far above it does.
+    let curve = |q: u8| f64::from(q) * 0.6 + 20.0;
+    let (best, probes) = run(curve, 67.0, 79);
+    assert_eq!((best.quality, probes.len()), (79, 1), "{probes:?}");
+    let (best, probes) = run(curve, 60.0, 79);
+    assert!(probes.len() > 1 && best.quality < 79, "{probes:?}");
+    assert!(
+        best.score >= 60.0 && best.score <= 60.0 + CLOSE,
+        "{probes:?}"
+    );
 }
 
 #[test]
