@@ -168,9 +168,14 @@ async fn auto_quality_on_by_default_leaves_explicit_qualities_alone() {
     assert!(auto.varies_on("Save-Data"));
     let fixed = s.get("/dune.jpg?width=320&format=webp&quality=70").await;
     assert!(fixed.header("x-image-quality").is_none());
+    // A PNG stays lossless: only a request's own `quality=auto` makes a
+    // palette of it.
     let lossless = s.get("/dune.jpg?width=320&format=png").await;
     assert_eq!(lossless.status, 200);
     assert!(lossless.header("x-image-quality").is_none());
+    assert_eq!(png_colour_type(&lossless.body), Some(2));
+    let asked = s.get("/dune.jpg?width=320&format=png&quality=auto").await;
+    assert_eq!(png_colour_type(&asked.body), Some(3));
 }
 
 #[tokio::test]
@@ -284,4 +289,62 @@ async fn every_style_asks_for_auto_and_best_and_bad_words_are_refused() {
         let message = assert_error(&reply, 400, "InvalidParameter");
         assert!(message.contains(param), "{path}: {message}");
     }
+}
+
+/// A PNG's colour type (IHDR): 3 is indexed (a palette).
+fn png_colour_type(png: &[u8]) -> Option<u8> {
+    (png.get(12..16) == Some(b"IHDR")).then(|| png.get(25).copied())?
+}
+
+#[tokio::test]
+async fn auto_quality_makes_a_palette_png_that_meets_the_target_else_keeps_it_lossless() {
+    let (s, _dir) = server("q-png", AutoQuality::default()).await;
+    let target = AutoQuality::default().target(false);
+    // Whether a palette must win: a photo's and four flat colours' do (the
+    // best palette scores 76 and 100); with transparency either may.
+    for (query, palette_required) in [
+        ("/dune.jpg?width=320", true),
+        ("/flat.png?width=200", true),
+        ("/alpha.png?width=200", false),
+    ] {
+        let lossless = s.get(&format!("{query}&format=png")).await;
+        lossless.image("image/png");
+        assert!(lossless.header("x-image-quality").is_none(), "{query}");
+        let reply = s.get(&format!("{query}&format=png&quality=auto")).await;
+        reply.image("image/png");
+        let (quality, reported_score) = reported(&reply);
+        let measured = score(&s, query, &reply.body).await;
+        assert!(measured >= target, "{query}: {measured} < {target}");
+        assert!(
+            (measured - reported_score).abs() < 0.1,
+            "{query}: reported {reported_score}, measured {measured}"
+        );
+        if quality == "lossless" {
+            // No palette reached the target: the PNG a request without a
+            // quality gets, byte for byte.
+            assert!(!palette_required, "{query}: no palette reached {target}");
+            assert_eq!(reply.body, lossless.body, "{query}");
+        } else {
+            let q: u8 = quality.parse().expect("a number");
+            assert!((10..=100).contains(&q), "{query}: {q}");
+            assert_eq!(png_colour_type(&reply.body), Some(3), "{query}");
+            assert!(
+                reply.body.len() * 2 < lossless.body.len(),
+                "{query}: palette {} B against lossless {} B",
+                reply.body.len(),
+                lossless.body.len()
+            );
+        }
+        assert_ne!(reply.header("etag"), lossless.header("etag"), "{query}");
+    }
+    // A target no palette reaches keeps the PNG lossless, and says so.
+    let strict = AutoQuality {
+        target_tenths: 990,
+        ..AutoQuality::default()
+    };
+    let (s, _dir) = server("q-png-strict", strict).await;
+    let query = "/dune.jpg?width=320&format=png";
+    let reply = s.get(&format!("{query}&quality=auto")).await;
+    assert_eq!(reported(&reply), ("lossless".to_string(), 100.0));
+    assert_eq!(reply.body, s.get(query).await.body);
 }

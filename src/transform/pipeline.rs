@@ -412,7 +412,7 @@ fn encode_output(ctx: &mut Ctx) -> Result<()> {
         keep: metadata::keep_flags(output.metadata),
     };
     let auto = &ctx.job.auto_quality;
-    let target = quality::applies(output, auto).then(|| auto.target(ctx.job.accepted.save_data));
+    let target = auto.aim(output, ctx.job.accepted.save_data);
     let until = Instant::now() + auto.budget;
     if output.best {
         encode_best(ctx, settings, target, until)?;
@@ -461,7 +461,7 @@ fn encode_output(ctx: &mut Ctx) -> Result<()> {
 fn encode_auto(
     ctx: &mut Ctx,
     settings: encode::Settings,
-    target: f64,
+    target: quality::Target,
     until: Instant,
 ) -> Result<Vec<u8>> {
     // Every probe reads the pixels again: compute them once.
@@ -490,7 +490,7 @@ fn encode_auto(
 fn encode_best(
     ctx: &mut Ctx,
     settings: encode::Settings,
-    target: Option<f64>,
+    target: Option<quality::Target>,
     until: Instant,
 ) -> Result<()> {
     in_memory(ctx)?;

@@ -10,6 +10,10 @@
 //! to the target), bounded in encodes and by a
 //! time budget, past which the best result found so far is kept.
 //!
+//! A PNG is searched only when its request asks for `quality=auto` itself
+//! ([`Target::png`]): as a palette image, kept lossless when no palette
+//! reaches the target.
+//!
 //! `format=best` encodes each candidate format the client accepts (see
 //! [`candidates`]), each at its own automatic or default quality, and keeps
 //! the smallest file. An image with few colours (a screenshot, a chart, a
@@ -73,6 +77,15 @@ impl AutoQuality {
         f64::from(self.target_tenths.saturating_sub(step)) / 10.0
     }
 
+    /// What `output`'s automatic quality aims at; `None` when it does not
+    /// apply ([`applies`]).
+    pub fn aim(&self, output: &Output, save_data: bool) -> Option<Target> {
+        applies(output, self).then(|| Target {
+            score: self.target(save_data),
+            png: output.auto_quality,
+        })
+    }
+
     /// Parses a score from 1 to 100 into tenths (`QUALITY_TARGET`,
     /// `SAVE_DATA_STEP`); `None` for anything else.
     pub fn parse_score(value: &str) -> Option<u16> {
@@ -91,6 +104,17 @@ pub fn applies(output: &Output, settings: &AutoQuality) -> bool {
     asked && !output.lossless && !output.near_lossless
 }
 
+/// What one output's automatic quality aims at.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Target {
+    /// The SSIMULACRA2 score to reach.
+    pub score: f64,
+    /// Whether a PNG is searched too, as a palette image: only when the
+    /// request asked for `quality=auto` itself. `AUTO_QUALITY` leaves a PNG
+    /// lossless, as a PNG that names no quality always is.
+    pub png: bool,
+}
+
 /// What automatic quality chose, for `X-Image-Quality`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Chosen {
@@ -102,11 +126,13 @@ pub struct Chosen {
     pub probes: u8,
 }
 
-/// The qualities searched per lossy format, lowest to highest.
+/// The qualities searched per format, lowest to highest. PNG's quality is
+/// its palette quantisation's (libimagequant, at most 256 colours).
 fn range(format: OutputFormat) -> Option<(u8, u8)> {
     match format {
         OutputFormat::Jpeg | OutputFormat::Webp => Some((25, 95)),
         OutputFormat::Avif => Some((15, 85)),
+        OutputFormat::Png => Some((10, 100)),
         _ => None,
     }
 }
@@ -122,6 +148,9 @@ pub fn start(format: OutputFormat, target: f64) -> Option<u8> {
     let (quality, score) = match format {
         OutputFormat::Jpeg => (80.0, 77.5),
         OutputFormat::Webp => (80.0, 72.7),
+        // A palette at its best first: when that misses the target, no
+        // lower quality reaches it, and the search ends in one encode.
+        OutputFormat::Png => return Some(hi),
         _ => (50.0, 70.5),
     };
     Some(
@@ -321,23 +350,29 @@ fn rgb8(image: &VipsImage) -> Result<PixelBuffer> {
 }
 
 /// Encodes `image` as `format` at the lowest quality that reaches `target`
-/// within `budget` (measured from `started`). `None` when the format has no
-/// quality to search or the image cannot be scored: the caller encodes at
-/// the default then.
+/// before `until` (the smallest output, should a lower quality have come
+/// out larger). PNG is searched as a palette image and, when no palette
+/// reaches the target, kept lossless (`quality: None`, score 100: the
+/// pixels are the reference's); other formats then keep the highest
+/// quality tried. `None` when the format has no quality to search or the
+/// image cannot be scored: the caller encodes at the default then.
 pub fn encode_auto(
     image: &VipsImage,
     reference: Option<&Reference>,
     format: OutputFormat,
     settings: Settings,
-    target: f64,
+    target: Target,
     until: Instant,
 ) -> Result<Option<(Vec<u8>, Chosen)>> {
-    let (Some(range), Some(start), Some(reference)) =
-        (range(format), start(format, target), reference)
+    let searched = format != OutputFormat::Png || target.png;
+    let target = target.score;
+    let (Some(range), Some(start), Some(reference), true) =
+        (range(format), start(format, target), reference, searched)
     else {
         return Ok(None);
     };
-    let mut outputs: Vec<(u8, Vec<u8>)> = Vec::new();
+    // Each probe's output, in probe order.
+    let mut outputs: Vec<Vec<u8>> = Vec::new();
     let (best, probes) = search(
         range,
         start,
@@ -354,21 +389,46 @@ pub fn encode_auto(
                 },
             )?;
             let score = reference.score(&out, format)?;
-            outputs.push((q, out));
+            outputs.push(out);
             Ok(score)
         },
     )?;
-    let bytes = outputs
-        .into_iter()
-        .find(|(q, _)| *q == best.quality)
-        .map(|(_, b)| b)
-        .unwrap_or_default();
+    let mut scored: Vec<(Probe, Vec<u8>)> = probes.into_iter().zip(outputs).collect();
+    let probes = scored.len() as u8;
+    // The smallest passing output: libimagequant writes a truecolour PNG,
+    // larger than any palette, when it cannot meet a low quality.
+    let passing = (scored.iter().enumerate())
+        .filter(|(_, (p, _))| p.score >= target)
+        .min_by_key(|(_, (_, bytes))| bytes.len())
+        .map(|(i, _)| i);
+    let kept = match passing {
+        Some(i) => i,
+        None if format == OutputFormat::Png => {
+            let lossless = Settings {
+                quality: None,
+                ..settings
+            };
+            let chosen = Chosen {
+                quality: None,
+                score: 100.0,
+                probes,
+            };
+            return Ok(Some((encode::encode(image, format, lossless)?, chosen)));
+        }
+        None => (scored.iter())
+            .position(|(p, _)| p.quality == best.quality)
+            .unwrap_or_default(),
+    };
+    if kept >= scored.len() {
+        return Ok(None);
+    }
+    let (probe, bytes) = scored.swap_remove(kept);
     Ok(Some((
         bytes,
         Chosen {
-            quality: Some(best.quality),
-            score: best.score,
-            probes: probes.len() as u8,
+            quality: Some(probe.quality),
+            score: probe.score,
+            probes,
         },
     )))
 }
@@ -466,7 +526,7 @@ pub fn encode_best(
     image: &VipsImage,
     candidates: &[Candidate],
     settings: Settings,
-    target: Option<f64>,
+    target: Option<Target>,
     until: Instant,
 ) -> Result<Best> {
     let reference = match target {

@@ -231,3 +231,13 @@ fn applies_when_asked_or_by_default_never_losslessly() {
         assert!(!applies(&output, &on), "{output:?}");
     }
 }
+
+#[test]
+fn a_png_search_starts_at_the_best_palette() {
+    // When the best palette misses the target, no lower quality reaches
+    // it: one encode, then the lossless PNG.
+    for target in [10.0, 70.0, 99.0] {
+        assert_eq!(start(OutputFormat::Png, target), Some(100));
+    }
+    assert_eq!(start(OutputFormat::Gif, 70.0), None);
+}
