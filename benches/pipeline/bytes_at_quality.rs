@@ -9,6 +9,8 @@
 //!   `BENCH_QUALITY_TARGET` tries another), at the fixed row's minimum score
 //!   (the same floor), and at the target whose mean score equals the fixed
 //!   row's (the same mean);
+//! - PNG losslessly (its default) and with `quality=auto` (a palette, or
+//!   the lossless PNG when no palette reaches the target);
 //! - `format=best` for a Chrome-like client, at default qualities and with
 //!   `quality=auto`;
 //! - SIH's answer to the same client (made by `peers/sih-bytes.js` with
@@ -280,6 +282,29 @@ pub fn run_all(corpus: PathBuf) {
         if format == "avif" {
             chrome_auto = Some(auto);
         }
+    }
+    // PNG: the lossless default against `quality=auto`'s palette (or the
+    // lossless PNG when no palette reaches the target).
+    if only.is_empty() || only.split(',').any(|f| f == "png") {
+        let row = |query| Row {
+            query,
+            accepted: Accepted::default(),
+            auto: default,
+        };
+        let fixed = measure(&row("format=png"));
+        summary("png fixed default (lossless)", &fixed, None, json!({}));
+        let auto = measure(&row("format=png&quality=auto"));
+        let total = |o: &[Outcome]| o.iter().map(|o| o.bytes).sum::<usize>() as f64;
+        summary(
+            &format!("png auto (target {shown})"),
+            &auto,
+            Some(&fixed),
+            json!({
+                "target": shown,
+                "vs": "png fixed default (lossless)",
+                "bytes_saved_vs_lossless": 1.0 - total(&auto) / total(&fixed),
+            }),
+        );
     }
     for (name, query, auto) in [
         (

@@ -1001,6 +1001,14 @@ fn bytes_section(md: &mut String, rows: &[Value]) -> std::fmt::Result {
                 -f(&r["extra"]["bytes_saved"]) * 100.0
             )?;
         }
+        if let Some(saved) = r["extra"]["bytes_saved_vs_lossless"].as_f64() {
+            writeln!(
+                md,
+                "| {name}: bytes against the lossless PNG (no target; context) | {:+.1}% bytes, min score {:.1} | — |",
+                -saved * 100.0,
+                f(&r["min_score"])
+            )?;
+        }
         if name.contains("auto (target") && !name.contains("as fixed") && !name.starts_with("best")
         {
             let ratio = f(&r["time_ratio_median"]);
