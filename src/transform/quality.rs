@@ -415,13 +415,12 @@ pub fn encode_auto(
             };
             return Ok(Some((encode::encode(image, format, lossless)?, chosen)));
         }
-        None => (scored.iter())
-            .position(|(p, _)| p.quality == best.quality)
-            .unwrap_or_default(),
+        // None passed: the highest quality tried, the search's answer then.
+        None => match scored.iter().position(|(p, _)| p.quality == best.quality) {
+            Some(i) => i,
+            None => return Ok(None),
+        },
     };
-    if kept >= scored.len() {
-        return Ok(None);
-    }
     let (probe, bytes) = scored.swap_remove(kept);
     Ok(Some((
         bytes,
