@@ -40,6 +40,8 @@ pub const IMAGES: [&str; 6] = [
     "uhd.png",
     "alpha.png",
 ];
+/// Synthetic images, in `benches/synthetic/`.
+pub const SYNTHETIC: [&str; 2] = ["chart.svg", "page.svg"];
 /// The widths the issue names.
 pub const WIDTHS: [u32; 3] = [320, 800, 1600];
 
@@ -143,34 +145,44 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-pub fn run_all(corpus: PathBuf) {
-    let originals: Vec<(&str, Vec<u8>)> = IMAGES
-        .iter()
-        .map(|n| (*n, std::fs::read(corpus.join(n)).expect("corpus image")))
-        .collect();
-    // The references: each request encoded losslessly.
-    let mut references = Vec::new();
-    for (_, original) in &originals {
-        for w in WIDTHS {
-            let (png, _, _) = run(
-                original,
-                &format!("width={w}&format=png"),
-                Accepted::default(),
-                AutoQuality::default(),
-            );
-            references.push(decoded(&png));
+/// Originals at [`WIDTHS`], each variant's reference (the same request
+/// encoded losslessly) computed once.
+struct Set {
+    originals: Vec<(&'static str, Vec<u8>)>,
+    references: Vec<PixelBuffer>,
+}
+
+impl Set {
+    fn new(originals: Vec<(&'static str, Vec<u8>)>) -> Set {
+        let mut references = Vec::new();
+        for (_, original) in &originals {
+            for w in WIDTHS {
+                let (png, _, _) = run(
+                    original,
+                    &format!("width={w}&format=png"),
+                    Accepted::default(),
+                    AutoQuality::default(),
+                );
+                references.push(decoded(&png));
+            }
+        }
+        Set {
+            originals,
+            references,
         }
     }
-    let measure = |row: &Row| -> Vec<Outcome> {
+
+    /// Every variant of `row`, scored against its reference.
+    fn measure(&self, row: &Row) -> Vec<Outcome> {
         let mut out = Vec::new();
         let mut i = 0;
-        for (name, original) in &originals {
+        for (name, original) in &self.originals {
             for w in WIDTHS {
                 let q = format!("width={w}&{}", row.query);
                 let (bytes, time, probes) = run(original, &q, row.accepted, row.auto);
                 let o = Outcome {
                     bytes: bytes.len(),
-                    score: score(&references[i], &bytes),
+                    score: score(&self.references[i], &bytes),
                     time,
                     probes,
                 };
@@ -186,7 +198,14 @@ pub fn run_all(corpus: PathBuf) {
             }
         }
         out
-    };
+    }
+}
+
+pub fn run_all(corpus: PathBuf) {
+    let read =
+        |dir: &std::path::Path, n: &'static str| (n, std::fs::read(dir.join(n)).expect("image"));
+    let photos = Set::new(IMAGES.iter().map(|n| read(&corpus, n)).collect());
+    let measure = |row: &Row| photos.measure(row);
     // BENCH_QUALITY_TARGET tries another default target (QUALITY_TARGET).
     let default = std::env::var("BENCH_QUALITY_TARGET")
         .ok()
@@ -324,6 +343,51 @@ pub fn run_all(corpus: PathBuf) {
             auto,
         });
         summary(&name, &outcomes, None, json!({}));
+    }
+    // Synthetic images (benches/synthetic/: a chart and a documentation
+    // page, rasterised from SVG by the pipeline at each width), the kind
+    // served as PNG: what `quality=auto` and `format=best` do there.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/synthetic");
+    let synthetic = Set::new(SYNTHETIC.iter().map(|n| read(&dir, n)).collect());
+    let row = |query, accepted| Row {
+        query,
+        accepted,
+        auto: default,
+    };
+    let lossless = synthetic.measure(&row("format=png", Accepted::default()));
+    summary(
+        "synthetic: png fixed default (lossless)",
+        &lossless,
+        None,
+        json!({}),
+    );
+    let total = |o: &[Outcome]| o.iter().map(|o| o.bytes).sum::<usize>() as f64;
+    for (name, query, accepted) in [
+        (
+            "synthetic: png auto",
+            "format=png&quality=auto",
+            Accepted::default(),
+        ),
+        ("synthetic: webp fixed default", "format=webp", CHROME),
+        ("synthetic: best, default qualities", "format=best", CHROME),
+        ("synthetic: best, auto", "format=best&quality=auto", CHROME),
+    ] {
+        let outcomes = synthetic.measure(&row(query, accepted));
+        let (name, ratio) = match query {
+            // The search's cost, against the lossless encode it replaces.
+            "format=png&quality=auto" => (format!("{name} (target {shown})"), Some(&lossless[..])),
+            _ if query.contains("auto") => (format!("{name} (target {shown})"), None),
+            _ => (name.to_string(), None),
+        };
+        summary(
+            &name,
+            &outcomes,
+            ratio,
+            json!({
+                "vs": "synthetic: png fixed default (lossless)",
+                "bytes_saved_vs_lossless": 1.0 - total(&outcomes) / total(&lossless),
+            }),
+        );
     }
     // SIH's answers, made by peers/sih-bytes.js.
     let Ok(dir) = std::env::var("BENCH_SIH_DIR") else {

@@ -1009,7 +1009,7 @@ fn bytes_section(md: &mut String, rows: &[Value]) -> std::fmt::Result {
                 f(&r["min_score"])
             )?;
         }
-        if name.contains("auto (target") && !name.contains("as fixed") && !name.starts_with("best")
+        if name.contains("auto (target") && !name.contains("as fixed") && !name.contains("best")
         {
             let ratio = f(&r["time_ratio_median"]);
             writeln!(
