@@ -5,6 +5,8 @@
 //! or decodes originals libvips cannot read (see `decoders`), then [`STEPS`]
 //! run in order. Read [`STEPS`] to know what happens when.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 use rs_vips::enums::Interpretation;
 use rs_vips::voption::{Setter, VOption};
@@ -411,9 +413,9 @@ fn encode_output(ctx: &mut Ctx) -> Result<()> {
     };
     let auto = &ctx.job.auto_quality;
     let target = auto.aim(output, ctx.job.accepted.save_data);
-    let budget = quality::Budget::new(auto.budget);
+    let until = Instant::now() + auto.budget;
     if output.best {
-        encode_best(ctx, settings, target, &budget)?;
+        encode_best(ctx, settings, target, until)?;
         // `max_bytes` still caps a lossy winner, from its own quality down;
         // what automatic quality chose then no longer stands.
         let lossless_winner = ctx.chosen.is_some_and(|c| c.quality.is_none());
@@ -432,7 +434,7 @@ fn encode_output(ctx: &mut Ctx) -> Result<()> {
             (Some(max), Some(quality), _) if !output.lossless && !output.near_lossless => {
                 encode_within(ctx, settings, quality, 1, max)?.0
             }
-            (None, _, Some(target)) => encode_auto(ctx, settings, target, &budget)?,
+            (None, _, Some(target)) => encode_auto(ctx, settings, target, until)?,
             _ => encode::encode(&ctx.image, ctx.format, settings)?,
         };
     }
@@ -460,7 +462,7 @@ fn encode_auto(
     ctx: &mut Ctx,
     settings: encode::Settings,
     target: quality::Target,
-    budget: &quality::Budget,
+    until: Instant,
 ) -> Result<Vec<u8>> {
     // Every probe reads the pixels again: compute them once.
     in_memory(ctx)?;
@@ -471,7 +473,7 @@ fn encode_auto(
         ctx.format,
         settings,
         target,
-        budget,
+        until,
     )? {
         Some((bytes, chosen)) => {
             ctx.chosen = Some(chosen);
@@ -489,7 +491,7 @@ fn encode_best(
     ctx: &mut Ctx,
     settings: encode::Settings,
     target: Option<quality::Target>,
-    budget: &quality::Budget,
+    until: Instant,
 ) -> Result<()> {
     in_memory(ctx)?;
     let animated = ctx.pages > 1;
@@ -506,7 +508,7 @@ fn encode_best(
     );
     let synthetic = quality::synthetic(&ctx.image);
     let candidates = quality::candidates(fallback, ctx.job.accepted, animated, synthetic);
-    let best = quality::encode_best(&ctx.image, &candidates, settings, target, budget)?;
+    let best = quality::encode_best(&ctx.image, &candidates, settings, target, until)?;
     ctx.format = best.format;
     ctx.chosen = best.chosen;
     ctx.encoded = best.bytes;

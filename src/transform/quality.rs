@@ -25,7 +25,6 @@
 //! ([`AutoQuality::target`]), the search, and the metric's use. The pipeline
 //! calls [`encode_auto`] and [`encode_best`] from its `encode` step.
 
-use std::cell::Cell;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -114,41 +113,6 @@ pub struct Target {
     /// request asked for `quality=auto` itself. `AUTO_QUALITY` leaves a PNG
     /// lossless, as a PNG that names no quality always is.
     pub png: bool,
-}
-
-/// `AUTO_QUALITY_BUDGET` for one output: when it ends, and the slowest
-/// encode so far, by which the next one is judged.
-#[derive(Debug)]
-pub struct Budget {
-    until: Instant,
-    slowest: Cell<Duration>,
-}
-
-impl Budget {
-    /// A budget of `time` from now.
-    pub fn new(time: Duration) -> Budget {
-        let now = Instant::now();
-        Budget {
-            until: now.checked_add(time).unwrap_or(now),
-            slowest: Cell::new(Duration::ZERO),
-        }
-    }
-
-    /// Whether another encode, as slow as the slowest so far, still ends
-    /// within the budget.
-    pub fn fits(&self) -> bool {
-        Instant::now()
-            .checked_add(self.slowest.get())
-            .is_some_and(|end| end < self.until)
-    }
-
-    /// Runs one encode (with its scoring), timing it.
-    fn time<T>(&self, encode: impl FnOnce() -> T) -> T {
-        let started = Instant::now();
-        let out = encode();
-        self.slowest.set(self.slowest.get().max(started.elapsed()));
-        out
-    }
 }
 
 /// What automatic quality chose, for `X-Image-Quality`.
@@ -386,7 +350,7 @@ fn rgb8(image: &VipsImage) -> Result<PixelBuffer> {
 }
 
 /// Encodes `image` as `format` at the lowest quality that reaches `target`
-/// within `budget` (the smallest output, should a lower quality have come
+/// before `until` (the smallest output, should a lower quality have come
 /// out larger). PNG is searched as a palette image and, when no palette
 /// reaches the target, kept lossless (`quality: None`, score 100: the
 /// pixels are the reference's); other formats then keep the highest
@@ -398,7 +362,7 @@ pub fn encode_auto(
     format: OutputFormat,
     settings: Settings,
     target: Target,
-    budget: &Budget,
+    until: Instant,
 ) -> Result<Option<(Vec<u8>, Chosen)>> {
     let searched = format != OutputFormat::Png || target.png;
     let target = target.score;
@@ -414,21 +378,17 @@ pub fn encode_auto(
         start,
         target,
         MAX_PROBES,
-        || budget.fits(),
+        || Instant::now() < until,
         |q| -> Result<f64> {
-            let (out, score) = budget.time(|| -> Result<_> {
-                let quality = Some(q);
-                let out = encode::encode(
-                    image,
-                    format,
-                    Settings {
-                        quality,
-                        ..settings
-                    },
-                )?;
-                let score = reference.score(&out, format)?;
-                Ok((out, score))
-            })?;
+            let out = encode::encode(
+                image,
+                format,
+                Settings {
+                    quality: Some(q),
+                    ..settings
+                },
+            )?;
+            let score = reference.score(&out, format)?;
             outputs.push(out);
             Ok(score)
         },
@@ -558,15 +518,15 @@ pub struct Best {
 }
 
 /// Encodes every candidate (each lossy one at its automatic quality when
-/// `target` is set, else at its default) and keeps the smallest; a later
-/// candidate is skipped when the `budget` has no room for it (the first is
-/// always encoded).
+/// `target` is set, else at its default) and keeps the smallest; later
+/// candidates are skipped once `until` has passed (the first is always
+/// encoded).
 pub fn encode_best(
     image: &VipsImage,
     candidates: &[Candidate],
     settings: Settings,
     target: Option<Target>,
-    budget: &Budget,
+    until: Instant,
 ) -> Result<Best> {
     let reference = match target {
         Some(_) => Reference::new(image)?,
@@ -574,7 +534,7 @@ pub fn encode_best(
     };
     let mut best: Option<Best> = None;
     for (i, candidate) in candidates.iter().enumerate() {
-        if i > 0 && !budget.fits() {
+        if i > 0 && Instant::now() >= until {
             break;
         }
         let flat;
@@ -591,7 +551,7 @@ pub fn encode_best(
                 candidate.format,
                 settings,
                 target,
-                budget,
+                until,
             )?
             .map(|(bytes, chosen)| (bytes, Some(chosen))),
             _ => None,
@@ -604,18 +564,16 @@ pub fn encode_best(
                 } else {
                     settings
                 };
-                budget.time(|| -> Result<_> {
-                    let bytes = encode::encode(image, candidate.format, settings)?;
-                    let chosen = match (&reference, candidate.lossless) {
-                        (Some(reference), true) => Some(Chosen {
-                            quality: None,
-                            score: reference.score(&bytes, candidate.format)?,
-                            probes: 1,
-                        }),
-                        _ => None,
-                    };
-                    Ok((bytes, chosen))
-                })?
+                let bytes = encode::encode(image, candidate.format, settings)?;
+                let chosen = match (&reference, candidate.lossless) {
+                    (Some(reference), true) => Some(Chosen {
+                        quality: None,
+                        score: reference.score(&bytes, candidate.format)?,
+                        probes: 1,
+                    }),
+                    _ => None,
+                };
+                (bytes, chosen)
             }
         };
         if best.as_ref().is_none_or(|b| bytes.len() < b.bytes.len()) {

@@ -241,19 +241,3 @@ fn a_png_search_starts_at_the_best_palette() {
     }
     assert_eq!(start(OutputFormat::Gif, 70.0), None);
 }
-
-#[test]
-fn the_budget_has_room_only_for_an_encode_as_slow_as_the_slowest() {
-    // Nothing spent yet: room for an encode.
-    assert!(Budget::new(Duration::from_secs(10)).fits());
-    assert!(!Budget::new(Duration::ZERO).fits());
-    // 0.6 s spent in one encode, of 1 s: the time left is there, but an
-    // encode as slow as that one would end past it.
-    let budget = Budget::new(Duration::from_secs(1));
-    budget.time(|| std::thread::sleep(Duration::from_millis(600)));
-    assert!(!budget.fits());
-    // Quick encodes leave room.
-    let budget = Budget::new(Duration::from_secs(10));
-    budget.time(|| ());
-    assert!(budget.fits());
-}
